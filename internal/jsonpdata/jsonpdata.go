@@ -1,0 +1,497 @@
+// Package jsonpdata decodes JSON straight into pdata values, without the
+// intermediate map[string]any that encoding/json builds. It is the hot path
+// of the gitlab_audit receiver: every polled page and every streamed
+// request goes through it.
+//
+// The input is a string. Decoded strings that need no unescaping are
+// substrings of the input, so they cost no allocation and keep the input
+// alive while they are referenced. Integers that fit in an int64 become Int
+// values, other numbers Double values, null an empty value: nothing GitLab
+// sent is lost or rounded. Invalid UTF-8 is replaced by U+FFFD, as
+// encoding/json does, so that every string can be exported over OTLP.
+package jsonpdata // import "github.com/kyra-mdr/otelcol-gitlab/internal/jsonpdata"
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+// maxDepth bounds nesting so that hostile input cannot exhaust the stack.
+const maxDepth = 64
+
+// SyntaxError reports malformed JSON and where it was found.
+type SyntaxError struct {
+	Offset int    // byte offset in the input
+	Msg    string // what was wrong
+}
+
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("invalid JSON at byte %d: %s", e.Offset, e.Msg)
+}
+
+type decoder struct {
+	s          string
+	i          int
+	depth      int
+	lastNumber string
+}
+
+func (d *decoder) errf(format string, args ...any) error {
+	return &SyntaxError{Offset: d.i, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (d *decoder) skipSpace() {
+	for d.i < len(d.s) {
+		switch d.s[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+// DecodeObject decodes src, which must hold exactly one JSON object, into
+// m. m is cleared first.
+func DecodeObject(src string, m pcommon.Map) error {
+	d := decoder{s: src}
+	d.skipSpace()
+	if d.i >= len(d.s) || d.s[d.i] != '{' {
+		return d.errf("expected a JSON object")
+	}
+	m.Clear()
+	if err := d.object(m); err != nil {
+		return err
+	}
+	d.skipSpace()
+	if d.i != len(d.s) {
+		return d.errf("unexpected data after the JSON object")
+	}
+	return nil
+}
+
+// DecodeValue decodes src, which must hold exactly one JSON value, into v.
+func DecodeValue(src string, v pcommon.Value) error {
+	d := decoder{s: src}
+	d.skipSpace()
+	if err := d.value(v); err != nil {
+		return err
+	}
+	d.skipSpace()
+	if d.i != len(d.s) {
+		return d.errf("unexpected data after the JSON value")
+	}
+	return nil
+}
+
+// object decodes the object starting at d.s[d.i] == '{' into m.
+func (d *decoder) object(m pcommon.Map) error {
+	d.depth++
+	if d.depth > maxDepth {
+		return d.errf("nesting deeper than %d levels", maxDepth)
+	}
+	d.i++ // '{'
+	d.skipSpace()
+	if d.i < len(d.s) && d.s[d.i] == '}' {
+		d.i++
+		d.depth--
+		return nil
+	}
+	for {
+		d.skipSpace()
+		if d.i >= len(d.s) || d.s[d.i] != '"' {
+			return d.errf("expected a string key")
+		}
+		key, err := d.str()
+		if err != nil {
+			return err
+		}
+		d.skipSpace()
+		if d.i >= len(d.s) || d.s[d.i] != ':' {
+			return d.errf("expected ':' after key %q", key)
+		}
+		d.i++
+		d.skipSpace()
+		if err := d.valueInto(m, key); err != nil {
+			return err
+		}
+		d.skipSpace()
+		if d.i >= len(d.s) {
+			return d.errf("unterminated object")
+		}
+		switch d.s[d.i] {
+		case ',':
+			d.i++
+		case '}':
+			d.i++
+			d.depth--
+			return nil
+		default:
+			return d.errf("expected ',' or '}' in object")
+		}
+	}
+}
+
+// valueInto decodes the value at d.i as m[key]. Scalars use the typed Put
+// methods, which are cheaper than PutEmpty followed by a setter.
+func (d *decoder) valueInto(m pcommon.Map, key string) error {
+	if d.i >= len(d.s) {
+		return d.errf("expected a value")
+	}
+	switch c := d.s[d.i]; {
+	case c == '"':
+		s, err := d.str()
+		if err != nil {
+			return err
+		}
+		m.PutStr(key, s)
+	case c == '{':
+		return d.object(m.PutEmptyMap(key))
+	case c == '[':
+		return d.array(m.PutEmptySlice(key))
+	case c == 't' || c == 'f' || c == 'n':
+		b, isNull, err := d.literal()
+		if err != nil {
+			return err
+		}
+		if isNull {
+			m.PutEmpty(key)
+		} else {
+			m.PutBool(key, b)
+		}
+	default:
+		iv, fv, kind, err := d.number()
+		if err != nil {
+			return err
+		}
+		switch kind {
+		case numInt:
+			m.PutInt(key, iv)
+		case numFloat:
+			m.PutDouble(key, fv)
+		default:
+			m.PutStr(key, d.lastNumber)
+		}
+	}
+	return nil
+}
+
+func (d *decoder) value(v pcommon.Value) error {
+	if d.i >= len(d.s) {
+		return d.errf("expected a value")
+	}
+	switch c := d.s[d.i]; {
+	case c == '"':
+		s, err := d.str()
+		if err != nil {
+			return err
+		}
+		v.SetStr(s)
+	case c == '{':
+		return d.object(v.SetEmptyMap())
+	case c == '[':
+		return d.array(v.SetEmptySlice())
+	case c == 't' || c == 'f' || c == 'n':
+		b, isNull, err := d.literal()
+		if err != nil {
+			return err
+		}
+		if !isNull {
+			v.SetBool(b)
+		}
+	default:
+		iv, fv, kind, err := d.number()
+		if err != nil {
+			return err
+		}
+		switch kind {
+		case numInt:
+			v.SetInt(iv)
+		case numFloat:
+			v.SetDouble(fv)
+		default:
+			v.SetStr(d.lastNumber)
+		}
+	}
+	return nil
+}
+
+func (d *decoder) array(sl pcommon.Slice) error {
+	d.depth++
+	if d.depth > maxDepth {
+		return d.errf("nesting deeper than %d levels", maxDepth)
+	}
+	d.i++ // '['
+	d.skipSpace()
+	if d.i < len(d.s) && d.s[d.i] == ']' {
+		d.i++
+		d.depth--
+		return nil
+	}
+	for {
+		d.skipSpace()
+		if err := d.value(sl.AppendEmpty()); err != nil {
+			return err
+		}
+		d.skipSpace()
+		if d.i >= len(d.s) {
+			return d.errf("unterminated array")
+		}
+		switch d.s[d.i] {
+		case ',':
+			d.i++
+		case ']':
+			d.i++
+			d.depth--
+			return nil
+		default:
+			return d.errf("expected ',' or ']' in array")
+		}
+	}
+}
+
+func (d *decoder) literal() (b, isNull bool, err error) {
+	rest := d.s[d.i:]
+	switch {
+	case strings.HasPrefix(rest, "true"):
+		d.i += 4
+		return true, false, nil
+	case strings.HasPrefix(rest, "false"):
+		d.i += 5
+		return false, false, nil
+	case strings.HasPrefix(rest, "null"):
+		d.i += 4
+		return false, true, nil
+	}
+	return false, false, d.errf("invalid literal")
+}
+
+type numKind uint8
+
+const (
+	numInt   numKind = iota // fits an int64
+	numFloat                // a float64
+	numText                 // out of float64 range: kept as its literal text
+)
+
+// number parses a JSON number. Integers that fit an int64 are returned as
+// such, other numbers as a float64; a number beyond the float64 range is
+// reported as numText and its literal is left in d.lastNumber, so that it
+// is kept as written rather than turned into an infinity.
+func (d *decoder) number() (int64, float64, numKind, error) {
+	start := d.i
+	isFloat := false
+	if d.i < len(d.s) && d.s[d.i] == '-' {
+		d.i++
+	}
+	if d.i >= len(d.s) {
+		return 0, 0, 0, d.errf("invalid number")
+	}
+	switch {
+	case d.s[d.i] == '0':
+		d.i++
+	case d.s[d.i] >= '1' && d.s[d.i] <= '9':
+		for d.i < len(d.s) && d.s[d.i] >= '0' && d.s[d.i] <= '9' {
+			d.i++
+		}
+	default:
+		return 0, 0, 0, d.errf("invalid character %q looking for a value", d.s[d.i])
+	}
+	if d.i < len(d.s) && d.s[d.i] == '.' {
+		isFloat = true
+		d.i++
+		digits := d.i
+		for d.i < len(d.s) && d.s[d.i] >= '0' && d.s[d.i] <= '9' {
+			d.i++
+		}
+		if d.i == digits {
+			return 0, 0, 0, d.errf("invalid number: no digit after '.'")
+		}
+	}
+	if d.i < len(d.s) && (d.s[d.i] == 'e' || d.s[d.i] == 'E') {
+		isFloat = true
+		d.i++
+		if d.i < len(d.s) && (d.s[d.i] == '+' || d.s[d.i] == '-') {
+			d.i++
+		}
+		digits := d.i
+		for d.i < len(d.s) && d.s[d.i] >= '0' && d.s[d.i] <= '9' {
+			d.i++
+		}
+		if d.i == digits {
+			return 0, 0, 0, d.errf("invalid number: no digit in exponent")
+		}
+	}
+	lit := d.s[start:d.i]
+	if !isFloat {
+		if iv, err := strconv.ParseInt(lit, 10, 64); err == nil {
+			return iv, 0, numInt, nil
+		}
+	}
+	fv, err := strconv.ParseFloat(lit, 64)
+	if err != nil {
+		if errors.Is(err, strconv.ErrRange) && !math.IsInf(fv, 0) {
+			return 0, fv, numFloat, nil // underflow to zero
+		}
+		if errors.Is(err, strconv.ErrRange) {
+			d.lastNumber = lit
+			return 0, 0, numText, nil
+		}
+		return 0, 0, 0, &SyntaxError{Offset: start, Msg: "invalid number " + lit}
+	}
+	return 0, fv, numFloat, nil
+}
+
+// str decodes the string starting at d.s[d.i] == '"'.
+func (d *decoder) str() (string, error) {
+	start := d.i + 1
+	i := start
+	ascii := true
+	for i < len(d.s) {
+		c := d.s[i]
+		switch {
+		case c == '"':
+			s := d.s[start:i]
+			d.i = i + 1
+			if !ascii && !utf8.ValidString(s) {
+				s = fixUTF8(s)
+			}
+			return s, nil
+		case c == '\\':
+			return d.unescape(start)
+		case c < 0x20:
+			d.i = i
+			return "", d.errf("control character in string")
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+		i++
+	}
+	d.i = i
+	return "", d.errf("unterminated string")
+}
+
+// unescape decodes a string that holds escapes, from start (just after the
+// opening quote).
+func (d *decoder) unescape(start int) (string, error) {
+	var b strings.Builder
+	b.Grow(len(d.s) - start)
+	i := start
+	for i < len(d.s) {
+		c := d.s[i]
+		switch {
+		case c == '"':
+			d.i = i + 1
+			s := b.String()
+			if !utf8.ValidString(s) {
+				s = fixUTF8(s)
+			}
+			return s, nil
+		case c < 0x20:
+			d.i = i
+			return "", d.errf("control character in string")
+		case c != '\\':
+			j := i + 1
+			for j < len(d.s) && d.s[j] != '\\' && d.s[j] != '"' && d.s[j] >= 0x20 {
+				j++
+			}
+			b.WriteString(d.s[i:j])
+			i = j
+			continue
+		}
+		// c == '\\'
+		if i+1 >= len(d.s) {
+			break
+		}
+		switch e := d.s[i+1]; e {
+		case '"', '\\', '/':
+			b.WriteByte(e)
+			i += 2
+		case 'b':
+			b.WriteByte('\b')
+			i += 2
+		case 'f':
+			b.WriteByte('\f')
+			i += 2
+		case 'n':
+			b.WriteByte('\n')
+			i += 2
+		case 'r':
+			b.WriteByte('\r')
+			i += 2
+		case 't':
+			b.WriteByte('\t')
+			i += 2
+		case 'u':
+			r, ok := hex4(d.s, i+2)
+			if !ok {
+				d.i = i
+				return "", d.errf("invalid \\u escape")
+			}
+			i += 6
+			if utf16.IsSurrogate(r) {
+				r2, ok2 := rune(0), false
+				if i+6 <= len(d.s) && d.s[i] == '\\' && d.s[i+1] == 'u' {
+					r2, ok2 = hex4(d.s, i+2)
+				}
+				if dec := utf16.DecodeRune(r, r2); ok2 && dec != utf8.RuneError {
+					r = dec
+					i += 6
+				} else {
+					r = utf8.RuneError
+				}
+			}
+			b.WriteRune(r)
+		default:
+			d.i = i
+			return "", d.errf("invalid escape \\%c", e)
+		}
+	}
+	d.i = i
+	return "", d.errf("unterminated string")
+}
+
+func hex4(s string, i int) (rune, bool) {
+	if i+4 > len(s) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range []byte(s[i : i+4]) {
+		r <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			r |= rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		case c >= 'A' && c <= 'F':
+			r |= rune(c - 'A' + 10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}
+
+// fixUTF8 replaces every byte of an invalid UTF-8 sequence by U+FFFD, as
+// encoding/json does.
+func fixUTF8(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteString("\uFFFD")
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}

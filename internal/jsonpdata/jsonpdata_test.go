@@ -1,0 +1,239 @@
+package jsonpdata
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+// reference decodes with encoding/json and pcommon FromRaw, the baseline.
+func reference(t testing.TB, src string) (pcommon.Value, error) {
+	var raw any
+	if err := json.Unmarshal([]byte(src), &raw); err != nil {
+		return pcommon.Value{}, err
+	}
+	v := pcommon.NewValueEmpty()
+	if err := v.FromRaw(raw); err != nil {
+		t.Fatalf("FromRaw: %v", err)
+	}
+	return v, nil
+}
+
+// normalize turns Int values into Double ones, the only difference allowed
+// between this decoder (lossless integers) and encoding/json (float64).
+func normalize(v pcommon.Value) {
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		v.SetDouble(float64(v.Int()))
+	case pcommon.ValueTypeMap:
+		v.Map().Range(func(_ string, e pcommon.Value) bool { normalize(e); return true })
+	case pcommon.ValueTypeSlice:
+		for i := 0; i < v.Slice().Len(); i++ {
+			normalize(v.Slice().At(i))
+		}
+	}
+}
+
+func decodeAny(src string) (pcommon.Value, error) {
+	v := pcommon.NewValueEmpty()
+	return v, DecodeValue(src, v)
+}
+
+var samples = []string{
+	`{}`,
+	`[]`,
+	`{"id":1,"author_id":-1,"entity_id":6,"entity_type":"Project","details":{"custom_message":"Project archived","author_name":"Administrator","target_id":"flightjs/flight","ip_address":"127.0.0.1"},"created_at":"2019-08-30T07:00:41.885Z"}`,
+	`{"id":"1","details":{"custom_message":{"protocol":"ssh","action":"git-upload-pack"},"from":true,"to":false,"n":null},"list":[1,2.5,"x",null,true,{"a":[]}]}`,
+	`  {"a" : "b" , "c":[ 1 , 2 ] }  `,
+	`{"esc":"quote \" backslash \\ slash \/ \b\f\n\r\t unicode \u00e9 \u4e2d emoji \ud83d\ude00"}`,
+	`{"lone":"\ud800","bad":"\udc00x"}`,
+	`{"big":12345678901234567890,"neg":-0,"exp":1e3,"frac":0.5,"negexp":-1.5E-7,"max":9223372036854775807,"min":-9223372036854775808}`,
+	`{"dup":1,"dup":2}`,
+	`{"utf8":"héllo wörld ✓"}`,
+	"{\"invalid\":\"a\xffb\"}",
+	`"just a string"`,
+	`42`,
+	`null`,
+}
+
+func TestDecodeMatchesEncodingJSON(t *testing.T) {
+	for _, src := range samples {
+		t.Run(src, func(t *testing.T) {
+			want, err := reference(t, src)
+			require.NoError(t, err)
+			got, err := decodeAny(src)
+			require.NoError(t, err)
+			normalize(got)
+			normalize(want)
+			assert.Equal(t, want.AsRaw(), got.AsRaw())
+		})
+	}
+}
+
+func TestIntegersStayExact(t *testing.T) {
+	m := pcommon.NewMap()
+	require.NoError(t, DecodeObject(`{"id":9007199254740993,"f":1.0,"huge":1e400}`, m))
+	id, _ := m.Get("id")
+	assert.Equal(t, pcommon.ValueTypeInt, id.Type())
+	assert.Equal(t, int64(9007199254740993), id.Int(), "float64 would round this id")
+	f, _ := m.Get("f")
+	assert.Equal(t, pcommon.ValueTypeDouble, f.Type())
+	huge, _ := m.Get("huge")
+	assert.Equal(t, "1e400", huge.Str(), "numbers beyond float64 keep their text")
+}
+
+func TestDecodeObjectErrors(t *testing.T) {
+	for _, tt := range []struct{ src, msg string }{
+		{``, "expected a JSON object"},
+		{`[1]`, "expected a JSON object"},
+		{`{`, "expected a string key"},
+		{`{"a"}`, "expected ':'"},
+		{`{"a":}`, "looking for a value"},
+		{`{"a":1,}`, "expected a string key"},
+		{`{"a":1 "b":2}`, "expected ',' or '}'"},
+		{`{"a":"x`, "unterminated string"},
+		{`{"a":"\x"}`, "invalid escape"},
+		{`{"a":"\u12"}`, "invalid \\u escape"},
+		{"{\"a\":\"\n\"}", "control character"},
+		{`{"a":tru}`, "invalid literal"},
+		{`{"a":01}`, "expected ',' or '}'"},
+		{`{"a":1.}`, "no digit after '.'"},
+		{`{"a":1e}`, "no digit in exponent"},
+		{`{"a":-}`, "looking for a value"},
+		{`{"a":[1,2}`, "expected ',' or ']'"},
+		{`{"a":1} x`, "unexpected data"},
+		{strings.Repeat(`{"a":`, 100) + "1" + strings.Repeat("}", 100), "nesting deeper"},
+	} {
+		t.Run(tt.src, func(t *testing.T) {
+			err := DecodeObject(tt.src, pcommon.NewMap())
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.msg)
+			var se *SyntaxError
+			require.ErrorAs(t, err, &se)
+			assert.Contains(t, err.Error(), "invalid JSON at byte")
+		})
+	}
+}
+
+func TestForEachElement(t *testing.T) {
+	var got []string
+	isArray, err := ForEachElement(` [ {"id":1} , {"id":"b","x":[1,{"y":"]"}]}, 3 ] `, func(i, _ int, e string) error {
+		assert.Equal(t, len(got), i)
+		got = append(got, e)
+		return nil
+	})
+	require.NoError(t, err)
+	assert.True(t, isArray)
+	assert.Equal(t, []string{`{"id":1}`, `{"id":"b","x":[1,{"y":"]"}]}`, `3`}, got)
+
+	got = nil
+	isArray, err = ForEachElement(` {"id":1} `, func(_, _ int, e string) error { got = append(got, e); return nil })
+	require.NoError(t, err)
+	assert.False(t, isArray)
+	assert.Equal(t, []string{`{"id":1}`}, got)
+
+	isArray, err = ForEachElement(`[]`, func(int, int, string) error { t.Fatal("no element expected"); return nil })
+	require.NoError(t, err)
+	assert.True(t, isArray)
+
+	// A malformed array is refused before any element is handed out.
+	calls := 0
+	_, err = ForEachElement(`[{"id":1},{"id":2`, func(int, int, string) error { calls++; return nil })
+	require.Error(t, err)
+	assert.Zero(t, calls)
+	_, err = ForEachElement(``, func(int, int, string) error { return nil })
+	require.ErrorContains(t, err, "empty input")
+	_, err = ForEachElement(`{"a":1}{"b":2}`, func(int, int, string) error { return nil })
+	require.ErrorContains(t, err, "unexpected data")
+	_, err = ForEachElement(`[1] 2`, func(int, int, string) error { return nil })
+	require.ErrorContains(t, err, "unexpected data")
+}
+
+func TestFieldsAndUnquote(t *testing.T) {
+	obj := `{"details":{"id":"nested"},"id":123,"created_at":"2019-08-30T07:00:41.885Z","s":"a\"b"}`
+	got := map[string]string{}
+	require.NoError(t, Fields(obj, func(k, raw string) bool { got[k] = raw; return true }))
+	assert.Equal(t, map[string]string{
+		"details": `{"id":"nested"}`, "id": "123", "created_at": `"2019-08-30T07:00:41.885Z"`, "s": `"a\"b"`,
+	}, got)
+	s, ok := Unquote(got["s"])
+	assert.True(t, ok)
+	assert.Equal(t, `a"b`, s)
+	_, ok = Unquote("123")
+	assert.False(t, ok)
+
+	n := 0
+	require.NoError(t, Fields(obj, func(string, string) bool { n++; return false }))
+	assert.Equal(t, 1, n, "stops when fn returns false")
+	require.NoError(t, Fields(`{}`, func(string, string) bool { t.Fatal("no field"); return true }))
+	require.Error(t, Fields(`[]`, func(string, string) bool { return true }))
+	require.Error(t, Fields(`{"a":}`, func(string, string) bool { return true }))
+}
+
+func FuzzDecodeValue(f *testing.F) {
+	for _, s := range samples {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		want, refErr := reference(t, src)
+		got, err := decodeAny(src)
+		var rangeErr *json.UnmarshalTypeError
+		if errors.As(refErr, &rangeErr) {
+			// encoding/json refuses numbers beyond float64; they are kept as text here.
+			if err != nil {
+				t.Fatalf("refused %q: %v", src, err)
+			}
+			return
+		}
+		if refErr != nil {
+			if err == nil {
+				t.Fatalf("accepted invalid JSON %q", src)
+			}
+			return
+		}
+		if err != nil {
+			if strings.Contains(err.Error(), "nesting deeper") {
+				return
+			}
+			t.Fatalf("refused valid JSON %q: %v", src, err)
+		}
+		normalize(got)
+		normalize(want)
+		if !assert.ObjectsAreEqual(want.AsRaw(), got.AsRaw()) {
+			t.Fatalf("decoded %q differently:\nwant %#v\ngot  %#v", src, want.AsRaw(), got.AsRaw())
+		}
+		// ForEachElement must agree on validity.
+		if _, err := ForEachElement(src, func(int, int, string) error { return nil }); err != nil && !strings.Contains(err.Error(), "nesting deeper") {
+			t.Fatalf("ForEachElement refused valid JSON %q: %v", src, err)
+		}
+	})
+}
+
+func TestAppendJSONRoundTrips(t *testing.T) {
+	for _, src := range samples {
+		t.Run(src, func(t *testing.T) {
+			v, err := decodeAny(src)
+			require.NoError(t, err)
+			out := AppendJSON(nil, v)
+			require.True(t, json.Valid(out), string(out))
+			back, err := decodeAny(string(out))
+			require.NoError(t, err)
+			assert.Equal(t, v.AsRaw(), back.AsRaw())
+		})
+	}
+	m := pcommon.NewMap()
+	m.PutStr("ctl", "a\x01\"\\\n\r\tb")
+	m.PutEmpty("nil")
+	m.PutDouble("inf", math.Inf(1))
+	m.PutEmptyBytes("b").FromRaw([]byte("hi"))
+	m.PutStr("bad", "x\xffy")
+	v := pcommon.NewValueMap()
+	m.CopyTo(v.Map())
+	assert.JSONEq(t, `{"ctl":"a\u0001\"\\\n\r\tb","nil":null,"inf":"+Inf","b":"aGk=","bad":"x\ufffdy"}`, string(AppendJSON(nil, v)))
+}

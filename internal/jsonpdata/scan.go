@@ -1,0 +1,248 @@
+package jsonpdata
+
+// ForEachElement calls fn with each element of src and its byte offset in
+// src: src itself when it holds one JSON value that is not an array, or
+// every element of a JSON array. Elements are substrings of src with
+// surrounding space removed. The
+// whole input is checked to be well-formed JSON before fn is first called,
+// so a malformed body is refused as a whole and nothing is half-consumed.
+func ForEachElement(src string, fn func(index, offset int, elem string) error) (isArray bool, err error) {
+	d := decoder{s: src}
+	d.skipSpace()
+	if d.i >= len(d.s) {
+		return false, d.errf("empty input")
+	}
+	if d.s[d.i] != '[' {
+		start := d.i
+		if err := d.skip(); err != nil {
+			return false, err
+		}
+		end := d.i
+		d.skipSpace()
+		if d.i != len(d.s) {
+			return false, d.errf("unexpected data after the JSON value")
+		}
+		return false, fn(0, start, src[start:end])
+	}
+	// Validate first, then iterate.
+	if err := d.skip(); err != nil {
+		return true, err
+	}
+	d.skipSpace()
+	if d.i != len(d.s) {
+		return true, d.errf("unexpected data after the JSON array")
+	}
+	d = decoder{s: src}
+	d.skipSpace()
+	d.i++ // '['
+	for n := 0; ; n++ {
+		d.skipSpace()
+		if d.s[d.i] == ']' {
+			return true, nil
+		}
+		start := d.i
+		_ = d.skip() // already validated
+		if err := fn(n, start, src[start:d.i]); err != nil {
+			return true, err
+		}
+		d.skipSpace()
+		if d.s[d.i] == ',' {
+			d.i++
+		}
+	}
+}
+
+// Fields calls fn with every top-level key of the JSON object obj and the
+// raw text of its value, until fn returns false. Nested values are skipped
+// without being decoded.
+func Fields(obj string, fn func(key, raw string) bool) error {
+	d := decoder{s: obj}
+	d.skipSpace()
+	if d.i >= len(d.s) || d.s[d.i] != '{' {
+		return d.errf("expected a JSON object")
+	}
+	d.i++
+	d.skipSpace()
+	if d.i < len(d.s) && d.s[d.i] == '}' {
+		return nil
+	}
+	for {
+		d.skipSpace()
+		if d.i >= len(d.s) || d.s[d.i] != '"' {
+			return d.errf("expected a string key")
+		}
+		key, err := d.str()
+		if err != nil {
+			return err
+		}
+		d.skipSpace()
+		if d.i >= len(d.s) || d.s[d.i] != ':' {
+			return d.errf("expected ':' after key %q", key)
+		}
+		d.i++
+		d.skipSpace()
+		start := d.i
+		if err := d.skip(); err != nil {
+			return err
+		}
+		if !fn(key, d.s[start:d.i]) {
+			return nil
+		}
+		d.skipSpace()
+		if d.i >= len(d.s) {
+			return d.errf("unterminated object")
+		}
+		switch d.s[d.i] {
+		case ',':
+			d.i++
+		case '}':
+			return nil
+		default:
+			return d.errf("expected ',' or '}' in object")
+		}
+	}
+}
+
+// Unquote decodes a raw JSON string value (with its quotes). ok is false
+// when raw is not a JSON string.
+func Unquote(raw string) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	d := decoder{s: raw}
+	s, err := d.str()
+	if err != nil || d.i != len(raw) {
+		return "", false
+	}
+	return s, true
+}
+
+// skip moves past the value at d.i, checking that it is well-formed.
+func (d *decoder) skip() error {
+	if d.i >= len(d.s) {
+		return d.errf("expected a value")
+	}
+	switch c := d.s[d.i]; {
+	case c == '"':
+		return d.skipString()
+	case c == '{':
+		d.depth++
+		if d.depth > maxDepth {
+			return d.errf("nesting deeper than %d levels", maxDepth)
+		}
+		d.i++
+		d.skipSpace()
+		if d.i < len(d.s) && d.s[d.i] == '}' {
+			d.i++
+			d.depth--
+			return nil
+		}
+		for {
+			d.skipSpace()
+			if d.i >= len(d.s) || d.s[d.i] != '"' {
+				return d.errf("expected a string key")
+			}
+			if err := d.skipString(); err != nil {
+				return err
+			}
+			d.skipSpace()
+			if d.i >= len(d.s) || d.s[d.i] != ':' {
+				return d.errf("expected ':' after key")
+			}
+			d.i++
+			d.skipSpace()
+			if err := d.skip(); err != nil {
+				return err
+			}
+			d.skipSpace()
+			if d.i >= len(d.s) {
+				return d.errf("unterminated object")
+			}
+			switch d.s[d.i] {
+			case ',':
+				d.i++
+			case '}':
+				d.i++
+				d.depth--
+				return nil
+			default:
+				return d.errf("expected ',' or '}' in object")
+			}
+		}
+	case c == '[':
+		d.depth++
+		if d.depth > maxDepth {
+			return d.errf("nesting deeper than %d levels", maxDepth)
+		}
+		d.i++
+		d.skipSpace()
+		if d.i < len(d.s) && d.s[d.i] == ']' {
+			d.i++
+			d.depth--
+			return nil
+		}
+		for {
+			d.skipSpace()
+			if err := d.skip(); err != nil {
+				return err
+			}
+			d.skipSpace()
+			if d.i >= len(d.s) {
+				return d.errf("unterminated array")
+			}
+			switch d.s[d.i] {
+			case ',':
+				d.i++
+			case ']':
+				d.i++
+				d.depth--
+				return nil
+			default:
+				return d.errf("expected ',' or ']' in array")
+			}
+		}
+	case c == 't' || c == 'f' || c == 'n':
+		_, _, err := d.literal()
+		return err
+	default:
+		_, _, _, err := d.number()
+		return err
+	}
+}
+
+// skipString moves past the string at d.i, checking escapes.
+func (d *decoder) skipString() error {
+	i := d.i + 1
+	for i < len(d.s) {
+		switch c := d.s[i]; {
+		case c == '"':
+			d.i = i + 1
+			return nil
+		case c == '\\':
+			if i+1 >= len(d.s) {
+				d.i = i
+				return d.errf("unterminated string")
+			}
+			switch d.s[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if _, ok := hex4(d.s, i+2); !ok {
+					d.i = i
+					return d.errf("invalid \\u escape")
+				}
+				i += 6
+			default:
+				d.i = i
+				return d.errf("invalid escape \\%c", d.s[i+1])
+			}
+		case c < 0x20:
+			d.i = i
+			return d.errf("control character in string")
+		default:
+			i++
+		}
+	}
+	d.i = i
+	return d.errf("unterminated string")
+}
