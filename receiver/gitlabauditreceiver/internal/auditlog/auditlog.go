@@ -1,0 +1,281 @@
+// Package auditlog turns one GitLab audit event into one OpenTelemetry log
+// record. Polled and streamed events both go through Fill, so an event is
+// recorded the same way whichever path brought it.
+package auditlog // import "github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/auditlog"
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/kyra-mdr/otelcol-gitlab/internal/auditevent"
+	"github.com/kyra-mdr/otelcol-gitlab/internal/jsonpdata"
+)
+
+// Source says which path brought an event: the REST API or a stream.
+type Source string
+
+// Sources of events, as written in the gitlab.audit.source attribute.
+const (
+	SourcePoll   Source = "poll"
+	SourceStream Source = "stream"
+)
+
+// Attribute names written on every record.
+const (
+	AttrEventID         = "gitlab.audit.event.id"
+	AttrEventType       = "gitlab.audit.event_type"
+	AttrEventTypeSource = "gitlab.audit.event_type.source"
+	AttrSource          = "gitlab.audit.source"
+	AttrScope           = "gitlab.audit.scope"
+	AttrEntityType      = "gitlab.audit.entity.type"
+	AttrEntityID        = "gitlab.audit.entity.id"
+	AttrEntityPath      = "gitlab.audit.entity.path"
+	AttrUserID          = "user.id"
+	AttrUserName        = "user.name"
+	AttrUserEmail       = "user.email"
+	AttrAuthorClass     = "gitlab.audit.author.class"
+	AttrTargetType      = "gitlab.audit.target.type"
+	AttrTargetID        = "gitlab.audit.target.id"
+	AttrTargetDetails   = "gitlab.audit.target.details"
+	AttrClientAddress   = "client.address"
+	AttrMessage         = "gitlab.audit.message"
+
+	// EventNamePrefix prefixes the event type in the record's EventName.
+	EventNamePrefix = "gitlab.audit."
+)
+
+// Scopes, derived from the event's entity type.
+const (
+	ScopeInstance = "instance"
+	ScopeGroup    = "group"
+	ScopeProject  = "project"
+)
+
+// Event is what the receiver needs to know of a decoded event.
+type Event struct {
+	// ID is GitLab's event id as text: a number for events saved to the
+	// database, a UUID for stream-only events.
+	ID string
+	// Key identifies the event for de-duplication: entity type and id.
+	Key string
+	// CreatedAt is when GitLab recorded the event.
+	CreatedAt time.Time
+	// Type is the resolved, canonical event type.
+	Type string
+}
+
+// Errors for events that cannot be recorded.
+var (
+	ErrNoID        = errors.New(`the event has no "id"`)
+	ErrNoCreatedAt = errors.New(`the event has no "created_at"`)
+)
+
+// eventNames holds "gitlab.audit.<type>" for every catalogued type, so that
+// the common case costs no allocation.
+var eventNames = func() map[string]string {
+	m := make(map[string]string, len(auditevent.All()))
+	for _, ti := range auditevent.All() {
+		m[ti.Name] = EventNamePrefix + ti.Name
+	}
+	m[auditevent.AuditOperation] = EventNamePrefix + auditevent.AuditOperation
+	return m
+}()
+
+// EventName returns the record EventName of an event type.
+func EventName(eventType string) string {
+	if n, ok := eventNames[eventType]; ok {
+		return n
+	}
+	return EventNamePrefix + eventType
+}
+
+// fields are the values of an event that attributes are made of, read
+// from the top level first and from details second (streamed events carry
+// them at the top level, REST events only in details).
+type fields struct {
+	id, createdAt, entityID, authorID pcommon.Value
+	entityType, entityPath            string
+	authorName, ip                    string
+	targetType, targetDetails         string
+	targetID                          pcommon.Value
+	details                           pcommon.Map
+	hasDetails                        bool
+}
+
+// Fill decodes obj, one GitLab audit event as a JSON object, into lr: the
+// body keeps the whole event as sent, and the attributes, timestamps,
+// severity and event name are set from it. hint is the event type given by
+// the X-Gitlab-Audit-Event-Type header of a streamed request, or "". On
+// error lr is left in an unspecified state and must be discarded.
+func Fill(lr plog.LogRecord, obj string, src Source, hint string, observed pcommon.Timestamp) (Event, error) {
+	body := lr.Body().SetEmptyMap()
+	if err := jsonpdata.DecodeObject(obj, body); err != nil {
+		return Event{}, err
+	}
+	var f fields
+	body.Range(func(k string, v pcommon.Value) bool {
+		switch k {
+		case "id":
+			f.id = v
+		case "created_at":
+			f.createdAt = v
+		case "entity_id":
+			f.entityID = v
+		case "entity_type":
+			f.entityType = scalar(v)
+		case "entity_path":
+			f.entityPath = scalar(v)
+		case "author_id":
+			f.authorID = v
+		case "author_name":
+			f.authorName = scalar(v)
+		case "ip_address":
+			f.ip = scalar(v)
+		case "target_type":
+			f.targetType = scalar(v)
+		case "target_id":
+			f.targetID = v
+		case "target_details":
+			f.targetDetails = scalar(v)
+		case "details":
+			if v.Type() == pcommon.ValueTypeMap {
+				f.details, f.hasDetails = v.Map(), true
+			}
+		}
+		return true
+	})
+
+	var ev Event
+	ev.ID = scalar(f.id)
+	if ev.ID == "" {
+		return ev, ErrNoID
+	}
+	ca := scalar(f.createdAt)
+	if ca == "" {
+		return ev, ErrNoCreatedAt
+	}
+	t, err := time.Parse(time.RFC3339Nano, ca)
+	if err != nil {
+		return ev, fmt.Errorf(`"created_at" %q is not an RFC 3339 time`, ca)
+	}
+	ev.CreatedAt = t
+	ev.Key = f.entityType + "/" + ev.ID
+
+	attrs := lr.Attributes()
+	attrs.EnsureCapacity(18)
+	typ, how := auditevent.ResolveType(body, hint)
+	ev.Type = typ
+
+	attrs.PutStr(AttrEventID, ev.ID)
+	attrs.PutStr(AttrEventType, typ)
+	attrs.PutStr(AttrEventTypeSource, string(how))
+	attrs.PutStr(AttrSource, string(src))
+	attrs.PutStr(AttrScope, ScopeOf(f.entityType))
+	putNonEmpty(attrs, AttrEntityType, f.entityType)
+	putNonEmpty(attrs, AttrEntityID, scalar(f.entityID))
+
+	var email, authorClass, message string
+	var messageValue pcommon.Value
+	if f.hasDetails {
+		f.details.Range(func(k string, v pcommon.Value) bool {
+			switch k {
+			case "author_email":
+				email = scalar(v)
+			case "author_class":
+				authorClass = scalar(v)
+			case "custom_message":
+				messageValue = v
+			case "author_name":
+				f.authorName = orElse(f.authorName, scalar(v))
+			case "ip_address":
+				f.ip = orElse(f.ip, scalar(v))
+			case "entity_path":
+				f.entityPath = orElse(f.entityPath, scalar(v))
+			case "target_type":
+				f.targetType = orElse(f.targetType, scalar(v))
+			case "target_details":
+				f.targetDetails = orElse(f.targetDetails, scalar(v))
+			case "target_id":
+				if scalar(f.targetID) == "" {
+					f.targetID = v
+				}
+			}
+			return true
+		})
+	}
+	if messageValue != (pcommon.Value{}) {
+		switch messageValue.Type() {
+		case pcommon.ValueTypeMap, pcommon.ValueTypeSlice:
+			message = string(jsonpdata.AppendJSON(nil, messageValue))
+		case pcommon.ValueTypeEmpty:
+		default:
+			message = messageValue.AsString()
+		}
+	}
+
+	putNonEmpty(attrs, AttrEntityPath, f.entityPath)
+	putNonEmpty(attrs, AttrUserID, scalar(f.authorID))
+	putNonEmpty(attrs, AttrUserName, f.authorName)
+	putNonEmpty(attrs, AttrUserEmail, email)
+	putNonEmpty(attrs, AttrAuthorClass, authorClass)
+	putNonEmpty(attrs, AttrTargetType, f.targetType)
+	putNonEmpty(attrs, AttrTargetID, scalar(f.targetID))
+	putNonEmpty(attrs, AttrTargetDetails, f.targetDetails)
+	putNonEmpty(attrs, AttrClientAddress, f.ip)
+	putNonEmpty(attrs, AttrMessage, message)
+
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(t))
+	lr.SetObservedTimestamp(observed)
+	lr.SetSeverityNumber(plog.SeverityNumberInfo)
+	lr.SetSeverityText("INFO")
+	lr.SetEventName(EventName(typ))
+	return ev, nil
+}
+
+// ScopeOf returns the level an event belongs to, from its entity type:
+// project, group, or instance (users and the instance itself).
+func ScopeOf(entityType string) string {
+	switch entityType {
+	case "Project":
+		return ScopeProject
+	case "Group":
+		return ScopeGroup
+	default:
+		return ScopeInstance
+	}
+}
+
+// scalar renders a scalar value as text; unset, empty, map and slice values give "".
+func scalar(v pcommon.Value) string {
+	if v == (pcommon.Value{}) {
+		return ""
+	}
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		return v.Str()
+	case pcommon.ValueTypeInt:
+		return strconv.FormatInt(v.Int(), 10)
+	case pcommon.ValueTypeDouble, pcommon.ValueTypeBool:
+		return v.AsString()
+	default:
+		return ""
+	}
+}
+
+func orElse(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func putNonEmpty(m pcommon.Map, k, v string) {
+	if v != "" {
+		m.PutStr(k, v)
+	}
+}

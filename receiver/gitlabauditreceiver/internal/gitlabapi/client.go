@@ -1,0 +1,415 @@
+package gitlabapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"go.opentelemetry.io/collector/config/configretry"
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+)
+
+// maxPageBytes bounds one API answer. A page of 100 events is far smaller.
+const maxPageBytes = 64 << 20
+
+// TimeFormat is how created_after and created_before are sent: UTC with milliseconds.
+const TimeFormat = "2006-01-02T15:04:05.000Z"
+
+// Options configure a Client.
+type Options struct {
+	HTTPClient *http.Client
+	// BaseURL is the GitLab base URL (scheme and host, no path).
+	BaseURL *url.URL
+	// Token is sent as PRIVATE-TOKEN, or as a bearer token when Bearer is set.
+	Token  string
+	Bearer bool
+	// PerPage is the page size (1..100).
+	PerPage int
+	// RequestsPerMinute caps the requests of every feed together; 0 is no cap.
+	RequestsPerMinute int
+	// MaxConcurrent caps the requests in flight.
+	MaxConcurrent int
+	// BackOff is the retry policy for 5xx answers and transport errors.
+	BackOff configretry.BackOffConfig
+	Logger  *zap.Logger
+	// OnResponse is called after every request attempt with the HTTP status
+	// (0 when no answer came).
+	OnResponse func(feed Feed, status int)
+	// OnRateLimited is called when GitLab answers 429.
+	OnRateLimited func(feed Feed, wait time.Duration)
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+// Client reads audit event feeds. It is safe for concurrent use: every
+// feed shares its request budget, concurrency limit and rate-limit pauses.
+type Client struct {
+	opts    Options
+	limiter *rate.Limiter
+	sem     chan struct{}
+
+	mu         sync.Mutex
+	pauseUntil time.Time
+	offsetOnly map[string]bool // feeds whose instance refused keyset pagination
+}
+
+// New returns a Client.
+func New(opts Options) *Client {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.MaxConcurrent < 1 {
+		opts.MaxConcurrent = 1
+	}
+	c := &Client{opts: opts, sem: make(chan struct{}, opts.MaxConcurrent), offsetOnly: map[string]bool{}}
+	if opts.RequestsPerMinute > 0 {
+		c.limiter = rate.NewLimiter(rate.Limit(float64(opts.RequestsPerMinute)/60), 1)
+	}
+	return c
+}
+
+// Window is the created_at range of one read, both bounds inclusive as in GitLab.
+type Window struct {
+	After, Before time.Time
+}
+
+// Pager walks the pages of one window of one feed, newest events first.
+type Pager struct {
+	c      *Client
+	feed   Feed
+	window Window
+	query  url.Values // next request; nil when the walk is over
+	keyset bool
+	pages  int
+}
+
+// Pages starts a walk over the window of a feed.
+func (c *Client) Pages(feed Feed, w Window) *Pager {
+	keyset := !c.isOffsetOnly(feed)
+	return &Pager{c: c, feed: feed, window: w, query: c.firstQuery(w, keyset), keyset: keyset}
+}
+
+func (c *Client) firstQuery(w Window, keyset bool) url.Values {
+	q := url.Values{}
+	q.Set("created_after", w.After.UTC().Format(TimeFormat))
+	q.Set("created_before", w.Before.UTC().Format(TimeFormat))
+	q.Set("per_page", strconv.Itoa(c.opts.PerPage))
+	if keyset {
+		q.Set("pagination", "keyset")
+		q.Set("order_by", "id")
+		q.Set("sort", "desc")
+	} else {
+		q.Set("page", "1")
+	}
+	return q
+}
+
+// Pages returns how many pages were read so far.
+func (p *Pager) Pages() int { return p.pages }
+
+// Next returns the body of the next page (a JSON array), or ok=false at
+// the end of the window.
+func (p *Pager) Next(ctx context.Context) (body string, ok bool, err error) {
+	if p.query == nil {
+		return "", false, nil
+	}
+	resp, body, err := p.c.get(ctx, p.feed, p.query)
+	if err != nil {
+		if p.keyset && p.pages == 0 && refusesKeyset(err) {
+			p.c.setOffsetOnly(p.feed)
+			p.c.opts.Logger.Warn("GitLab refused keyset pagination; reading this feed with offset pagination (deprecated by GitLab since 17.8)",
+				zap.String("feed", p.feed.String()), zap.Error(err))
+			*p = *p.c.Pages(p.feed, p.window)
+			return p.Next(ctx)
+		}
+		return "", false, err
+	}
+	p.pages++
+	current := p.query.Encode()
+	p.query = nil
+	if next := linkNext(resp.Header.Get("Link")); next != nil && (!p.keyset || next.Get("cursor") != "") {
+		p.query = next
+	} else if np := resp.Header.Get("X-Next-Page"); np != "" {
+		// Offset pagination, or an old instance that ignored pagination=keyset.
+		if p.keyset {
+			p.c.setOffsetOnly(p.feed)
+			p.c.opts.Logger.Warn("GitLab ignored keyset pagination; reading this feed with offset pagination (deprecated by GitLab since 17.8)",
+				zap.String("feed", p.feed.String()))
+			p.keyset = false
+		}
+		q := p.c.firstQuery(p.window, false)
+		q.Set("page", np)
+		p.query = q
+	}
+	if p.query != nil && p.query.Encode() == current {
+		p.query = nil
+		return "", false, fmt.Errorf("GitLab sent the same next page link twice for the %s audit events", p.feed)
+	}
+	return body, true, nil
+}
+
+// refusesKeyset reports whether err is how an old instance refuses keyset pagination.
+func refusesKeyset(err error) bool {
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	if ae.Status == http.StatusMethodNotAllowed {
+		return true
+	}
+	msg := strings.ToLower(ae.Message)
+	return ae.Status == http.StatusBadRequest && (strings.Contains(msg, "keyset") || strings.Contains(msg, "pagination"))
+}
+
+func (c *Client) isOffsetOnly(f Feed) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.offsetOnly[f.String()]
+}
+
+func (c *Client) setOffsetOnly(f Feed) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offsetOnly[f.String()] = true
+}
+
+// get performs one GET with the shared budget, rate-limit pauses and retries.
+func (c *Client) get(ctx context.Context, feed Feed, q url.Values) (*http.Response, string, error) {
+	u := *c.opts.BaseURL
+	u.Path = strings.TrimSuffix(u.Path, "/") + feed.Path()
+	u.RawPath = strings.TrimSuffix(u.RawPath, "/") + feed.Path()
+	u.RawQuery = q.Encode()
+	target := u.String()
+
+	bo := c.newBackOff()
+	start := c.opts.Now()
+	for {
+		resp, body, err := c.attempt(ctx, feed, target)
+		if err == nil {
+			return resp, body, nil
+		}
+		if ctx.Err() != nil {
+			return nil, "", ctx.Err()
+		}
+		var ae *APIError
+		isAPI := errors.As(err, &ae)
+		if isAPI && ae.Status == http.StatusTooManyRequests {
+			wait := retryAfter(resp.Header, c.opts.Now())
+			if wait <= 0 {
+				wait = bo.NextBackOff()
+			}
+			c.pause(wait)
+			if c.opts.OnRateLimited != nil {
+				c.opts.OnRateLimited(feed, wait)
+			}
+			c.opts.Logger.Info("GitLab rate limit reached; waiting", zap.String("feed", feed.String()), zap.Duration("wait", wait))
+			continue
+		}
+		transient := !isAPI || ae.Status >= 500 || ae.Status == http.StatusRequestTimeout
+		if !transient || !c.opts.BackOff.Enabled {
+			return nil, "", err
+		}
+		wait := bo.NextBackOff()
+		if c.opts.BackOff.MaxElapsedTime > 0 && c.opts.Now().Sub(start)+wait > c.opts.BackOff.MaxElapsedTime {
+			return nil, "", fmt.Errorf("giving up after %s of retries: %w", c.opts.BackOff.MaxElapsedTime, err)
+		}
+		c.opts.Logger.Debug("GitLab request failed; retrying", zap.String("feed", feed.String()), zap.Duration("wait", wait), zap.Error(err))
+		if err := sleep(ctx, wait); err != nil {
+			return nil, "", err
+		}
+	}
+}
+
+func (c *Client) newBackOff() *backoff.ExponentialBackOff {
+	b := backoff.NewExponentialBackOff()
+	cfg := c.opts.BackOff
+	if cfg.InitialInterval > 0 {
+		b.InitialInterval = cfg.InitialInterval
+	}
+	if cfg.MaxInterval > 0 {
+		b.MaxInterval = cfg.MaxInterval
+	}
+	if cfg.Multiplier > 0 {
+		b.Multiplier = cfg.Multiplier
+	}
+	b.RandomizationFactor = cfg.RandomizationFactor
+	b.Reset()
+	return b
+}
+
+// attempt sends one request. On a non-2xx answer it returns the response
+// (headers only) and an *APIError.
+func (c *Client) attempt(ctx context.Context, feed Feed, target string) (*http.Response, string, error) {
+	if err := c.waitTurn(ctx); err != nil {
+		return nil, "", err
+	}
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, "", ctx.Err()
+	}
+	defer func() { <-c.sem }()
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, http.NoBody)
+	if err != nil {
+		return nil, "", err
+	}
+	req.Header.Set("Accept", "application/json")
+	if c.opts.Token != "" {
+		if c.opts.Bearer {
+			req.Header.Set("Authorization", "Bearer "+c.opts.Token)
+		} else {
+			req.Header.Set("PRIVATE-TOKEN", c.opts.Token)
+		}
+	}
+	resp, err := c.opts.HTTPClient.Do(req)
+	if err != nil {
+		if c.opts.OnResponse != nil {
+			c.opts.OnResponse(feed, 0)
+		}
+		return nil, "", fmt.Errorf("requesting the %s audit events: %w", feed, redactURLError(err))
+	}
+	defer resp.Body.Close()
+	if c.opts.OnResponse != nil {
+		c.opts.OnResponse(feed, resp.StatusCode)
+	}
+	c.noteQuota(resp.Header)
+
+	var sb strings.Builder
+	if resp.ContentLength > 0 && resp.ContentLength < maxPageBytes {
+		sb.Grow(int(resp.ContentLength))
+	}
+	n, err := io.Copy(&sb, io.LimitReader(resp.Body, maxPageBytes+1))
+	if err != nil {
+		return resp, "", fmt.Errorf("reading the %s audit events: %w", feed, err)
+	}
+	if n > maxPageBytes {
+		return resp, "", fmt.Errorf("the %s audit events page is larger than %d bytes", feed, maxPageBytes)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return resp, "", &APIError{Feed: feed, Status: resp.StatusCode, Message: errorMessage([]byte(sb.String()))}
+	}
+	return resp, sb.String(), nil
+}
+
+// waitTurn waits for a rate-limit pause to end and for the request budget.
+func (c *Client) waitTurn(ctx context.Context) error {
+	for {
+		c.mu.Lock()
+		wait := c.pauseUntil.Sub(c.opts.Now())
+		c.mu.Unlock()
+		if wait <= 0 {
+			break
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
+	if c.limiter != nil {
+		return c.limiter.Wait(ctx)
+	}
+	return nil
+}
+
+// pause stops every feed's requests for d.
+func (c *Client) pause(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if until := c.opts.Now().Add(d); until.After(c.pauseUntil) {
+		c.pauseUntil = until
+	}
+}
+
+// noteQuota pauses until the reset when GitLab says no request is left.
+func (c *Client) noteQuota(h http.Header) {
+	if h.Get("RateLimit-Remaining") != "0" {
+		return
+	}
+	reset, err := strconv.ParseInt(h.Get("RateLimit-Reset"), 10, 64)
+	if err != nil {
+		return
+	}
+	if d := time.Unix(reset, 0).Sub(c.opts.Now()); d > 0 {
+		c.pause(min(d, time.Hour))
+	}
+}
+
+// retryAfter reads how long GitLab asks to wait: Retry-After (seconds or
+// HTTP date), else RateLimit-Reset (Unix time). Zero when neither says.
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	if ra := strings.TrimSpace(h.Get("Retry-After")); ra != "" {
+		if s, err := strconv.Atoi(ra); err == nil && s >= 0 {
+			return min(time.Duration(s)*time.Second, time.Hour)
+		}
+		if t, err := http.ParseTime(ra); err == nil {
+			return min(max(t.Sub(now), 0), time.Hour)
+		}
+	}
+	if reset, err := strconv.ParseInt(h.Get("RateLimit-Reset"), 10, 64); err == nil {
+		return min(max(time.Unix(reset, 0).Sub(now), 0), time.Hour)
+	}
+	return 0
+}
+
+// linkNext returns the query of the rel="next" link, or nil. Only the query
+// is used: the link's host is GitLab's external URL, which may not be the
+// address the receiver reaches GitLab at.
+func linkNext(header string) url.Values {
+	for _, part := range strings.Split(header, ",") {
+		segs := strings.Split(part, ";")
+		if len(segs) < 2 {
+			continue
+		}
+		isNext := false
+		for _, s := range segs[1:] {
+			s = strings.TrimSpace(s)
+			if s == `rel="next"` || s == "rel=next" {
+				isNext = true
+			}
+		}
+		if !isNext {
+			continue
+		}
+		raw := strings.TrimSpace(segs[0])
+		raw = strings.TrimSuffix(strings.TrimPrefix(raw, "<"), ">")
+		u, err := url.Parse(raw)
+		if err != nil {
+			return nil
+		}
+		return u.Query()
+	}
+	return nil
+}
+
+// redactURLError drops the URL of a transport error's message; it holds no
+// secret, but the query is long and says nothing useful.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", strings.ToLower(ue.Op), ue.Err)
+	}
+	return err
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,331 @@
+package gitlabauditreceiver // import "github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
+	"go.uber.org/zap"
+
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/auditlog"
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/gitlabapi"
+)
+
+const (
+	// pollLag keeps created_before a little behind now, so a window never
+	// ends in the very second GitLab is still writing.
+	pollLag = 2 * time.Second
+	// maxBatchRecords is the largest batch handed to the pipeline at once.
+	// The checkpoint moves after every accepted batch.
+	maxBatchRecords = 1000
+)
+
+// poller polls every configured feed, each in its own goroutine, through
+// one shared API client (one request budget).
+type poller struct {
+	cfg     *Config
+	logger  *zap.Logger
+	next    consumer.Logs
+	obs     *receiverhelper.ObsReport
+	tel     *telemetry
+	client  *gitlabapi.Client
+	dedup   *dedupCache
+	store   storage.Client
+	filter  *typeFilter
+	status  *statusTracker
+	records *recordFactory
+	now     func() time.Time
+	feeds   []*feedPoller
+}
+
+// feedPoller polls one feed. Its checkpoint is owned by its goroutine.
+type feedPoller struct {
+	p          *poller
+	feed       gitlabapi.Feed
+	cp         checkpoint
+	watermark  atomic.Int64 // unix nanoseconds, read by the lag gauge
+	lastReason string
+}
+
+func feedsOf(c CollectConfig) []gitlabapi.Feed {
+	var feeds []gitlabapi.Feed
+	if c.Instance {
+		feeds = append(feeds, gitlabapi.Feed{Kind: gitlabapi.KindInstance})
+	}
+	for _, g := range c.Groups {
+		feeds = append(feeds, gitlabapi.Feed{Kind: gitlabapi.KindGroup, Ref: g})
+	}
+	for _, pr := range c.Projects {
+		feeds = append(feeds, gitlabapi.Feed{Kind: gitlabapi.KindProject, Ref: pr})
+	}
+	return feeds
+}
+
+// load reads the stored checkpoints; a feed without one starts
+// initial_lookback ago.
+func (p *poller) load(ctx context.Context) {
+	for _, f := range feedsOf(p.cfg.Collect) {
+		fp := &feedPoller{p: p, feed: f}
+		cp, ok, err := loadCheckpoint(ctx, p.store, f)
+		switch {
+		case err != nil:
+			p.logger.Warn("Ignoring the stored checkpoint; reading from initial_lookback", zap.String("feed", f.String()), zap.Error(err))
+		case ok:
+			p.logger.Info("Resuming from the stored checkpoint", zap.String("feed", f.String()), zap.Time("watermark", cp.Watermark))
+		}
+		if !ok {
+			cp = checkpoint{Watermark: p.now().Add(-p.cfg.InitialLookback), Seen: map[string]int64{}}
+		}
+		fp.cp = cp
+		fp.watermark.Store(cp.Watermark.UnixNano())
+		p.feeds = append(p.feeds, fp)
+	}
+}
+
+// lag reports how far each feed's checkpoint is behind now.
+func (p *poller) lag(observe func(feed string, seconds float64)) {
+	now := p.now()
+	for _, f := range p.feeds {
+		observe(f.feed.String(), now.Sub(time.Unix(0, f.watermark.Load())).Seconds())
+	}
+}
+
+// run polls one feed until ctx ends: at once, then every poll_interval,
+// and back to back while a backfill is behind.
+func (f *feedPoller) run(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		behind, err := f.poll(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			f.failed(ctx, err)
+		} else {
+			f.succeeded()
+		}
+		next := f.p.cfg.PollInterval
+		if behind && err == nil {
+			next = 0
+		}
+		timer.Reset(next)
+	}
+}
+
+// poll reads one window of the feed and emits its new events, oldest
+// first. behind is true when the window stopped short of now (a backfill
+// longer than GitLab's 30-day query limit).
+func (f *feedPoller) poll(ctx context.Context) (behind bool, err error) {
+	p := f.p
+	now := p.now()
+	w := gitlabapi.Window{After: f.cp.Watermark.Add(-p.cfg.Overlap), Before: now.Add(-pollLag)}
+	if w.Before.Sub(w.After) > maxWindow {
+		w.Before = w.After.Add(maxWindow)
+		behind = true
+	}
+	if !w.Before.After(w.After) {
+		return false, nil
+	}
+
+	buf := newWindowBuffer()
+	defer buf.close()
+	pages := p.client.Pages(f.feed, w)
+	for {
+		body, ok, err := pages.Next(ctx)
+		if err != nil {
+			return behind, err
+		}
+		if !ok {
+			break
+		}
+		if err := buf.addPage(body); err != nil {
+			return behind, fmt.Errorf("page %d of the %s audit events: %w", pages.Pages(), f.feed, err)
+		}
+	}
+	if buf.spilled() {
+		p.logger.Info("Large window spilled to a temporary file", zap.String("feed", f.feed.String()),
+			zap.Int("events", len(buf.events)), zap.Int("pages", pages.Pages()))
+	}
+	buf.sort()
+	if err := f.emit(ctx, buf); err != nil {
+		return behind, err
+	}
+	f.cp.advance(w.Before, p.cfg.Overlap)
+	f.watermark.Store(f.cp.Watermark.UnixNano())
+	if err := saveCheckpoint(ctx, p.store, f.feed, f.cp); err != nil {
+		p.logger.Warn("Could not store the checkpoint", zap.String("feed", f.feed.String()), zap.Error(err))
+	}
+	return behind, nil
+}
+
+// pollBatch is a batch of records being built, with what is needed to
+// commit it once the pipeline accepted it.
+type pollBatch struct {
+	logs    plog.Logs
+	records plog.LogRecordSlice
+	keys    []string
+	times   []int64 // created_at, Unix milliseconds, per key
+	upTo    int64   // created_at (unix ns) of the last event handled
+}
+
+// emit emits the window's events in order, in batches. After each batch
+// the pipeline accepted, the checkpoint moves to the created_at of the last
+// event handled and is stored, so a failure later in a large window does
+// not re-emit what was accepted.
+func (f *feedPoller) emit(ctx context.Context, buf *windowBuffer) error {
+	p := f.p
+	var b *pollBatch
+	scratch := plog.NewLogRecord()
+	invalid, filtered, dups := 0, 0, 0
+	defer func() {
+		p.tel.count(ctx, p.tel.invalid, invalid, attrSource, string(auditlog.SourcePoll))
+		p.tel.count(ctx, p.tel.filtered, filtered, attrSource, string(auditlog.SourcePoll))
+		p.tel.count(ctx, p.tel.duplicates, dups, attrSource, string(auditlog.SourcePoll))
+	}()
+
+	for _, we := range buf.events {
+		text, err := buf.text(we)
+		if err != nil {
+			return err
+		}
+		ev, err := auditlog.Fill(scratch, text, auditlog.SourcePoll, "", pcommon.NewTimestampFromTime(p.now()))
+		if err != nil {
+			invalid++
+			p.logger.Warn("Skipping an event GitLab returned that cannot be read", zap.String("feed", f.feed.String()), zap.Error(err))
+			continue
+		}
+		if _, ok := f.cp.Seen[ev.Key]; ok {
+			continue // emitted by an earlier poll: the overlap is read again on purpose
+		}
+		if !p.filter.keep(ev.Type) {
+			filtered++
+			continue
+		}
+		for {
+			cl := p.dedup.Claim([]string{ev.Key})[0]
+			if cl.state == claimOwned {
+				if b == nil {
+					b = p.newBatch()
+				}
+				scratch.MoveTo(b.records.AppendEmpty())
+				b.keys = append(b.keys, ev.Key)
+				b.times = append(b.times, ev.CreatedAt.UnixMilli())
+				break
+			}
+			if cl.state == claimDuplicate {
+				dups++
+				break
+			}
+			// Another path is emitting this event now. Hand over what is
+			// held first, so that nobody waits on anybody holding claims.
+			if err := f.flush(ctx, b); err != nil {
+				return err
+			}
+			b = nil
+			select {
+			case <-cl.wait:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if b != nil {
+			b.upTo = we.createdAt
+			if b.records.Len() >= maxBatchRecords {
+				if err := f.flush(ctx, b); err != nil {
+					return err
+				}
+				b = nil
+			}
+		}
+	}
+	return f.flush(ctx, b)
+}
+
+func (p *poller) newBatch() *pollBatch {
+	logs, records := p.records.newLogs()
+	return &pollBatch{logs: logs, records: records}
+}
+
+// flush hands a batch to the pipeline; on success it commits the events
+// and moves the checkpoint, on failure it gives the events up so the same
+// window is read again at the next poll.
+func (f *feedPoller) flush(ctx context.Context, b *pollBatch) error {
+	if b == nil || len(b.keys) == 0 {
+		return nil
+	}
+	p := f.p
+	n := len(b.keys)
+	opCtx := p.obs.StartLogsOp(ctx)
+	err := p.next.ConsumeLogs(opCtx, b.logs)
+	p.obs.EndLogsOp(opCtx, "json", n, err)
+	if err != nil {
+		p.dedup.Release(b.keys)
+		return fmt.Errorf("the pipeline refused %d events: %w", n, errPipeline{err})
+	}
+	p.dedup.Commit(ctx, b.keys)
+	for i, k := range b.keys {
+		f.cp.Seen[k] = b.times[i]
+	}
+	f.cp.advance(time.Unix(0, b.upTo), p.cfg.Overlap)
+	f.watermark.Store(f.cp.Watermark.UnixNano())
+	if err := saveCheckpoint(ctx, p.store, f.feed, f.cp); err != nil {
+		p.logger.Warn("Could not store the checkpoint", zap.String("feed", f.feed.String()), zap.Error(err))
+	}
+	return nil
+}
+
+// errPipeline marks errors of the next consumer, as opposed to GitLab's.
+type errPipeline struct{ error }
+
+func (e errPipeline) Unwrap() error { return e.error }
+
+// failed logs a failed poll once per cause, with what to do about it, and
+// reports it in the component status.
+func (f *feedPoller) failed(ctx context.Context, err error) {
+	p := f.p
+	reason, advice := "error", ""
+	var ae *gitlabapi.APIError
+	var pe errPipeline
+	switch {
+	case errors.As(err, &ae):
+		reason, advice = ae.Reason(), ae.Advice()
+	case errors.As(err, &pe):
+		reason = "pipeline"
+		advice = "the next component refused the events (e.g. memory_limiter); the same window is read again at the next poll"
+	}
+	p.tel.count(ctx, p.tel.pollErrors, 1, attrFeed, f.feed.String())
+	fields := []zap.Field{zap.String("feed", f.feed.String()), zap.String("reason", reason), zap.Error(err)}
+	if advice != "" {
+		fields = append(fields, zap.String("what_to_do", advice))
+	}
+	if reason != f.lastReason {
+		p.logger.Error("Polling GitLab audit events failed", fields...)
+		f.lastReason = reason
+	} else {
+		p.logger.Debug("Polling GitLab audit events failed again", fields...)
+	}
+	if reason != "pipeline" {
+		p.status.set(f.feed.String(), fmt.Errorf("%s: %w", f.feed, err))
+	}
+}
+
+func (f *feedPoller) succeeded() {
+	if f.lastReason != "" {
+		f.p.logger.Info("Polling GitLab audit events works again", zap.String("feed", f.feed.String()))
+		f.lastReason = ""
+	}
+	f.p.status.set(f.feed.String(), nil)
+}

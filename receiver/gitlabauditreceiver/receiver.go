@@ -1,0 +1,264 @@
+package gitlabauditreceiver // import "github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
+	"go.uber.org/zap"
+
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/gitlabapi"
+)
+
+// dedupCompactInterval is how often the persisted de-duplication chunks
+// are folded into one snapshot.
+const dedupCompactInterval = 30 * time.Second
+
+// auditReceiver is the gitlab_audit receiver: a poller, a stream endpoint,
+// or both, sharing one de-duplication set.
+type auditReceiver struct {
+	cfg  *Config
+	set  receiver.Settings
+	next consumer.Logs
+	now  func() time.Time
+
+	tel     *telemetry
+	dedup   *dedupCache
+	filter  *typeFilter
+	records *recordFactory
+	status  *statusTracker
+
+	storageClient storage.Client
+	poller        *poller
+	stream        *streamServer
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*auditReceiver, error) {
+	r := &auditReceiver{
+		cfg:    cfg,
+		set:    set,
+		next:   next,
+		now:    time.Now,
+		filter: newTypeFilter(cfg.EventTypes),
+	}
+	r.records = &recordFactory{version: set.BuildInfo.Version}
+	if cfg.Endpoint != "" {
+		if u, err := url.Parse(cfg.Endpoint); err == nil {
+			r.records.serverAddress = u.Hostname()
+		}
+	}
+	tel, err := newTelemetry(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	r.tel = tel
+	r.dedup = newDedupCache(cfg.Dedup.MaxEntries, cfg.Dedup.TTL, r.now, set.Logger)
+	return r, nil
+}
+
+// Start resolves the storage extension, restores the state, opens the
+// stream endpoint and starts polling. On error, whatever was started is
+// stopped again.
+func (r *auditReceiver) Start(ctx context.Context, host component.Host) (err error) {
+	defer func() {
+		if err != nil {
+			_ = r.Shutdown(ctx)
+		}
+	}()
+	return r.start(ctx, host)
+}
+
+func (r *auditReceiver) start(ctx context.Context, host component.Host) error {
+	r.status = newStatusTracker(host)
+	client, err := r.storage(ctx, host)
+	if err != nil {
+		return err
+	}
+	r.storageClient = client
+	if r.cfg.Storage != nil {
+		p := &dedupPersister{client: client}
+		keys, lerr := p.load(ctx)
+		if lerr != nil {
+			r.set.Logger.Warn("Could not read all the stored de-duplication state; events delivered again may be emitted twice", zap.Error(lerr))
+		}
+		r.dedup.restore(keys)
+		r.dedup.persist = p
+	}
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+
+	if r.cfg.Stream.HasValue() {
+		obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+			ReceiverID: r.set.ID, Transport: "http", ReceiverCreateSettings: r.set,
+		})
+		if err != nil {
+			return err
+		}
+		r.stream = &streamServer{
+			cfg: r.cfg.Stream.Get(), logger: r.set.Logger, next: r.next, obs: obs, tel: r.tel,
+			dedup: r.dedup, filter: r.filter, records: r.records, status: r.status, now: r.now,
+		}
+		r.stream.init()
+		if err := r.stream.start(ctx, host, r.set.TelemetrySettings); err != nil {
+			return err
+		}
+	}
+
+	if r.cfg.Collect.HasScopes() {
+		if err := r.startPoller(ctx, runCtx, host); err != nil {
+			return err
+		}
+	}
+
+	if err := r.tel.observe(r.set.TelemetrySettings, r.lag, r.dedup.Len); err != nil {
+		return err
+	}
+	if r.dedup.persist != nil {
+		r.wg.Go(func() { r.compactLoop(runCtx) })
+	}
+	return nil
+}
+
+func (r *auditReceiver) startPoller(ctx, runCtx context.Context, host component.Host) error {
+	httpClient, err := r.cfg.ToClient(ctx, host.GetExtensions(), r.set.TelemetrySettings)
+	if err != nil {
+		return fmt.Errorf("creating the GitLab API client: %w", err)
+	}
+	base, err := url.Parse(r.cfg.Endpoint)
+	if err != nil {
+		return fmt.Errorf("endpoint: %w", err)
+	}
+	base.Path = ""
+	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+		ReceiverID: r.set.ID, Transport: base.Scheme, ReceiverCreateSettings: r.set,
+	})
+	if err != nil {
+		return err
+	}
+	tel := r.tel
+	api := gitlabapi.New(gitlabapi.Options{
+		HTTPClient:        httpClient,
+		BaseURL:           base,
+		Token:             string(r.cfg.Token),
+		Bearer:            r.cfg.TokenType == TokenTypeBearer,
+		PerPage:           r.cfg.PageSize,
+		RequestsPerMinute: r.cfg.MaxRequestsPerMinute,
+		MaxConcurrent:     r.cfg.MaxConcurrentRequests,
+		BackOff:           r.cfg.BackOff,
+		Logger:            r.set.Logger,
+		Now:               r.now,
+		OnResponse: func(f gitlabapi.Feed, status int) {
+			tel.apiResponse(context.Background(), f.String(), status)
+		},
+		OnRateLimited: func(f gitlabapi.Feed, _ time.Duration) {
+			tel.count(context.Background(), tel.rateLimited, 1, attrFeed, f.String())
+		},
+	})
+	p := &poller{
+		cfg: r.cfg, logger: r.set.Logger, next: r.next, obs: obs, tel: r.tel, client: api,
+		dedup: r.dedup, store: r.storageClient, filter: r.filter, status: r.status,
+		records: r.records, now: r.now,
+	}
+	p.load(ctx)
+	r.poller = p
+	for _, f := range p.feeds {
+		r.wg.Go(func() { f.run(runCtx) })
+	}
+	return nil
+}
+
+// storage returns the configured storage extension's client, or a client
+// that stores nothing.
+func (r *auditReceiver) storage(ctx context.Context, host component.Host) (storage.Client, error) {
+	if r.cfg.Storage == nil {
+		return storage.NewNopClient(), nil
+	}
+	ext, ok := host.GetExtensions()[*r.cfg.Storage]
+	if !ok {
+		return nil, fmt.Errorf("storage: extension %q is not configured in the service's extensions", r.cfg.Storage)
+	}
+	se, ok := ext.(storage.Extension)
+	if !ok {
+		return nil, fmt.Errorf("storage: extension %q is not a storage extension", r.cfg.Storage)
+	}
+	client, err := se.GetClient(ctx, component.KindReceiver, r.set.ID, "")
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	return client, nil
+}
+
+func (r *auditReceiver) lag(observe func(feed string, seconds float64)) {
+	if r.poller != nil {
+		r.poller.lag(observe)
+	}
+}
+
+func (r *auditReceiver) compactLoop(ctx context.Context) {
+	t := time.NewTicker(dedupCompactInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.compact(ctx)
+		}
+	}
+}
+
+func (r *auditReceiver) compact(ctx context.Context) {
+	p := r.dedup.persist
+	if p == nil || p.chunks() == 0 {
+		return
+	}
+	if err := p.compact(ctx, r.dedup.snapshot()); err != nil {
+		r.set.Logger.Warn("Could not compact the stored de-duplication state", zap.Error(err))
+	}
+}
+
+// Shutdown stops accepting streamed events, stops polling, stores the
+// de-duplication state and closes the storage client. It is safe to call
+// without Start.
+func (r *auditReceiver) Shutdown(ctx context.Context) error {
+	var errs []error
+	if r.stream != nil {
+		if err := r.stream.shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if r.cancel != nil {
+		r.cancel()
+	}
+	done := make(chan struct{})
+	go func() {
+		r.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("waiting for the pollers to stop: %w", ctx.Err()))
+	}
+	r.tel.shutdown()
+	if r.storageClient != nil {
+		r.compact(ctx)
+		if err := r.storageClient.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		r.storageClient = nil
+	}
+	return errors.Join(errs...)
+}

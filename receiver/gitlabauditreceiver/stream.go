@@ -1,0 +1,307 @@
+package gitlabauditreceiver // import "github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver"
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
+	"go.uber.org/zap"
+
+	"github.com/kyra-mdr/otelcol-gitlab/internal/jsonpdata"
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/auditlog"
+)
+
+const (
+	headerEventType = "X-Gitlab-Audit-Event-Type"
+	// maxInFlightWait bounds how long a request waits for a concurrent
+	// delivery of the same event; GitLab gives up after 8 seconds.
+	maxInFlightWait = 5 * time.Second
+	// maxReportedErrors bounds the per-event errors listed in a 400 answer.
+	maxReportedErrors = 10
+)
+
+// streamServer is the audit event streaming endpoint.
+type streamServer struct {
+	cfg     *StreamConfig
+	logger  *zap.Logger
+	next    consumer.Logs
+	obs     *receiverhelper.ObsReport
+	tel     *telemetry
+	dedup   *dedupCache
+	filter  *typeFilter
+	records *recordFactory
+	status  *statusTracker
+	now     func() time.Time
+
+	tokens   [][sha256.Size]byte // digests of the verification tokens
+	required []requiredHeader
+
+	server *http.Server
+	wg     sync.WaitGroup
+}
+
+type requiredHeader struct {
+	name   string
+	digest [sha256.Size]byte
+}
+
+func (s *streamServer) init() {
+	for _, t := range s.cfg.VerificationTokens {
+		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
+	}
+	for name, v := range s.cfg.RequiredHeaders {
+		s.required = append(s.required, requiredHeader{name: name, digest: sha256.Sum256([]byte(v))})
+	}
+}
+
+// handler routes the events path and the health path.
+func (s *streamServer) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc(s.cfg.Path, s.handleEvents)
+	mux.HandleFunc(s.cfg.HealthPath, s.handleHealth)
+	return mux
+}
+
+func (s *streamServer) start(ctx context.Context, host component.Host, set component.TelemetrySettings) error {
+	ln, err := s.cfg.ToListener(ctx)
+	if err != nil {
+		return fmt.Errorf("stream: listening on %s: %w", s.cfg.NetAddr.Endpoint, err)
+	}
+	srv, err := s.cfg.ToServer(ctx, host.GetExtensions(), set, s.handler())
+	if err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("stream: %w", err)
+	}
+	s.server = srv
+	s.logger.Info("Accepting GitLab audit event streaming", zap.String("endpoint", ln.Addr().String()), zap.String("path", s.cfg.Path))
+	s.wg.Go(func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.status.fatal(fmt.Errorf("stream server: %w", err))
+		}
+	})
+	return nil
+}
+
+func (s *streamServer) shutdown(ctx context.Context) error {
+	if s.server == nil {
+		return nil
+	}
+	err := s.server.Shutdown(ctx)
+	if err != nil {
+		_ = s.server.Close()
+	}
+	s.wg.Wait()
+	return err
+}
+
+func (s *streamServer) handleHealth(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeJSON(w, http.StatusMethodNotAllowed, streamAnswer{Error: "use GET"})
+		return
+	}
+	writeJSON(w, http.StatusOK, streamAnswer{Status: "ok"})
+}
+
+// authorized checks the verification token and the required headers, in
+// constant time: every configured value is compared, and digests of equal
+// length hide the length of the expected values.
+func (s *streamServer) authorized(r *http.Request) bool {
+	ok := 1
+	if len(s.tokens) > 0 {
+		got := sha256.Sum256([]byte(r.Header.Get(streamTokenHeader)))
+		match := 0
+		for i := range s.tokens {
+			match |= subtle.ConstantTimeCompare(got[:], s.tokens[i][:])
+		}
+		ok &= match
+	}
+	for _, h := range s.required {
+		got := sha256.Sum256([]byte(r.Header.Get(h.name)))
+		ok &= subtle.ConstantTimeCompare(got[:], h.digest[:])
+	}
+	return ok == 1
+}
+
+// streamAnswer is the JSON body of every answer. GitLab ignores it; it is
+// there for people and for senders other than GitLab.
+type streamAnswer struct {
+	Status     string   `json:"status,omitempty"`
+	Accepted   int      `json:"accepted"`
+	Duplicates int      `json:"duplicates,omitempty"`
+	Filtered   int      `json:"filtered,omitempty"`
+	Error      string   `json:"error,omitempty"`
+	Refused    []string `json:"refused,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, a streamAnswer) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(a)
+}
+
+func (s *streamServer) reject(ctx context.Context, w http.ResponseWriter, status int, reason string, a streamAnswer) {
+	s.tel.count(ctx, s.tel.streamRejected, 1, attrReason, reason)
+	writeJSON(w, status, a)
+}
+
+// pending is a decoded event waiting for its de-duplication claim.
+type pending struct {
+	key    string
+	record plog.LogRecord
+}
+
+func (s *streamServer) handleEvents(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		s.reject(ctx, w, http.StatusMethodNotAllowed, reasonMethod, streamAnswer{Error: "GitLab audit events are POSTed"})
+		return
+	}
+	if !s.authorized(r) {
+		s.logger.Debug("Refused a streaming request: missing or invalid verification token or required header", zap.String("remote", r.RemoteAddr))
+		s.reject(ctx, w, http.StatusUnauthorized, reasonAuth, streamAnswer{Error: "missing or invalid verification token"})
+		return
+	}
+
+	// GitLab sends JSON as application/x-www-form-urlencoded by default:
+	// the body is read as JSON whatever the Content-Type says.
+	var sb strings.Builder
+	if r.ContentLength > 0 && r.ContentLength <= s.cfg.MaxRequestBodySize {
+		sb.Grow(int(r.ContentLength))
+	}
+	if _, err := io.Copy(&sb, r.Body); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			s.reject(ctx, w, http.StatusRequestEntityTooLarge, reasonTooLarge,
+				streamAnswer{Error: fmt.Sprintf("the body is larger than max_request_body_size (%d bytes)", tooLarge.Limit)})
+			return
+		}
+		s.reject(ctx, w, http.StatusBadRequest, reasonMalformed, streamAnswer{Error: "reading the body: " + err.Error()})
+		return
+	}
+	body := sb.String()
+
+	hint := r.Header.Get(headerEventType)
+	now := pcommon.NewTimestampFromTime(s.now())
+	var events []pending
+	var refused []string
+	filtered := 0
+	_, err := jsonpdata.ForEachElement(body, func(i, _ int, elem string) error {
+		lr := plog.NewLogRecord()
+		h := hint
+		if i > 0 {
+			h = "" // the header names the first event only; batches carry no header
+		}
+		ev, err := auditlog.Fill(lr, elem, auditlog.SourceStream, h, now)
+		if err != nil {
+			refused = append(refused, fmt.Sprintf("event %d: %v", i, err))
+			return nil
+		}
+		if !s.filter.keep(ev.Type) {
+			filtered++
+			return nil
+		}
+		events = append(events, pending{key: ev.Key, record: lr})
+		return nil
+	})
+	if err != nil {
+		s.reject(ctx, w, http.StatusBadRequest, reasonMalformed, streamAnswer{Error: "the body is not valid JSON: " + err.Error()})
+		return
+	}
+	s.tel.count(ctx, s.tel.filtered, filtered, attrSource, string(auditlog.SourceStream))
+	s.tel.count(ctx, s.tel.invalid, len(refused), attrSource, string(auditlog.SourceStream))
+
+	accepted, dups, err := s.emit(ctx, events)
+	s.tel.count(ctx, s.tel.duplicates, dups, attrSource, string(auditlog.SourceStream))
+	answer := streamAnswer{Accepted: accepted, Duplicates: dups, Filtered: filtered}
+	if err != nil {
+		answer.Error = err.Error()
+		if consumererror.IsPermanent(err) {
+			s.reject(ctx, w, http.StatusBadRequest, reasonPipelineFailure, answer)
+		} else {
+			s.reject(ctx, w, http.StatusServiceUnavailable, reasonOverloaded, answer)
+		}
+		return
+	}
+	if len(refused) > 0 {
+		answer.Error = fmt.Sprintf("%d event(s) refused; the %d valid event(s) were accepted", len(refused), accepted+dups+filtered)
+		if len(refused) > maxReportedErrors {
+			refused = append(refused[:maxReportedErrors], fmt.Sprintf("and %d more", len(refused)-maxReportedErrors))
+		}
+		answer.Refused = refused
+		s.reject(ctx, w, http.StatusBadRequest, reasonMalformed, answer)
+		return
+	}
+	answer.Status = "ok"
+	writeJSON(w, http.StatusOK, answer)
+}
+
+// emit claims the events and hands the new ones to the pipeline. Events
+// that a concurrent request is emitting are waited for after this request's
+// own events are handed over, so no two requests wait on each other.
+func (s *streamServer) emit(ctx context.Context, events []pending) (accepted, dups int, err error) {
+	for len(events) > 0 {
+		keys := make([]string, len(events))
+		for i, e := range events {
+			keys[i] = e.key
+		}
+		claims := s.dedup.Claim(keys)
+		logs, records := s.records.newLogs()
+		var owned []string
+		var waiting []pending
+		var waits []<-chan struct{}
+		for i, c := range claims {
+			switch c.state {
+			case claimOwned:
+				events[i].record.MoveTo(records.AppendEmpty())
+				owned = append(owned, keys[i])
+			case claimDuplicate:
+				dups++
+			case claimInFlight:
+				waiting = append(waiting, events[i])
+				waits = append(waits, c.wait)
+			}
+		}
+		if len(owned) > 0 {
+			opCtx := s.obs.StartLogsOp(ctx)
+			cerr := s.next.ConsumeLogs(opCtx, logs)
+			s.obs.EndLogsOp(opCtx, "json", len(owned), cerr)
+			if cerr != nil {
+				s.dedup.Release(owned)
+				return accepted, dups, fmt.Errorf("the pipeline refused %d event(s): %w", len(owned), cerr)
+			}
+			s.dedup.Commit(ctx, owned)
+			accepted += len(owned)
+		}
+		if len(waiting) == 0 {
+			return accepted, dups, nil
+		}
+		wctx, cancel := context.WithTimeout(ctx, maxInFlightWait)
+		for _, ch := range waits {
+			select {
+			case <-ch:
+			case <-wctx.Done():
+				cancel()
+				return accepted, dups, fmt.Errorf("%d event(s) are still being delivered by another request; send them again", len(waiting))
+			}
+		}
+		cancel()
+		events = waiting
+	}
+	return accepted, dups, nil
+}

@@ -1,0 +1,120 @@
+package gitlabauditreceiver // import "github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver"
+
+import (
+	"context"
+	"errors"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/metadata"
+)
+
+// Self-observability metric names, as exposed by the collector's own
+// telemetry (Prometheus adds _total to counters).
+const (
+	metricAPIRequests     = "otelcol_gitlab_audit_api_requests"
+	metricRateLimited     = "otelcol_gitlab_audit_api_rate_limited"
+	metricPollErrors      = "otelcol_gitlab_audit_poll_errors"
+	metricCheckpointLag   = "otelcol_gitlab_audit_checkpoint_lag"
+	metricStreamRejected  = "otelcol_gitlab_audit_stream_requests_rejected"
+	metricDuplicates      = "otelcol_gitlab_audit_duplicates_dropped"
+	metricFiltered        = "otelcol_gitlab_audit_events_filtered"
+	metricInvalid         = "otelcol_gitlab_audit_events_invalid"
+	metricDedupEntries    = "otelcol_gitlab_audit_dedup_entries"
+	attrFeed              = "feed"
+	attrStatusCode        = "http.response.status_code"
+	attrReason            = "reason"
+	attrSource            = "source"
+	reasonAuth            = "auth"
+	reasonMalformed       = "malformed"
+	reasonTooLarge        = "too_large"
+	reasonOverloaded      = "overloaded"
+	reasonMethod          = "method"
+	reasonPipelineFailure = "pipeline_failure"
+)
+
+// telemetry holds the receiver's own metrics.
+type telemetry struct {
+	apiRequests    metric.Int64Counter
+	rateLimited    metric.Int64Counter
+	pollErrors     metric.Int64Counter
+	streamRejected metric.Int64Counter
+	duplicates     metric.Int64Counter
+	filtered       metric.Int64Counter
+	invalid        metric.Int64Counter
+	lag            metric.Float64ObservableGauge
+	dedupEntries   metric.Int64ObservableGauge
+	registrations  []metric.Registration
+}
+
+func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
+	m := set.MeterProvider.Meter(metadata.ScopeName)
+	t := &telemetry{}
+	var errs []error
+	add := func(err error) { errs = append(errs, err) }
+	var err error
+	t.apiRequests, err = m.Int64Counter(metricAPIRequests, metric.WithUnit("{request}"),
+		metric.WithDescription("GitLab API requests made by the poller, by feed and HTTP status (0: no answer)."))
+	add(err)
+	t.rateLimited, err = m.Int64Counter(metricRateLimited, metric.WithUnit("{response}"),
+		metric.WithDescription("GitLab API answers 429 Too Many Requests, by feed."))
+	add(err)
+	t.pollErrors, err = m.Int64Counter(metricPollErrors, metric.WithUnit("{poll}"),
+		metric.WithDescription("Polls that failed, by feed and reason."))
+	add(err)
+	t.streamRejected, err = m.Int64Counter(metricStreamRejected, metric.WithUnit("{request}"),
+		metric.WithDescription("Streaming requests refused, by reason (auth, malformed, too_large, overloaded, method)."))
+	add(err)
+	t.duplicates, err = m.Int64Counter(metricDuplicates, metric.WithUnit("{event}"),
+		metric.WithDescription("Events not emitted because they were already emitted, by source (poll, stream)."))
+	add(err)
+	t.filtered, err = m.Int64Counter(metricFiltered, metric.WithUnit("{event}"),
+		metric.WithDescription("Events dropped by the event_types filter, by source."))
+	add(err)
+	t.invalid, err = m.Int64Counter(metricInvalid, metric.WithUnit("{event}"),
+		metric.WithDescription("Events that could not be decoded (no id, no created_at, malformed JSON), by source."))
+	add(err)
+	t.lag, err = m.Float64ObservableGauge(metricCheckpointLag, metric.WithUnit("s"),
+		metric.WithDescription("How far each feed's checkpoint is behind now."))
+	add(err)
+	t.dedupEntries, err = m.Int64ObservableGauge(metricDedupEntries, metric.WithUnit("{event}"),
+		metric.WithDescription("Event ids remembered for de-duplication."))
+	add(err)
+	return t, errors.Join(errs...)
+}
+
+// observe registers the callbacks of the gauges.
+func (t *telemetry) observe(set component.TelemetrySettings, lag func(func(feed string, seconds float64)), dedupLen func() int) error {
+	m := set.MeterProvider.Meter(metadata.ScopeName)
+	reg, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		lag(func(feed string, seconds float64) {
+			o.ObserveFloat64(t.lag, seconds, metric.WithAttributes(attribute.String(attrFeed, feed)))
+		})
+		o.ObserveInt64(t.dedupEntries, int64(dedupLen()))
+		return nil
+	}, t.lag, t.dedupEntries)
+	if err != nil {
+		return err
+	}
+	t.registrations = append(t.registrations, reg)
+	return nil
+}
+
+func (t *telemetry) shutdown() {
+	for _, r := range t.registrations {
+		_ = r.Unregister()
+	}
+	t.registrations = nil
+}
+
+func (t *telemetry) apiResponse(ctx context.Context, feed string, status int) {
+	t.apiRequests.Add(ctx, 1, metric.WithAttributes(attribute.String(attrFeed, feed), attribute.Int(attrStatusCode, status)))
+}
+
+func (t *telemetry) count(ctx context.Context, c metric.Int64Counter, n int, key, value string) {
+	if n > 0 {
+		c.Add(ctx, int64(n), metric.WithAttributes(attribute.String(key, value)))
+	}
+}
