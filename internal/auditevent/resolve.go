@@ -196,7 +196,7 @@ func messageType(msg, entityType, targetType string) (string, bool) {
 			return p.name, true
 		}
 	}
-	return "", false
+	return moreMessageType(m, entityType)
 }
 
 func addRemoveType(obj string, add bool, entityType, targetType string) (string, bool) {
@@ -258,6 +258,9 @@ func changeType(change, entityType, targetType string) (string, bool) {
 	}
 	if c == "name" && targetType == "User" {
 		return "user_name_updated", true
+	}
+	if name, ok := moreChangeLabels[c]; ok {
+		return name, true
 	}
 	return "", false
 }

@@ -66,7 +66,7 @@ func saveCheckpoint(ctx context.Context, client storage.Client, f gitlabapi.Feed
 // events that fell out of the overlap.
 func (cp *checkpoint) advance(to time.Time, overlap time.Duration) {
 	if to.After(cp.Watermark) {
-		cp.Watermark = to
+		cp.Watermark = to.UTC()
 	}
 	oldest := cp.Watermark.Add(-overlap).UnixMilli()
 	for k, t := range cp.Seen {

@@ -43,6 +43,8 @@ type poller struct {
 	records *recordFactory
 	now     func() time.Time
 	feeds   []*feedPoller
+
+	spillThreshold int64
 }
 
 // feedPoller polls one feed. Its checkpoint is owned by its goroutine.
@@ -140,7 +142,7 @@ func (f *feedPoller) poll(ctx context.Context) (behind bool, err error) {
 		return false, nil
 	}
 
-	buf := newWindowBuffer()
+	buf := newWindowBuffer(p.spillThreshold)
 	defer buf.close()
 	pages := p.client.Pages(f.feed, w)
 	for {

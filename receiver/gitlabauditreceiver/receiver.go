@@ -42,6 +42,9 @@ type auditReceiver struct {
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// manualPolling is set by tests that drive polls themselves.
+	manualPolling bool
 }
 
 func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*auditReceiver, error) {
@@ -117,8 +120,15 @@ func (r *auditReceiver) start(ctx context.Context, host component.Host) error {
 	}
 
 	if r.cfg.Collect.HasScopes() {
-		if err := r.startPoller(ctx, runCtx, host); err != nil {
+		p, err := r.newPoller(ctx, host)
+		if err != nil {
 			return err
+		}
+		r.poller = p
+		for _, f := range p.feeds {
+			if !r.manualPolling {
+				r.wg.Go(func() { f.run(runCtx) })
+			}
 		}
 	}
 
@@ -131,21 +141,22 @@ func (r *auditReceiver) start(ctx context.Context, host component.Host) error {
 	return nil
 }
 
-func (r *auditReceiver) startPoller(ctx, runCtx context.Context, host component.Host) error {
+// newPoller builds the poller and loads the feeds' checkpoints.
+func (r *auditReceiver) newPoller(ctx context.Context, host component.Host) (*poller, error) {
 	httpClient, err := r.cfg.ToClient(ctx, host.GetExtensions(), r.set.TelemetrySettings)
 	if err != nil {
-		return fmt.Errorf("creating the GitLab API client: %w", err)
+		return nil, fmt.Errorf("creating the GitLab API client: %w", err)
 	}
 	base, err := url.Parse(r.cfg.Endpoint)
 	if err != nil {
-		return fmt.Errorf("endpoint: %w", err)
+		return nil, fmt.Errorf("endpoint: %w", err)
 	}
 	base.Path = ""
 	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
 		ReceiverID: r.set.ID, Transport: base.Scheme, ReceiverCreateSettings: r.set,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tel := r.tel
 	api := gitlabapi.New(gitlabapi.Options{
@@ -158,7 +169,6 @@ func (r *auditReceiver) startPoller(ctx, runCtx context.Context, host component.
 		MaxConcurrent:     r.cfg.MaxConcurrentRequests,
 		BackOff:           r.cfg.BackOff,
 		Logger:            r.set.Logger,
-		Now:               r.now,
 		OnResponse: func(f gitlabapi.Feed, status int) {
 			tel.apiResponse(context.Background(), f.String(), status)
 		},
@@ -169,14 +179,10 @@ func (r *auditReceiver) startPoller(ctx, runCtx context.Context, host component.
 	p := &poller{
 		cfg: r.cfg, logger: r.set.Logger, next: r.next, obs: obs, tel: r.tel, client: api,
 		dedup: r.dedup, store: r.storageClient, filter: r.filter, status: r.status,
-		records: r.records, now: r.now,
+		records: r.records, now: r.now, spillThreshold: defaultSpillThreshold,
 	}
 	p.load(ctx)
-	r.poller = p
-	for _, f := range p.feeds {
-		r.wg.Go(func() { f.run(runCtx) })
-	}
-	return nil
+	return p, nil
 }
 
 // storage returns the configured storage extension's client, or a client

@@ -14,10 +14,10 @@ import (
 	"github.com/kyra-mdr/otelcol-gitlab/internal/jsonpdata"
 )
 
-// spillThreshold is the size of pages a window keeps in memory; beyond
-// it, pages are written to a temporary file. A window of a million events
-// then costs about 32 bytes of memory per event for its index.
-const spillThreshold = 16 << 20
+// defaultSpillThreshold is the size of pages a window keeps in memory;
+// beyond it, pages are written to a temporary file. A window of a million
+// events then costs about 32 bytes of memory per event for its index.
+const defaultSpillThreshold = 16 << 20
 
 // windowEvent locates one event of a window and says when it happened.
 type windowEvent struct {
@@ -38,6 +38,8 @@ type windowBuffer struct {
 	size   int64    // bytes of all pages
 	file   *os.File // spill file, once spilled
 
+	threshold int64 // bytes kept in memory before spilling
+
 	cachedPage int
 	cached     string
 }
@@ -47,8 +49,8 @@ type pageRef struct {
 	n   int
 }
 
-func newWindowBuffer() *windowBuffer {
-	return &windowBuffer{cachedPage: -1}
+func newWindowBuffer(threshold int64) *windowBuffer {
+	return &windowBuffer{cachedPage: -1, threshold: threshold}
 }
 
 // addPage indexes the events of one page (a JSON array of events).
@@ -93,7 +95,7 @@ func (w *windowBuffer) storePage(body string) error {
 	ref := pageRef{off: w.size, n: len(body)}
 	w.size += int64(len(body))
 	w.pages = append(w.pages, ref)
-	if w.file == nil && w.size <= spillThreshold {
+	if w.file == nil && w.size <= w.threshold {
 		w.mem = append(w.mem, body)
 		return nil
 	}

@@ -46,8 +46,6 @@ type Options struct {
 	OnResponse func(feed Feed, status int)
 	// OnRateLimited is called when GitLab answers 429.
 	OnRateLimited func(feed Feed, wait time.Duration)
-	// Now is the clock (time.Now when nil).
-	Now func() time.Time
 }
 
 // Client reads audit event feeds. It is safe for concurrent use: every
@@ -64,9 +62,6 @@ type Client struct {
 
 // New returns a Client.
 func New(opts Options) *Client {
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
@@ -125,7 +120,7 @@ func (p *Pager) Next(ctx context.Context) (body string, ok bool, err error) {
 	if p.query == nil {
 		return "", false, nil
 	}
-	resp, body, err := p.c.get(ctx, p.feed, p.query)
+	header, body, err := p.c.get(ctx, p.feed, p.query)
 	if err != nil {
 		if p.keyset && p.pages == 0 && refusesKeyset(err) {
 			p.c.setOffsetOnly(p.feed)
@@ -139,9 +134,9 @@ func (p *Pager) Next(ctx context.Context) (body string, ok bool, err error) {
 	p.pages++
 	current := p.query.Encode()
 	p.query = nil
-	if next := linkNext(resp.Header.Get("Link")); next != nil && (!p.keyset || next.Get("cursor") != "") {
+	if next := linkNext(header.Get("Link")); next != nil && (!p.keyset || next.Get("cursor") != "") {
 		p.query = next
-	} else if np := resp.Header.Get("X-Next-Page"); np != "" {
+	} else if np := header.Get("X-Next-Page"); np != "" {
 		// Offset pagination, or an old instance that ignored pagination=keyset.
 		if p.keyset {
 			p.c.setOffsetOnly(p.feed)
@@ -186,7 +181,7 @@ func (c *Client) setOffsetOnly(f Feed) {
 }
 
 // get performs one GET with the shared budget, rate-limit pauses and retries.
-func (c *Client) get(ctx context.Context, feed Feed, q url.Values) (*http.Response, string, error) {
+func (c *Client) get(ctx context.Context, feed Feed, q url.Values) (http.Header, string, error) {
 	u := *c.opts.BaseURL
 	u.Path = strings.TrimSuffix(u.Path, "/") + feed.Path()
 	u.RawPath = strings.TrimSuffix(u.RawPath, "/") + feed.Path()
@@ -194,11 +189,11 @@ func (c *Client) get(ctx context.Context, feed Feed, q url.Values) (*http.Respon
 	target := u.String()
 
 	bo := c.newBackOff()
-	start := c.opts.Now()
+	start := time.Now()
 	for {
-		resp, body, err := c.attempt(ctx, feed, target)
+		header, body, err := c.attempt(ctx, feed, target)
 		if err == nil {
-			return resp, body, nil
+			return header, body, nil
 		}
 		if ctx.Err() != nil {
 			return nil, "", ctx.Err()
@@ -206,7 +201,7 @@ func (c *Client) get(ctx context.Context, feed Feed, q url.Values) (*http.Respon
 		var ae *APIError
 		isAPI := errors.As(err, &ae)
 		if isAPI && ae.Status == http.StatusTooManyRequests {
-			wait := retryAfter(resp.Header, c.opts.Now())
+			wait := retryAfter(header, time.Now())
 			if wait <= 0 {
 				wait = bo.NextBackOff()
 			}
@@ -222,7 +217,7 @@ func (c *Client) get(ctx context.Context, feed Feed, q url.Values) (*http.Respon
 			return nil, "", err
 		}
 		wait := bo.NextBackOff()
-		if c.opts.BackOff.MaxElapsedTime > 0 && c.opts.Now().Sub(start)+wait > c.opts.BackOff.MaxElapsedTime {
+		if c.opts.BackOff.MaxElapsedTime > 0 && time.Now().Sub(start)+wait > c.opts.BackOff.MaxElapsedTime {
 			return nil, "", fmt.Errorf("giving up after %s of retries: %w", c.opts.BackOff.MaxElapsedTime, err)
 		}
 		c.opts.Logger.Debug("GitLab request failed; retrying", zap.String("feed", feed.String()), zap.Duration("wait", wait), zap.Error(err))
@@ -250,8 +245,8 @@ func (c *Client) newBackOff() *backoff.ExponentialBackOff {
 }
 
 // attempt sends one request. On a non-2xx answer it returns the response
-// (headers only) and an *APIError.
-func (c *Client) attempt(ctx context.Context, feed Feed, target string) (*http.Response, string, error) {
+// headers and an *APIError.
+func (c *Client) attempt(ctx context.Context, feed Feed, target string) (http.Header, string, error) {
 	if err := c.waitTurn(ctx); err != nil {
 		return nil, "", err
 	}
@@ -293,22 +288,22 @@ func (c *Client) attempt(ctx context.Context, feed Feed, target string) (*http.R
 	}
 	n, err := io.Copy(&sb, io.LimitReader(resp.Body, maxPageBytes+1))
 	if err != nil {
-		return resp, "", fmt.Errorf("reading the %s audit events: %w", feed, err)
+		return resp.Header, "", fmt.Errorf("reading the %s audit events: %w", feed, err)
 	}
 	if n > maxPageBytes {
-		return resp, "", fmt.Errorf("the %s audit events page is larger than %d bytes", feed, maxPageBytes)
+		return resp.Header, "", fmt.Errorf("the %s audit events page is larger than %d bytes", feed, maxPageBytes)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp, "", &APIError{Feed: feed, Status: resp.StatusCode, Message: errorMessage([]byte(sb.String()))}
+		return resp.Header, "", &APIError{Feed: feed, Status: resp.StatusCode, Message: errorMessage([]byte(sb.String()))}
 	}
-	return resp, sb.String(), nil
+	return resp.Header, sb.String(), nil
 }
 
 // waitTurn waits for a rate-limit pause to end and for the request budget.
 func (c *Client) waitTurn(ctx context.Context) error {
 	for {
 		c.mu.Lock()
-		wait := c.pauseUntil.Sub(c.opts.Now())
+		wait := c.pauseUntil.Sub(time.Now())
 		c.mu.Unlock()
 		if wait <= 0 {
 			break
@@ -327,7 +322,7 @@ func (c *Client) waitTurn(ctx context.Context) error {
 func (c *Client) pause(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if until := c.opts.Now().Add(d); until.After(c.pauseUntil) {
+	if until := time.Now().Add(d); until.After(c.pauseUntil) {
 		c.pauseUntil = until
 	}
 }
@@ -341,7 +336,7 @@ func (c *Client) noteQuota(h http.Header) {
 	if err != nil {
 		return
 	}
-	if d := time.Unix(reset, 0).Sub(c.opts.Now()); d > 0 {
+	if d := time.Unix(reset, 0).Sub(time.Now()); d > 0 {
 		c.pause(min(d, time.Hour))
 	}
 }

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/kyra-mdr/otelcol-gitlab/internal/gitlabsim"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func TestParseFlags(t *testing.T) {
+	c, err := parseFlags(nil, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:8080", c.listen)
+	assert.Equal(t, tokenList{DefaultToken}, c.tokens)
+	assert.Equal(t, 24*time.Hour, c.backfillSpan)
+	assert.InDelta(t, 2, c.rate, 0)
+
+	c, err = parseFlags([]string{"-token", "one,two", "-token", " three ", "-backfill", "1000000", "-stream-batch", "-dup-ratio", "0.1"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, tokenList{"one", "two", "three"}, c.tokens)
+	assert.Equal(t, 1_000_000, c.backfill)
+	assert.True(t, c.streamBatch)
+
+	for _, bad := range [][]string{
+		{"-dup-ratio", "1.5"},
+		{"-security-share", "-0.1"},
+		{"-tier", "gold"},
+		{"-groups", "0"},
+		{"-rate", "-1"},
+		{"extra"},
+		{"-nope"},
+	} {
+		_, err := parseFlags(bad, io.Discard)
+		assert.Error(t, err, bad)
+	}
+}
+
+// lockedBuffer is a buffer safe for the logger and the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestRunServesAndStreams(t *testing.T) {
+	const adminTok, ownerTok, streamTok = "glpat-test-admin-token", "glpat-test-owner-token", "stream-verification-tok"
+	var mu sync.Mutex
+	streamed := map[string]bool{}
+	var badHeaders []string
+	dest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev struct {
+			ID        any    `json:"id"`
+			EventType string `json:"event_type"`
+		}
+		err := json.NewDecoder(r.Body).Decode(&ev)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil || r.Header.Get(gitlabsim.TokenHeader) != streamTok || r.Header.Get(gitlabsim.EventTypeHeader) != ev.EventType {
+			badHeaders = append(badHeaders, r.Header.Get(gitlabsim.EventTypeHeader))
+		}
+		streamed[strings.Trim(string(must(json.Marshal(ev.ID))), `"`)] = true
+	}))
+	defer dest.Close()
+
+	cfg, err := parseFlags([]string{
+		"-listen", "127.0.0.1:0", "-token", adminTok + "," + ownerTok, "-backfill", "300", "-rate", "50",
+		"-stream-url", dest.URL, "-stream-token", streamTok, "-security-share", "0.5", "-seed", "3",
+	}, io.Discard)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, logs lockedBuffer
+	ready := make(chan string, 1)
+	errc := make(chan error, 1)
+	go func() { errc <- run(ctx, cfg, &out, log.New(&logs, "", 0), ready) }()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-errc:
+		t.Fatal(err)
+	}
+	base := "http://" + addr
+
+	get := func(path, token string) (int, http.Header) {
+		req, err := http.NewRequest(http.MethodGet, base+path, nil)
+		require.NoError(t, err)
+		req.Header.Set("PRIVATE-TOKEN", token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		_, err = io.Copy(io.Discard, resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, resp.Header
+	}
+	status, _ := get("/-/health", "")
+	assert.Equal(t, http.StatusOK, status)
+	status, header := get("/api/v4/audit_events?per_page=1", adminTok)
+	assert.Equal(t, http.StatusOK, status)
+	total, err := strconv.Atoi(header.Get("X-Total"))
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, total, 300)
+	status, _ = get("/api/v4/audit_events", ownerTok)
+	assert.Equal(t, http.StatusForbidden, status, "the second token is a group Owner, not an admin")
+	status, _ = get("/api/v4/groups/acme/audit_events?pagination=keyset", ownerTok)
+	assert.Equal(t, http.StatusOK, status)
+
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(streamed) >= 10
+	}, 10*time.Second, 20*time.Millisecond, "new events are streamed")
+	cancel()
+	select {
+	case err := <-errc:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not stop")
+	}
+	mu.Lock()
+	assert.Empty(t, badHeaders)
+	mu.Unlock()
+
+	line := out.String()
+	assert.Contains(t, line, "gitlab-sim listening on http://"+addr)
+	assert.Contains(t, line, "acme/platform/api(100)")
+	assert.Equal(t, 1, strings.Count(line, "\n"), "one line")
+	all := line + logs.String()
+	assert.Contains(t, logs.String(), "backfilled 300 events")
+	assert.Contains(t, logs.String(), "stream: 1 event(s)")
+	for _, secret := range []string{adminTok, ownerTok, streamTok} {
+		assert.NotContains(t, all, secret, "tokens are never printed")
+	}
+}
+
+func TestRunFailsOnBusyAddress(t *testing.T) {
+	busy := httptest.NewServer(http.NotFoundHandler())
+	defer busy.Close()
+	cfg, err := parseFlags([]string{"-listen", strings.TrimPrefix(busy.URL, "http://"), "-backfill", "0"}, io.Discard)
+	require.NoError(t, err)
+	err = run(context.Background(), cfg, io.Discard, log.New(io.Discard, "", 0), nil)
+	require.Error(t, err)
+}
+
+func TestListeningLine(t *testing.T) {
+	sim := gitlabsim.New(gitlabsim.Options{})
+	sim.Populate(3, 30)
+	line := listeningLine("127.0.0.1:1", config{tier: "ultimate", tokens: tokenList{"secret"}}, sim)
+	assert.Contains(t, line, "groups: acme(10) acme/platform(11) acme/security(12)")
+	assert.Contains(t, line, "… and 10 more")
+	assert.NotContains(t, line, "secret")
+}
+
+func TestRedactURL(t *testing.T) {
+	assert.Equal(t, "https://siem.example.com/in", redactURL("https://user:pw@siem.example.com/in?key=abc"))
+	assert.Equal(t, "http://127.0.0.1:9/x", redactURL("http://127.0.0.1:9/x#frag"))
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}

@@ -1,0 +1,42 @@
+// Package gitlabsim is the project's one fake of GitLab: a deterministic,
+// in-memory simulator of GitLab's audit events, served through the same REST
+// API GitLab exposes and pushed through audit event streaming the way GitLab
+// does it.
+//
+// A Sim is an http.Handler. Mount it with httptest.NewServer(sim) in tests, or
+// run it with cmd/gitlab-sim. It answers:
+//
+//   - GET /api/v4/audit_events and /api/v4/audit_events/:id (instance level,
+//     administrators, Premium and Ultimate);
+//   - GET /api/v4/groups/:id/audit_events[/:audit_event_id];
+//   - GET /api/v4/projects/:id/audit_events[/:audit_event_id];
+//   - GET /-/health.
+//
+// The behaviour copies GitLab: newest-first order (id desc), inclusive
+// created_after/created_before bounds, offset pagination with GitLab's headers
+// (x-total and rel="last" disappear above 10,000 rows), cursor-based keyset
+// pagination (pagination=keyset&order_by=id&sort=desc, opaque cursor in a
+// Link rel="next" header), role-based silent filtering (Developers and group
+// Maintainers only see their own events), GitLab's error bodies, Rack::Attack
+// style rate limiting with its headers, and the REST and streaming JSON
+// shapes (from/to as strings in REST, raw in the stream; author_email in
+// REST only; UUID ids for stream-only types).
+//
+// Timestamps are kept at microsecond precision, as PostgreSQL stores them,
+// and rendered with milliseconds, as the GitLab API does. As on a real
+// instance, an event stored at 10:00:00.123456 is rendered
+// "10:00:00.123Z"; it matches created_after=10:00:00.123Z but not
+// created_before=10:00:00.123Z.
+//
+// Events are stored pre-rendered (REST and stream JSON) in id order, with
+// per-feed indexes of id-sorted runs whose created_at is non-decreasing, so a
+// page of any window is found by binary search, never by scanning the store.
+// Events inserted late (a higher id with an older created_at, GitLab's "late
+// commit") open a new run and stay visible in the older windows.
+//
+// Generation is seeded (Options.Seed) and spreads events over the whole
+// catalogue of event types of package auditevent, weighted like a real
+// instance: sign-ins, Git operations and merge request activity are common,
+// administrative and security changes are rare. Every type the detection
+// rules rely on is produced with realistic details.
+package gitlabsim // import "github.com/kyra-mdr/otelcol-gitlab/internal/gitlabsim"
