@@ -71,25 +71,33 @@ func matchRoute(escaped string) (route, bool) {
 	return route{}, false
 }
 
-// statusRecorder remembers the status written.
+// statusRecorder remembers the status written and logs the request as
+// soon as the status is known, before the client can see the answer, so
+// that a client that got its answer always finds its request in the log.
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	logged func(status int)
+}
+
+func (r *statusRecorder) record(code int) {
+	if r.status == 0 {
+		r.status = code
+		if r.logged != nil {
+			r.logged(code)
+		}
+	}
 }
 
 // WriteHeader records the first status written.
 func (r *statusRecorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
-	}
+	r.record(code)
 	r.ResponseWriter.WriteHeader(code)
 }
 
 // Write records an implicit 200 status.
 func (r *statusRecorder) Write(p []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
+	r.record(http.StatusOK)
 	return r.ResponseWriter.Write(p)
 }
 
@@ -106,16 +114,18 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.now()
 	tok := requestToken(r)
-	rec := &statusRecorder{ResponseWriter: w}
+	rec := &statusRecorder{ResponseWriter: w, logged: func(status int) {
+		s.logRequest(RequestLog{
+			Time:   now,
+			Method: r.Method,
+			Path:   path,
+			Query:  filterQuery(r.URL.RawQuery),
+			Token:  tokenHash(tok),
+			Status: status,
+		})
+	}}
 	s.serveAPI(rec, r, path, tok, now)
-	s.logRequest(RequestLog{
-		Time:   now,
-		Method: r.Method,
-		Path:   path,
-		Query:  filterQuery(r.URL.RawQuery),
-		Token:  tokenHash(tok),
-		Status: rec.status,
-	})
+	rec.record(http.StatusOK) // an answer with neither header nor body
 }
 
 func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, path, tok string, now time.Time) {

@@ -51,6 +51,7 @@ type streamServer struct {
 	required []requiredHeader
 
 	server *http.Server
+	addr   string // the address listened on
 	wg     sync.WaitGroup
 }
 
@@ -87,6 +88,7 @@ func (s *streamServer) start(ctx context.Context, host component.Host, set compo
 		return fmt.Errorf("stream: %w", err)
 	}
 	s.server = srv
+	s.addr = ln.Addr().String()
 	s.logger.Info("Accepting GitLab audit event streaming", zap.String("endpoint", ln.Addr().String()), zap.String("path", s.cfg.Path))
 	s.wg.Go(func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
