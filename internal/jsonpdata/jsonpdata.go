@@ -145,18 +145,18 @@ func (d *decoder) valueInto(m pcommon.Map, key string) error {
 	if d.i >= len(d.s) {
 		return d.errf("expected a value")
 	}
-	switch c := d.s[d.i]; {
-	case c == '"':
+	switch d.s[d.i] {
+	case '"':
 		s, err := d.str()
 		if err != nil {
 			return err
 		}
 		m.PutStr(key, s)
-	case c == '{':
+	case '{':
 		return d.object(m.PutEmptyMap(key))
-	case c == '[':
+	case '[':
 		return d.array(m.PutEmptySlice(key))
-	case c == 't' || c == 'f' || c == 'n':
+	case 't', 'f', 'n':
 		b, isNull, err := d.literal()
 		if err != nil {
 			return err
@@ -187,18 +187,18 @@ func (d *decoder) value(v pcommon.Value) error {
 	if d.i >= len(d.s) {
 		return d.errf("expected a value")
 	}
-	switch c := d.s[d.i]; {
-	case c == '"':
+	switch d.s[d.i] {
+	case '"':
 		s, err := d.str()
 		if err != nil {
 			return err
 		}
 		v.SetStr(s)
-	case c == '{':
+	case '{':
 		return d.object(v.SetEmptyMap())
-	case c == '[':
+	case '[':
 		return d.array(v.SetEmptySlice())
-	case c == 't' || c == 'f' || c == 'n':
+	case 't', 'f', 'n':
 		b, isNull, err := d.literal()
 		if err != nil {
 			return err

@@ -122,10 +122,10 @@ func (d *decoder) skip() error {
 	if d.i >= len(d.s) {
 		return d.errf("expected a value")
 	}
-	switch c := d.s[d.i]; {
-	case c == '"':
+	switch d.s[d.i] {
+	case '"':
 		return d.skipString()
-	case c == '{':
+	case '{':
 		d.depth++
 		if d.depth > maxDepth {
 			return d.errf("nesting deeper than %d levels", maxDepth)
@@ -169,7 +169,7 @@ func (d *decoder) skip() error {
 				return d.errf("expected ',' or '}' in object")
 			}
 		}
-	case c == '[':
+	case '[':
 		d.depth++
 		if d.depth > maxDepth {
 			return d.errf("nesting deeper than %d levels", maxDepth)
@@ -201,7 +201,7 @@ func (d *decoder) skip() error {
 				return d.errf("expected ',' or ']' in array")
 			}
 		}
-	case c == 't' || c == 'f' || c == 'n':
+	case 't', 'f', 'n':
 		_, _, err := d.literal()
 		return err
 	default:

@@ -143,7 +143,7 @@ func TestStreamAcceptsGitLabPayloads(t *testing.T) {
 // refusingConsumer refuses every batch with err.
 type refusingConsumer struct{ err error }
 
-func (refusingConsumer) Capabilities() consumer.Capabilities        { return consumer.Capabilities{} }
+func (refusingConsumer) Capabilities() consumer.Capabilities            { return consumer.Capabilities{} }
 func (c refusingConsumer) ConsumeLogs(context.Context, plog.Logs) error { return c.err }
 
 func TestStreamAnswers(t *testing.T) {

@@ -148,7 +148,7 @@ func TestFillStreamShapes(t *testing.T) {
 	require.Len(t, objs, 4)
 	want := []struct{ id, typ, src string }{
 		{"11", "merge_request_approval_operation", "inferred"}, // audit_operation refined from its message
-		{"2", "project_group_link_updated", "event_type"},     // renamed type, canonicalised
+		{"2", "project_group_link_updated", "event_type"},      // renamed type, canonicalised
 		{"3", "ci_variable_updated", "event_type"},
 		{"5d9b1c1e-3f0a-4a8e-9a57-8f3c0e7c2b11", "repository_git_operation", "event_type"},
 	}
