@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -419,4 +420,43 @@ func TestPollNeverLogsTheToken(t *testing.T) {
 		line := e.Message + fmt.Sprint(e.ContextMap())
 		assert.NotContains(t, line, "SECRET", "token leaked in %q", line)
 	}
+}
+
+func TestPollFailingFeedDoesNotStopTheOthers(t *testing.T) {
+	clk := newFakeClock()
+	sim, srv := newTestSim(t, clk, gitlabsim.Options{})
+	sim.Generate(200, clk.Now().Add(-time.Hour), clk.Now().Add(-time.Minute))
+	cfg := pollConfig(srv.URL)
+	cfg.Collect.Groups = []string{"no-such-group", "acme"}
+	sink := new(consumertest.LogsSink)
+	r, _ := testReceiver(t, cfg, sink, clk)
+	startManual(t, r, newStatusHost(nil))
+	err := pollAll(t, r)
+	require.True(t, gitlabapi.IsStatus(err, http.StatusNotFound))
+	assert.Equal(t, savedIDs(sim.Events(), clk.Now().Add(-2*time.Hour), clk.Now()), sorted(ids(records(sink.AllLogs()))),
+		"the instance feed and the other group are read although one group fails")
+}
+
+func TestPollSharedRequestBudget(t *testing.T) {
+	clk := newFakeClock()
+	sim, srv := newTestSim(t, clk, gitlabsim.Options{})
+	sim.Generate(10, clk.Now().Add(-time.Hour), clk.Now().Add(-time.Minute))
+	cfg := pollConfig(srv.URL)
+	cfg.Collect.Groups = []string{sim.Groups()[0].FullPath, sim.Groups()[1].FullPath}
+	cfg.Collect.Projects = []string{sim.Projects()[0].FullPath}
+	cfg.MaxRequestsPerMinute = 1200 // 20 per second for every feed together
+	r, _ := testReceiver(t, cfg, new(consumertest.LogsSink), clk)
+	startManual(t, r, newStatusHost(nil))
+	sim.ResetRequests()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, f := range r.poller.feeds { // four feeds polled concurrently
+		wg.Go(func() {
+			_, err := f.poll(context.Background())
+			assert.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, 4, sim.RequestCount())
+	assert.GreaterOrEqual(t, time.Since(start), 140*time.Millisecond, "4 requests at 20/s need at least 3 intervals of 50 ms")
 }

@@ -155,6 +155,20 @@ func (p *Pager) Next(ctx context.Context) (body string, ok bool, err error) {
 	return body, true, nil
 }
 
+// feedURL builds the request URL. The path keeps a full path's "/" encoded
+// as %2F, as GitLab requires: RawPath carries the encoded form.
+func feedURL(base *url.URL, feed Feed, q url.Values) string {
+	u := *base
+	escaped := strings.TrimSuffix(u.EscapedPath(), "/") + feed.Path()
+	decoded, err := url.PathUnescape(escaped)
+	if err != nil {
+		decoded = escaped
+	}
+	u.Path, u.RawPath = decoded, escaped
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
 // refusesKeyset reports whether err is how an old instance refuses keyset pagination.
 func refusesKeyset(err error) bool {
 	var ae *APIError
@@ -182,11 +196,7 @@ func (c *Client) setOffsetOnly(f Feed) {
 
 // get performs one GET with the shared budget, rate-limit pauses and retries.
 func (c *Client) get(ctx context.Context, feed Feed, q url.Values) (http.Header, string, error) {
-	u := *c.opts.BaseURL
-	u.Path = strings.TrimSuffix(u.Path, "/") + feed.Path()
-	u.RawPath = strings.TrimSuffix(u.RawPath, "/") + feed.Path()
-	u.RawQuery = q.Encode()
-	target := u.String()
+	target := feedURL(c.opts.BaseURL, feed, q)
 
 	bo := c.newBackOff()
 	start := time.Now()
