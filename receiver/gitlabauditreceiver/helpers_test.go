@@ -2,7 +2,6 @@ package gitlabauditreceiver
 
 import (
 	"context"
-	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strconv"
@@ -234,18 +233,4 @@ func (c *flakyConsumer) all() []plog.Logs {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.sink)
-}
-
-// countingHandler counts requests before handing them to h.
-type countingHandler struct {
-	h  http.Handler
-	mu sync.Mutex
-	n  int
-}
-
-func (c *countingHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c.mu.Lock()
-	c.n++
-	c.mu.Unlock()
-	c.h.ServeHTTP(w, r)
 }

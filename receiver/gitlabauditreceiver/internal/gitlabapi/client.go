@@ -227,7 +227,7 @@ func (c *Client) get(ctx context.Context, feed Feed, q url.Values) (http.Header,
 			return nil, "", err
 		}
 		wait := bo.NextBackOff()
-		if c.opts.BackOff.MaxElapsedTime > 0 && time.Now().Sub(start)+wait > c.opts.BackOff.MaxElapsedTime {
+		if c.opts.BackOff.MaxElapsedTime > 0 && time.Since(start)+wait > c.opts.BackOff.MaxElapsedTime {
 			return nil, "", fmt.Errorf("giving up after %s of retries: %w", c.opts.BackOff.MaxElapsedTime, err)
 		}
 		c.opts.Logger.Debug("GitLab request failed; retrying", zap.String("feed", feed.String()), zap.Duration("wait", wait), zap.Error(err))
@@ -313,7 +313,7 @@ func (c *Client) attempt(ctx context.Context, feed Feed, target string) (http.He
 func (c *Client) waitTurn(ctx context.Context) error {
 	for {
 		c.mu.Lock()
-		wait := c.pauseUntil.Sub(time.Now())
+		wait := time.Until(c.pauseUntil)
 		c.mu.Unlock()
 		if wait <= 0 {
 			break
@@ -346,7 +346,7 @@ func (c *Client) noteQuota(h http.Header) {
 	if err != nil {
 		return
 	}
-	if d := time.Unix(reset, 0).Sub(time.Now()); d > 0 {
+	if d := time.Until(time.Unix(reset, 0)); d > 0 {
 		c.pause(min(d, time.Hour))
 	}
 }

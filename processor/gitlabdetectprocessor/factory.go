@@ -1,0 +1,54 @@
+package gitlabdetectprocessor
+
+import (
+	"context"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processorhelper"
+
+	"github.com/kyra-mdr/otelcol-gitlab/processor/gitlabdetectprocessor/internal/metadata"
+)
+
+// Defaults of the configuration; the README documents them.
+const (
+	defaultRulesetName       = "gitlab-audit"
+	defaultMaxTrackedAuthors = 10000
+)
+
+// NewFactory returns the factory of the gitlab_detect processor.
+func NewFactory() processor.Factory {
+	return processor.NewFactory(
+		metadata.Type,
+		createDefaultConfig,
+		processor.WithLogs(createLogs, metadata.LogsStability),
+	)
+}
+
+func createDefaultConfig() component.Config {
+	return &Config{
+		RulesetName:        defaultRulesetName,
+		PrivilegedRoles:    []string{"Owner", "Maintainer"},
+		PrivilegedAccounts: []string{"root", "Administrator"},
+		Windows: WindowsConfig{
+			BruteForce:        BruteForceConfig{Failures: 5, Window: 10 * time.Minute},
+			MassDownload:      MassDownloadConfig{Count: 20, Window: 5 * time.Minute, IncludeGitClones: true},
+			MassDeletion:      CountWindowConfig{Count: 5, Window: 10 * time.Minute},
+			TokenBurst:        CountWindowConfig{Count: 5, Window: 10 * time.Minute},
+			MaxTrackedAuthors: defaultMaxTrackedAuthors,
+		},
+		ErrorMode: ottl.IgnoreError,
+	}
+}
+
+func createLogs(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {
+	p, err := newDetectProcessor(cfg.(*Config), set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	return processorhelper.NewLogs(ctx, set, cfg, next, p.processLogs,
+		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}))
+}

@@ -1,0 +1,123 @@
+package gitlabdetectprocessor
+
+import (
+	"strings"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+)
+
+// Attributes written by the processor.
+const (
+	// attrCategory is written on every record.
+	attrCategory = "gitlab.audit.category"
+
+	// Written on matching records. The scalar ones describe the top rule:
+	// the highest severity, then the first in catalogue order (built-in
+	// rules by id, then custom rules in configuration order).
+	attrRuleUUID        = "security_rule.uuid"
+	attrRuleName        = "security_rule.name"
+	attrRuleCategory    = "security_rule.category"
+	attrRuleDescription = "security_rule.description"
+	attrRuleReference   = "security_rule.reference"
+	attrRulesetName     = "security_rule.ruleset.name"
+	attrIndicator       = "gitlab.detect.indicator"
+	attrSeverity        = "gitlab.detect.severity"
+	// The list ones cover every matched rule.
+	attrRuleIDs    = "gitlab.detect.rule_ids"
+	attrIndicators = "gitlab.detect.indicators"
+	attrTechniques = "threat.technique.id"
+	attrNote       = "gitlab.detect.note"
+)
+
+// ruleMeta is what a matching rule writes on a record.
+type ruleMeta struct {
+	id          string
+	name        string
+	indicator   string
+	description string
+	reference   string
+	severity    Severity
+	techniques  []string
+	order       int // position in the catalogue, for deterministic ties
+}
+
+// match is one rule that matched a record.
+type match struct {
+	meta *ruleMeta
+	note string
+}
+
+// sortMatches orders matches by decreasing severity, then catalogue order.
+// Matches are few (usually one), so an insertion sort is enough.
+func sortMatches(ms []match) {
+	for i := 1; i < len(ms); i++ {
+		for j := i; j > 0 && before(ms[j], ms[j-1]); j-- {
+			ms[j], ms[j-1] = ms[j-1], ms[j]
+		}
+	}
+}
+
+func before(a, b match) bool {
+	if a.meta.severity != b.meta.severity {
+		return a.meta.severity > b.meta.severity
+	}
+	return a.meta.order < b.meta.order
+}
+
+// writeDetections writes the detection attributes of the matches on the
+// record and raises its severity. It never lowers a severity: a record
+// that already carries a higher SeverityNumber keeps it and its text.
+func writeDetections(lr plog.LogRecord, ms []match, rulesetName string) {
+	sortMatches(ms)
+	top := ms[0].meta
+	attrs := lr.Attributes()
+	attrs.PutStr(attrRuleUUID, top.id)
+	attrs.PutStr(attrRuleName, top.name)
+	attrs.PutStr(attrRuleCategory, top.indicator)
+	attrs.PutStr(attrRulesetName, rulesetName)
+	attrs.PutStr(attrIndicator, top.indicator)
+	attrs.PutStr(attrSeverity, top.severity.String())
+	putOrRemove(attrs, attrRuleDescription, top.description)
+	putOrRemove(attrs, attrRuleReference, top.reference)
+
+	ids := attrs.PutEmptySlice(attrRuleIDs)
+	ids.EnsureCapacity(len(ms))
+	indicators := attrs.PutEmptySlice(attrIndicators)
+	techniques := attrs.PutEmptySlice(attrTechniques)
+	var notes []string
+	for _, m := range ms {
+		ids.AppendEmpty().SetStr(m.meta.id)
+		appendUnique(indicators, m.meta.indicator)
+		for _, t := range m.meta.techniques {
+			appendUnique(techniques, t)
+		}
+		if m.note != "" {
+			notes = append(notes, m.meta.id+": "+m.note)
+		}
+	}
+	putOrRemove(attrs, attrNote, strings.Join(notes, "; "))
+
+	if n := top.severity.Number(); lr.SeverityNumber() < n {
+		lr.SetSeverityNumber(n)
+		lr.SetSeverityText(top.severity.Text())
+	}
+}
+
+func putOrRemove(attrs pcommon.Map, key, value string) {
+	if value != "" {
+		attrs.PutStr(key, value)
+		return
+	}
+	attrs.Remove(key)
+}
+
+// appendUnique appends s to the slice unless it is already there.
+func appendUnique(sl pcommon.Slice, s string) {
+	for i := 0; i < sl.Len(); i++ {
+		if sl.At(i).Str() == s {
+			return
+		}
+	}
+	sl.AppendEmpty().SetStr(s)
+}

@@ -1,0 +1,970 @@
+package gitlabdetectprocessor
+
+import (
+	"regexp"
+	"strings"
+)
+
+// The indicators of the built-in rules, written as security_rule.category
+// and gitlab.detect.indicator.
+const (
+	IndicatorSecurityDowngrade   = "security_downgrade"
+	IndicatorDataExposure        = "data_exposure"
+	IndicatorPrivilegeEscalation = "privilege_escalation"
+	IndicatorPersistentAccess    = "persistent_access"
+	IndicatorSecretExposure      = "secret_exposure"
+	IndicatorDataDestruction     = "data_destruction"
+	IndicatorCredentialRisk      = "credential_risk"
+)
+
+// Reference pages written as security_rule.reference.
+const (
+	refAuditTypes        = "https://docs.gitlab.com/user/compliance/audit_event_types/"
+	refStreaming         = "https://docs.gitlab.com/user/compliance/audit_event_streaming/"
+	refDetecting         = "https://docs.gitlab.com/security/detecting_security_incidents/"
+	ref2FA               = "https://docs.gitlab.com/user/profile/account/two_factor_authentication/"
+	refSAML              = "https://docs.gitlab.com/user/group/saml_sso/"
+	refApprovals         = "https://docs.gitlab.com/user/project/merge_requests/approvals/settings/"
+	refProtectedBranches = "https://docs.gitlab.com/user/project/repository/branches/protected/"
+	refPushProtection    = "https://docs.gitlab.com/user/application_security/secret_detection/secret_push_protection/"
+	refVisibility        = "https://docs.gitlab.com/user/public_access/"
+	refPermissions       = "https://docs.gitlab.com/user/permissions/"
+	refDeployKeys        = "https://docs.gitlab.com/user/project/deploy_keys/"
+	refDeployTokens      = "https://docs.gitlab.com/user/project/deploy_tokens/"
+	refSSH               = "https://docs.gitlab.com/user/ssh/"
+	refCIVariables       = "https://docs.gitlab.com/ci/variables/"
+	refPAT               = "https://docs.gitlab.com/user/profile/personal_access_tokens/"
+	refCVE20237028       = "https://about.gitlab.com/releases/2024/01/11/critical-security-release-gitlab-16-7-2-released/"
+)
+
+// ruleEnv holds the configuration the rule conditions read.
+type ruleEnv struct {
+	privilegedRoles    map[string]struct{} // lower case
+	privilegedAccounts []string            // compared case-insensitively
+}
+
+// matchFunc is the condition of a stateless rule. It is only called for
+// the event types the rule lists. A nil matchFunc matches every event of
+// those types. The note, when not empty, is written as gitlab.detect.note.
+type matchFunc func(e *event, env *ruleEnv) (matched bool, note string)
+
+// windowKind identifies the windowed rules.
+type windowKind int
+
+const (
+	windowNone windowKind = iota
+	windowBruteForce
+	windowMassDownload
+	windowMassDeletion
+	windowTokenBurst
+)
+
+// ruleDef is one built-in rule. The README rule catalogue is generated from
+// this table (see readme_test.go).
+type ruleDef struct {
+	ID          string
+	Name        string
+	Indicator   string
+	Severity    Severity
+	Techniques  []string
+	Description string
+	// Fields lists what the condition reads besides the event type.
+	Fields []string
+	// EventTypes are canonical GitLab event types; the rule is indexed under
+	// each of them and never evaluated for other events.
+	EventTypes []string
+	// Condition is the condition in words, for the README.
+	Condition string
+	Reference string
+	// NoLegacy says why events without an event name (legacy shape) cannot
+	// be matched; empty when they can.
+	NoLegacy string
+	// Window marks a windowed rule; match is nil for those.
+	Window windowKind
+	match  matchFunc
+}
+
+const (
+	noLegacyNoWording = "no wording of this event without an event name is known"
+	noLegacyStream    = "stream-only event type, introduced with its event name"
+)
+
+// Event type lists shared by several rules.
+var (
+	loginFailureTypes = []string{
+		"login_failed_with_standard_authentication", "login_failed_with_otp_authentication",
+		"login_failed_with_webauthn_authentication", "omniauth_login_failed",
+	}
+	loginSuccessTypes = []string{
+		"authenticated_with_password", "authenticated_with_two_factor", "authenticated_with_webauthn",
+		"authenticated_with_ldap", "authenticated_with_oauth", "authenticated_with_group_saml",
+	}
+	downloadTypes = []string{
+		"repository_download_operation", "project_export_file_download_started",
+		"public_repository_download_operation", "repository_git_operation",
+	}
+	deletionTypes = []string{
+		"project_destroyed", "project_deletion_marked", "group_destroyed", "group_deletion_marked",
+	}
+	tokenTypes = []string{
+		"personal_access_token_created", "project_access_token_created", "group_access_token_created",
+		"deploy_token_created", "group_deploy_token_created", "cluster_agent_token_created",
+	}
+	streamingDeletedTypes = []string{
+		"destroy_event_streaming_destination", "destroy_instance_event_streaming_destination",
+		"deleted_group_audit_event_streaming_destination", "deleted_instance_audit_event_streaming_destination",
+		"amazon_s3_configuration_deleted", "instance_amazon_s3_configuration_deleted",
+		"google_cloud_logging_configuration_deleted", "instance_google_cloud_logging_configuration_deleted",
+	}
+	streamingUpdatedTypes = []string{
+		"update_event_streaming_destination", "update_instance_event_streaming_destination",
+		"updated_group_audit_event_streaming_destination", "updated_instance_audit_event_streaming_destination",
+		"amazon_s3_configuration_updated", "instance_amazon_s3_configuration_updated",
+		"google_cloud_logging_configuration_updated", "instance_google_cloud_logging_configuration_updated",
+	}
+	memberTypes = []string{
+		"member_created", "member_updated",
+		"project_group_link_created", "project_group_link_updated",
+		"group_share_with_group_link_created", "group_share_with_group_link_updated",
+	}
+	variableUpdatedTypes = []string{"ci_variable_updated", "ci_group_variable_updated", "ci_instance_variable_updated"}
+)
+
+// weakerApprovalSetting gives, per event type, the "to" value that weakens
+// a merge request approval safeguard. The project settings are GitLab's
+// project columns (merge_requests_author_approval: authors may approve;
+// merge_requests_disable_committers_approval: committers may not approve;
+// reset_approvals_on_push; disable_overriding_approvers_per_merge_request);
+// the group settings are the columns of group_merge_request_approval_settings
+// (allow_author_approval, allow_committer_approval,
+// allow_overrides_to_approver_list_per_merge_request, retain_approvals_on_push).
+var weakerApprovalSetting = map[string]bool{
+	"project_merge_requests_author_approval_updated":                 true,
+	"project_merge_requests_disable_committers_approval_updated":     false,
+	"project_reset_approvals_on_push_updated":                        false,
+	"project_disable_overriding_approvers_per_merge_request_updated": false,
+	"allow_author_approval_updated":                                  true,
+	"allow_committer_approval_updated":                               true,
+	"allow_overrides_to_approver_list_per_merge_request_updated":     true,
+	"retain_approvals_on_push_updated":                               true,
+}
+
+// builtinRules is the catalogue of built-in rules. Ids are stable: a rule
+// that is withdrawn keeps its id unused.
+var builtinRules = []ruleDef{
+	// ---- security_downgrade ----
+	{
+		ID: "GLD-001", Name: "Two-factor authentication disabled for a user",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityHigh, Techniques: []string{"T1556.006"},
+		Description: "A user's two-factor authentication was turned off, by the user, a group owner or an administrator. The account is left with a password only.",
+		Fields:      []string{"custom_message"},
+		EventTypes:  []string{"user_disable_two_factor"},
+		Condition:   "custom_message is not the removal of one authenticator (see GLD-002)",
+		Reference:   ref2FA,
+		match: func(e *event, _ *ruleEnv) (bool, string) {
+			return !isAuthenticatorRemoval(e.message()), ""
+		},
+	},
+	{
+		ID: "GLD-002", Name: "Two-factor authenticator removed from a user",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityLow, Techniques: []string{"T1556.006"},
+		Description: "One authenticator of a user was removed (the one-time password app, or a WebAuthn device). Other factors may remain.",
+		Fields:      []string{"custom_message"},
+		EventTypes:  []string{"user_disable_two_factor"},
+		Condition:   `custom_message starts with "Disabled One-time password authenticator" or "Deleted WebAuthn device"`,
+		Reference:   ref2FA,
+		match: func(e *event, _ *ruleEnv) (bool, string) {
+			return isAuthenticatorRemoval(e.message()), ""
+		},
+	},
+	{
+		ID: "GLD-003", Name: "Group two-factor requirement turned off",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityHigh, Techniques: []string{"T1556.006"},
+		Description: "A group stopped requiring two-factor authentication from its members.",
+		Fields:      []string{"details.to"},
+		EventTypes:  []string{"group_require_two_factor_authentication_updated"},
+		Condition:   "to is false",
+		Reference:   ref2FA,
+		match:       toIs(false),
+	},
+	{
+		ID: "GLD-004", Name: "Group two-factor grace period extended",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1556.006"},
+		Description: "The grace period members of a group get before two-factor authentication is enforced was lengthened.",
+		Fields:      []string{"details.from", "details.to"},
+		EventTypes:  []string{"group_two_factor_grace_period_updated"},
+		Condition:   "to (hours) is greater than from",
+		Reference:   ref2FA,
+		match: func(e *event, _ *ruleEnv) (bool, string) {
+			from, to := e.changeValues()
+			f, okF := parseInt(from)
+			t, okT := parseInt(to)
+			return okF && okT && t > f, ""
+		},
+	},
+	{
+		ID: "GLD-005", Name: "SAML SSO enforcement turned off",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityHigh, Techniques: []string{"T1556"},
+		Description: "Group SAML single sign-on stopped being enforced (enforced_sso) or SAML was disabled for the group (enabled), so members can reach the group without the identity provider.",
+		Fields:      []string{"custom_message", "details.change", "details.to"},
+		EventTypes:  []string{"group_saml_provider_update"},
+		Condition:   `custom_message contains "enforced_sso changed from true to false" or "enabled changed from true to false", or change is enforced_sso/enabled and to is false`,
+		Reference:   refSAML,
+		match:       samlEnforcementOff,
+	},
+	{
+		ID: "GLD-006", Name: "Re-authentication to approve merge requests turned off",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1556"},
+		Description: "Approvers no longer have to re-enter their password (or re-authenticate with SAML) to approve a merge request.",
+		Fields:      []string{"details.to"},
+		EventTypes:  []string{"project_require_password_to_approve_updated", "require_password_to_approve_updated", "require_reauthentication_to_approve_updated"},
+		Condition:   "to is false",
+		Reference:   refApprovals,
+		match:       toIs(false),
+	},
+	{
+		ID: "GLD-007", Name: "Merge request approval safeguard weakened",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1195.002"},
+		Description: "A project or group approval setting was changed in the weaker direction: authors or committers may approve their own changes, approvals survive new commits, or approval rules may be overridden per merge request.",
+		Fields:      []string{"details.to"},
+		EventTypes:  sortedKeys(weakerApprovalSetting),
+		Condition:   "to is true for the author/committer approval, allow_* and retain_approvals_on_push settings; to is false for disable_committers_approval, reset_approvals_on_push and disable_overriding_approvers",
+		Reference:   refApprovals,
+		match: func(e *event, _ *ruleEnv) (bool, string) {
+			want, ok := weakerApprovalSetting[e.typ]
+			if !ok {
+				return false, ""
+			}
+			_, to := e.changeValues()
+			b, ok := parseBool(to)
+			return ok && b == want, ""
+		},
+	},
+	{
+		ID: "GLD-008", Name: "Required approvals reduced",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1195.002"},
+		Description: "An approval rule now requires fewer approvals than before.",
+		Fields:      []string{"details.change", "details.from", "details.to"},
+		EventTypes:  []string{"update_approval_rules"},
+		Condition:   `change is "number of required approvals" and to < from`,
+		Reference:   refApprovals,
+		match: func(e *event, _ *ruleEnv) (bool, string) {
+			c := strings.ToLower(e.detailStr("change"))
+			if c != "number of required approvals" && c != "approvals_required" {
+				return false, ""
+			}
+			from, to := e.changeValues()
+			f, okF := parseInt(from)
+			t, okT := parseInt(to)
+			return okF && okT && t < f, ""
+		},
+	},
+	{
+		ID: "GLD-009", Name: "Approval rule deleted",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityLow, Techniques: []string{"T1195.002"},
+		Description: "A merge request approval rule was deleted.",
+		EventTypes:  []string{"approval_rule_deleted"},
+		Condition:   "always",
+		Reference:   refApprovals,
+		NoLegacy:    noLegacyNoWording,
+	},
+	{
+		ID: "GLD-010", Name: "Protected branch removed",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1195.002"},
+		Description: "A branch lost its protection: anyone with push access can push, force push or delete it.",
+		EventTypes:  []string{"protected_branch_removed"},
+		Condition:   "always",
+		Reference:   refProtectedBranches,
+	},
+	{
+		ID: "GLD-011", Name: "Force push allowed on a protected branch",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityHigh, Techniques: []string{"T1195.002"},
+		Description: "Force pushes were allowed on a protected branch, so its history can be rewritten.",
+		Fields:      []string{"details.to"},
+		EventTypes:  []string{"protected_branch_allow_force_push_updated"},
+		Condition:   "to is true",
+		Reference:   refProtectedBranches,
+		match:       toIs(true),
+	},
+	{
+		ID: "GLD-012", Name: "Code owner approval no longer required",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1195.002"},
+		Description: "A protected branch stopped requiring approval from code owners.",
+		Fields:      []string{"details.to"},
+		EventTypes:  []string{"protected_branch_code_owner_approval_required_updated"},
+		Condition:   "to is false",
+		Reference:   refProtectedBranches,
+		match:       toIs(false),
+	},
+	{
+		ID: "GLD-013", Name: "Secret push protection skipped",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityHigh, Techniques: []string{"T1562.001", "T1552.001"},
+		Description: "A user pushed with secret push protection skipped; the push may contain credentials.",
+		EventTypes:  []string{"skip_secret_push_protection"},
+		Condition:   "always",
+		Reference:   refPushProtection,
+		NoLegacy:    noLegacyNoWording,
+	},
+	{
+		ID: "GLD-014", Name: "Secret push protection disabled",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityHigh, Techniques: []string{"T1562.001"},
+		Description: "Secret push protection was disabled for a project, or for a group and its projects.",
+		Fields:      []string{"custom_message"},
+		EventTypes:  []string{"group_secret_push_protection_updated", "project_security_setting_updated"},
+		Condition:   `custom_message starts with "Secret push protection has been disabled"`,
+		Reference:   refPushProtection,
+		match: func(e *event, _ *ruleEnv) (bool, string) {
+			return hasPrefixFold(strings.TrimSpace(e.message()), "secret push protection has been disabled"), ""
+		},
+	},
+	{
+		ID: "GLD-015", Name: "IP restrictions changed",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1562.007"},
+		Description: "The IP address ranges allowed to reach a group were changed (an attacker may add their own range or remove the restriction).",
+		EventTypes:  []string{"ip_restrictions_changed"},
+		Condition:   "always",
+		Reference:   refAuditTypes,
+		NoLegacy:    noLegacyNoWording,
+	},
+	{
+		ID: "GLD-016", Name: "Audit event streaming destination deleted",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityHigh, Techniques: []string{"T1562.008"},
+		Description: "An audit event streaming destination (HTTP, Amazon S3 or Google Cloud Logging; group or instance; all three generations of GitLab's names) was deleted: audit events stop reaching the SIEM.",
+		EventTypes:  streamingDeletedTypes,
+		Condition:   "always",
+		Reference:   refStreaming,
+		NoLegacy:    noLegacyNoWording,
+	},
+	{
+		ID: "GLD-017", Name: "Audit event streaming destination changed",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1562.008"},
+		Description: "An audit event streaming destination was changed (URL, credentials, name): audit events may be redirected.",
+		EventTypes:  streamingUpdatedTypes,
+		Condition:   "always",
+		Reference:   refStreaming,
+		NoLegacy:    noLegacyNoWording,
+	},
+	{
+		ID: "GLD-018", Name: "Audit event streaming header changed or deleted",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1562.008"},
+		Description: "A custom HTTP header of a streaming destination was changed or removed; the receiving side may start rejecting GitLab's events.",
+		EventTypes: []string{
+			"audit_events_streaming_headers_update", "audit_events_streaming_headers_destroy",
+			"audit_events_streaming_instance_headers_update", "audit_events_streaming_instance_headers_destroy",
+		},
+		Condition: "always",
+		Reference: refStreaming,
+		NoLegacy:  noLegacyNoWording,
+	},
+	{
+		ID: "GLD-019", Name: "Audit event streaming filter added",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityLow, Techniques: []string{"T1562.008"},
+		Description: "An event type or namespace filter was added to a streaming destination; events outside the filter are no longer streamed.",
+		EventTypes: []string{
+			"event_type_filters_created", "create_http_namespace_filter",
+			"created_group_namespace_filter", "created_instance_namespace_filter",
+		},
+		Condition: "always",
+		Reference: refStreaming,
+		NoLegacy:  noLegacyNoWording,
+	},
+	{
+		ID: "GLD-020", Name: "Security policy project changed",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityInfo, Techniques: []string{"T1562.001"},
+		Description: "The security policy project linked to a group or project was changed; the policies that apply may be different.",
+		EventTypes:  []string{"policy_project_updated"},
+		Condition:   "always",
+		Reference:   refAuditTypes,
+		NoLegacy:    noLegacyNoWording,
+	},
+	{
+		ID: "GLD-021", Name: "Security policy deleted or bypassed",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1562.001"},
+		Description: "A security policy was deleted, a push or merge request bypassed one, or a merge request was merged despite policy violations.",
+		EventTypes: []string{
+			"security_policy_delete", "security_policy_access_token_push_bypass",
+			"security_policy_service_account_push_bypass", "security_policy_user_push_bypass",
+			"security_policy_merge_request_bypass", "merge_request_branch_bypassed_by_security_policy",
+			"security_policy_merge_request_merged_with_policy_violations",
+			"merge_request_merged_with_dismissed_security_policy",
+		},
+		Condition: "always",
+		Reference: refAuditTypes,
+		NoLegacy:  noLegacyNoWording,
+	},
+	{
+		ID: "GLD-022", Name: "Privileged account signed in with a password only",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityLow, Techniques: []string{"T1078"},
+		Description: "An account listed in privileged_accounts signed in with a password and no second factor (GitLab records authenticated_with_two_factor when one is used).",
+		Fields:      []string{"author_name", "target_details"},
+		EventTypes:  []string{"authenticated_with_password"},
+		Condition:   "author_name or target_details is one of privileged_accounts",
+		Reference:   ref2FA,
+		match: func(e *event, env *ruleEnv) (bool, string) {
+			for _, s := range [...]string{e.str(fieldAuthorName), e.str(fieldTargetDetails)} {
+				s = strings.TrimSpace(s)
+				for _, a := range env.privilegedAccounts {
+					if s != "" && strings.EqualFold(s, a) {
+						return true, ""
+					}
+				}
+			}
+			return false, ""
+		},
+	},
+
+	{
+		ID: "GLD-023", Name: "Inbound CI/CD job token restriction disabled",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1550.001"},
+		Description: "A project stopped limiting which projects' CI/CD job tokens may access it: jobs of any project can use their token against it.",
+		EventTypes:  []string{"secure_ci_job_token_inbound_disabled"},
+		Condition:   "always",
+		Reference:   "https://docs.gitlab.com/ci/jobs/ci_job_token/",
+		NoLegacy:    noLegacyNoWording,
+	},
+	// ---- data_exposure ----
+	{
+		ID: "GLD-030", Name: "Project made public",
+		Indicator: IndicatorDataExposure, Severity: SeverityHigh, Techniques: []string{"T1213.003"},
+		Description: "A project's visibility was changed to public: its code is readable without signing in.",
+		Fields:      []string{"details.from", "details.to", "custom_message"},
+		EventTypes:  []string{"project_visibility_level_updated"},
+		Condition:   "to is Public (any case, or level 20) and from is not",
+		Reference:   refVisibility,
+		match:       visibilityTo(visPublic),
+	},
+	{
+		ID: "GLD-031", Name: "Group made public",
+		Indicator: IndicatorDataExposure, Severity: SeverityHigh, Techniques: []string{"T1213.003"},
+		Description: "A group's visibility was changed to public.",
+		Fields:      []string{"details.from", "details.to", "custom_message"},
+		EventTypes:  []string{"group_visibility_level_updated"},
+		Condition:   "to is Public and from is not",
+		Reference:   refVisibility,
+		match:       visibilityTo(visPublic),
+	},
+	{
+		ID: "GLD-032", Name: "Project or group made internal",
+		Indicator: IndicatorDataExposure, Severity: SeverityLow, Techniques: []string{"T1213.003"},
+		Description: "A private project or group became internal: every signed-in user of the instance can read it.",
+		Fields:      []string{"details.from", "details.to", "custom_message"},
+		EventTypes:  []string{"project_visibility_level_updated", "group_visibility_level_updated"},
+		Condition:   "to is Internal and from is Private (or unknown)",
+		Reference:   refVisibility,
+		match: func(e *event, _ *ruleEnv) (bool, string) {
+			from, to := e.changeValues()
+			if parseVisibility(to) != visInternal {
+				return false, ""
+			}
+			f := parseVisibility(from)
+			return f == visPrivate || f == visUnknown, ""
+		},
+	},
+	{
+		ID: "GLD-033", Name: "Project export downloaded",
+		Indicator: IndicatorDataExposure, Severity: SeverityMedium, Techniques: []string{"T1567", "T1213.003"},
+		Description: "The export file of a project (repository, issues, merge requests, ...) was downloaded.",
+		EventTypes:  []string{"project_export_file_download_started"},
+		Condition:   "always",
+		Reference:   refAuditTypes,
+		NoLegacy:    noLegacyNoWording,
+	},
+	{
+		ID: "GLD-034", Name: "Project or group export created",
+		Indicator: IndicatorDataExposure, Severity: SeverityLow, Techniques: []string{"T1213.003"},
+		Description: "A project or group export file was created; it can then be downloaded.",
+		EventTypes:  []string{"project_export_created", "group_export_created"},
+		Condition:   "always",
+		Reference:   refAuditTypes,
+		NoLegacy:    noLegacyNoWording,
+	},
+
+	// ---- privilege_escalation ----
+	{
+		ID: "GLD-040", Name: "Member added or promoted to Owner",
+		Indicator: IndicatorPrivilegeEscalation, Severity: SeverityHigh, Techniques: []string{"T1098"},
+		Description: "A user or group was given the Owner role on a group or project, as a new member or by promotion.",
+		Fields:      []string{"details.as", "details.from", "details.to", "custom_message"},
+		EventTypes:  memberTypes,
+		Condition:   `the new role (to, else as; "Default role: Owner", bare "Owner" or level 50) is Owner and the previous role (from, if any) was lower`,
+		Reference:   refPermissions,
+		match: func(e *event, env *ruleEnv) (bool, string) {
+			to, ok := grantedRole(e)
+			return ok && !to.custom && to.name == "owner", ""
+		},
+	},
+	{
+		ID: "GLD-041", Name: "Member added or promoted to a privileged role",
+		Indicator: IndicatorPrivilegeEscalation, Severity: SeverityMedium, Techniques: []string{"T1098"},
+		Description: "A user or group was given a role listed in privileged_roles (default: Maintainer; custom role names allowed), other than Owner.",
+		Fields:      []string{"details.as", "details.from", "details.to", "custom_message"},
+		EventTypes:  memberTypes,
+		Condition:   `the new role ("Default role: X", "Custom role: X", bare "X") is in privileged_roles, is not Owner, and differs from the previous role without lowering the access level`,
+		Reference:   refPermissions,
+		match: func(e *event, env *ruleEnv) (bool, string) {
+			to, ok := grantedRole(e)
+			if !ok || (!to.custom && to.name == "owner") {
+				return false, ""
+			}
+			_, privileged := env.privilegedRoles[to.name]
+			return privileged, ""
+		},
+	},
+	{
+		ID: "GLD-042", Name: "Administrator access granted",
+		Indicator: IndicatorPrivilegeEscalation, Severity: SeverityCritical, Techniques: []string{"T1098", "T1078"},
+		Description: "A user was made an instance administrator.",
+		Fields:      []string{"details.to"},
+		EventTypes:  []string{"user_admin_status_updated"},
+		Condition:   "to is true",
+		Reference:   refPermissions,
+		match:       toIs(true),
+	},
+	{
+		ID: "GLD-043", Name: "Custom admin role assigned",
+		Indicator: IndicatorPrivilegeEscalation, Severity: SeverityHigh, Techniques: []string{"T1098"},
+		Description: "A custom administrator role was assigned to a user (Datadog's admin_role_assigned_to_user is an alias).",
+		EventTypes:  []string{"custom_admin_role_assigned_to_user"},
+		Condition:   "always",
+		Reference:   refPermissions,
+		NoLegacy:    noLegacyNoWording,
+	},
+	{
+		ID: "GLD-044", Name: "User impersonation started",
+		Indicator: IndicatorPrivilegeEscalation, Severity: SeverityMedium, Techniques: []string{"T1078"},
+		Description: "An administrator started impersonating a user; actions until the stop are made as that user.",
+		Fields:      []string{"custom_message"},
+		EventTypes:  []string{"user_impersonation"},
+		Condition:   `custom_message is not "Stopped Impersonation"`,
+		Reference:   refAuditTypes,
+		match: func(e *event, _ *ruleEnv) (bool, string) {
+			return !hasPrefixFold(strings.TrimSpace(e.message()), "stopped impersonation"), ""
+		},
+	},
+	{
+		ID: "GLD-045", Name: "Auditor access granted",
+		Indicator: IndicatorPrivilegeEscalation, Severity: SeverityLow, Techniques: []string{"T1098"},
+		Description: "A user was made an auditor: read access to every group and project of the instance.",
+		Fields:      []string{"details.to"},
+		EventTypes:  []string{"user_auditor_status_updated"},
+		Condition:   "to is true",
+		Reference:   refPermissions,
+		NoLegacy:    noLegacyNoWording,
+		match:       toIs(true),
+	},
+
+	// ---- persistent_access ----
+	{
+		ID: "GLD-050", Name: "Deploy key added",
+		Indicator: IndicatorPersistentAccess, Severity: SeverityMedium, Techniques: []string{"T1098.004"},
+		Description: "An SSH deploy key was added to a project; deploy keys do not expire by default and may have write access.",
+		EventTypes:  []string{"deploy_key_added"},
+		Condition:   "always",
+		Reference:   refDeployKeys,
+	},
+	{
+		ID: "GLD-051", Name: "Deploy token created",
+		Indicator: IndicatorPersistentAccess, Severity: SeverityMedium, Techniques: []string{"T1098.001"},
+		Description: "A project or group deploy token was created.",
+		EventTypes:  []string{"deploy_token_created", "group_deploy_token_created"},
+		Condition:   "always",
+		Reference:   refDeployTokens,
+		NoLegacy:    noLegacyNoWording,
+	},
+	{
+		ID: "GLD-052", Name: "SSH key added",
+		Indicator: IndicatorPersistentAccess, Severity: SeverityLow, Techniques: []string{"T1098.004"},
+		Description: "An SSH key was added to a user account.",
+		EventTypes:  []string{"add_ssh_key"},
+		Condition:   "always",
+		Reference:   refSSH,
+	},
+	{
+		ID: "GLD-053", Name: "Group SSH certificate added",
+		Indicator: IndicatorPersistentAccess, Severity: SeverityMedium, Techniques: []string{"T1098.004"},
+		Description: "An SSH certificate authority was added to a group; certificates it signs grant Git access.",
+		EventTypes:  []string{"create_ssh_certificate"},
+		Condition:   "always",
+		Reference:   refSSH,
+		NoLegacy:    noLegacyNoWording,
+	},
+	{
+		ID: "GLD-054", Name: "GPG key added",
+		Indicator: IndicatorPersistentAccess, Severity: SeverityLow, Techniques: []string{"T1098"},
+		Description: "A GPG key was added to a user account; commits it signs are shown as verified for that user.",
+		EventTypes:  []string{"add_gpg_key"},
+		Condition:   "always",
+		Reference:   refAuditTypes,
+	},
+	{
+		ID: "GLD-055", Name: "Cluster agent token created",
+		Indicator: IndicatorPersistentAccess, Severity: SeverityMedium, Techniques: []string{"T1098.001"},
+		Description: "A token for a Kubernetes cluster agent was created.",
+		EventTypes:  []string{"cluster_agent_token_created"},
+		Condition:   "always",
+		Reference:   refAuditTypes,
+		NoLegacy:    noLegacyNoWording,
+	},
+	{
+		ID: "GLD-056", Name: "Runner registered or created",
+		Indicator: IndicatorPersistentAccess, Severity: SeverityMedium, Techniques: []string{"T1195.002"},
+		Description: "A CI/CD runner was registered or created; it will run jobs, and see their variables and code.",
+		Fields:      []string{"custom_message", "details.errors"},
+		EventTypes:  []string{"ci_runner_registered", "ci_runner_created"},
+		Condition:   `custom_message does not start with "Failed to" and details.errors is empty`,
+		Reference:   refAuditTypes,
+		match: func(e *event, _ *ruleEnv) (bool, string) {
+			if hasPrefixFold(strings.TrimSpace(e.message()), "failed to") {
+				return false, ""
+			}
+			_, hasErrors := e.detail("errors")
+			return !hasErrors, ""
+		},
+	},
+	{
+		ID: "GLD-057", Name: "Webhook created",
+		Indicator: IndicatorPersistentAccess, Severity: SeverityLow, Techniques: []string{"T1567"},
+		Description: "A webhook was created; it sends event data (possibly with code and secrets in payloads) to an external URL.",
+		EventTypes:  []string{"webhook_created"},
+		Condition:   "always",
+		Reference:   refAuditTypes,
+		NoLegacy:    noLegacyNoWording,
+	},
+	{
+		ID: "GLD-058", Name: "OAuth application registered",
+		Indicator: IndicatorPersistentAccess, Severity: SeverityLow, Techniques: []string{"T1098.001"},
+		Description: "An OAuth application was registered; its credentials can obtain tokens for users who authorize it.",
+		EventTypes:  []string{"oauth_application_created"},
+		Condition:   "always",
+		Reference:   refAuditTypes,
+		NoLegacy:    noLegacyNoWording,
+	},
+	{
+		ID: "GLD-059", Name: "OAuth application authorized by a user",
+		Indicator: IndicatorPersistentAccess, Severity: SeverityInfo, Techniques: []string{"T1528"},
+		Description: "A user granted an OAuth application access to their account (consent phishing leads here).",
+		EventTypes:  []string{"user_authorized_oauth_application"},
+		Condition:   "always",
+		Reference:   refAuditTypes,
+		NoLegacy:    noLegacyNoWording,
+	},
+	{
+		ID: "GLD-060", Name: "User account created",
+		Indicator: IndicatorPersistentAccess, Severity: SeverityLow, Techniques: []string{"T1136.003"},
+		Description: "A user account was created by an administrator or by sign-up.",
+		EventTypes:  []string{"user_created", "registration_created"},
+		Condition:   "always",
+		Reference:   refAuditTypes,
+	},
+
+	// ---- secret_exposure ----
+	{
+		ID: "GLD-070", Name: "CI/CD variable protection turned off",
+		Indicator: IndicatorSecretExposure, Severity: SeverityHigh, Techniques: []string{"T1552"},
+		Description: "A project, group or instance CI/CD variable stopped being protected: pipelines on unprotected branches (any developer's branch) can read it.",
+		Fields:      []string{"details.change", "details.to"},
+		EventTypes:  variableUpdatedTypes,
+		Condition:   `change is "variable protection" and to is false`,
+		Reference:   refCIVariables,
+		match:       variableFlagOff("variable protection", "protected"),
+	},
+	{
+		ID: "GLD-071", Name: "CI/CD variable masking turned off",
+		Indicator: IndicatorSecretExposure, Severity: SeverityHigh, Techniques: []string{"T1552"},
+		Description: "A project, group or instance CI/CD variable stopped being masked: its value appears in job logs.",
+		Fields:      []string{"details.change", "details.to"},
+		EventTypes:  variableUpdatedTypes,
+		Condition:   `change is "variable masking" and to is false`,
+		Reference:   refCIVariables,
+		match:       variableFlagOff("variable masking", "masked"),
+	},
+	{
+		ID: "GLD-072", Name: "CI/CD variable created (protection unknown)",
+		Indicator: IndicatorSecretExposure, Severity: SeverityLow, Techniques: []string{"T1552"},
+		Description: "A CI/CD variable was created. GitLab's event does not say whether it is protected or masked, so an unprotected secret cannot be told apart; check the variable.",
+		EventTypes:  []string{"ci_variable_created", "ci_group_variable_created", "ci_instance_variable_created"},
+		Condition:   "always; the record says the protected flag is unknown (gitlab.detect.note)",
+		Reference:   refCIVariables,
+		match: func(*event, *ruleEnv) (bool, string) {
+			return true, "protected and masked flags are unknown: GitLab's variable creation event does not carry them"
+		},
+	},
+	{
+		ID: "GLD-073", Name: "CI/CD variable read through the API",
+		Indicator: IndicatorSecretExposure, Severity: SeverityLow, Techniques: []string{"T1552"},
+		Description: "The value of a CI/CD variable was read through the API.",
+		EventTypes:  []string{"variable_viewed_api"},
+		Condition:   "always",
+		Reference:   refCIVariables,
+		NoLegacy:    noLegacyStream,
+	},
+
+	// ---- data_destruction ----
+	{
+		ID: "GLD-080", Name: "Project permanently deleted",
+		Indicator: IndicatorDataDestruction, Severity: SeverityHigh, Techniques: []string{"T1485"},
+		Description: "A project was permanently deleted (the event is recorded on the parent group).",
+		EventTypes:  []string{"project_destroyed"},
+		Condition:   "always",
+		Reference:   refAuditTypes,
+	},
+	{
+		ID: "GLD-081", Name: "Project scheduled for deletion",
+		Indicator: IndicatorDataDestruction, Severity: SeverityMedium, Techniques: []string{"T1485"},
+		Description: "A project was marked for deletion; it is deleted after the retention period unless restored.",
+		EventTypes:  []string{"project_deletion_marked"},
+		Condition:   "always",
+		Reference:   refAuditTypes,
+	},
+	{
+		ID: "GLD-082", Name: "Group permanently deleted",
+		Indicator: IndicatorDataDestruction, Severity: SeverityHigh, Techniques: []string{"T1485"},
+		Description: "A group, with its subgroups and projects, was permanently deleted.",
+		EventTypes:  []string{"group_destroyed"},
+		Condition:   "always",
+		Reference:   refAuditTypes,
+	},
+	{
+		ID: "GLD-083", Name: "Group scheduled for deletion",
+		Indicator: IndicatorDataDestruction, Severity: SeverityMedium, Techniques: []string{"T1485"},
+		Description: "A group was marked for deletion.",
+		EventTypes:  []string{"group_deletion_marked"},
+		Condition:   "always",
+		Reference:   refAuditTypes,
+	},
+
+	// ---- credential_risk ----
+	{
+		ID: "GLD-090", Name: "Personal access token created",
+		Indicator: IndicatorCredentialRisk, Severity: SeverityLow, Techniques: []string{"T1098.001"},
+		Description: "A personal access token was created. GitLab's event carries neither the expiry nor the scopes.",
+		Fields:      []string{"custom_message"},
+		EventTypes:  []string{"personal_access_token_created"},
+		Condition:   `custom_message does not start with "Attempted to create" (a failed creation)`,
+		Reference:   refPAT,
+		match: func(e *event, _ *ruleEnv) (bool, string) {
+			return !hasPrefixFold(strings.TrimSpace(e.message()), "attempted to create"), ""
+		},
+	},
+	{
+		ID: "GLD-091", Name: "Project or group access token created",
+		Indicator: IndicatorCredentialRisk, Severity: SeverityLow, Techniques: []string{"T1098.001"},
+		Description: "A project or group access token (a bot user with a role) was created.",
+		EventTypes:  []string{"project_access_token_created", "group_access_token_created"},
+		Condition:   "always",
+		Reference:   refPAT,
+		NoLegacy:    noLegacyNoWording,
+	},
+	{
+		ID: "GLD-092", Name: "Password reset sent to several emails (CVE-2023-7028)",
+		Indicator: IndicatorCredentialRisk, Severity: SeverityCritical, Techniques: []string{"T1190", "T1098"},
+		Description: "A password reset was requested with more than one email address, the exploitation pattern of CVE-2023-7028 (the reset link also goes to the attacker's address).",
+		Fields:      []string{"target_details", "custom_message", "details.email"},
+		EventTypes:  []string{"password_reset_requested"},
+		Condition:   "target_details (or the message) holds two or more distinct email addresses",
+		Reference:   refCVE20237028,
+		match: func(e *event, _ *ruleEnv) (bool, string) {
+			n := distinctEmails(e.str(fieldTargetDetails), e.message(), e.detailStr("email"))
+			return n >= 2, ""
+		},
+	},
+	{
+		ID: "GLD-093", Name: "Administrator changed another user's password",
+		Indicator: IndicatorCredentialRisk, Severity: SeverityMedium, Techniques: []string{"T1098"},
+		Description: "A user's password was changed by someone else (an administrator): the account can be taken over.",
+		Fields:      []string{"author_id", "target_id", "author_name", "target_details"},
+		EventTypes:  []string{"user_password_updated"},
+		Condition:   "the author is not the target user (ids, else names)",
+		Reference:   refAuditTypes,
+		match: func(e *event, _ *ruleEnv) (bool, string) {
+			a, t := e.str(fieldAuthorID), e.str(fieldTargetID)
+			if a != "" && t != "" {
+				return a != t, ""
+			}
+			an, tn := e.str(fieldAuthorName), e.str(fieldTargetDetails)
+			return an != "" && tn != "" && !strings.EqualFold(an, tn), ""
+		},
+	},
+	{
+		ID: "GLD-094", Name: "Account locked",
+		Indicator: IndicatorCredentialRisk, Severity: SeverityMedium, Techniques: []string{"T1110"},
+		Description: "A user's account was locked after too many failed sign-in attempts.",
+		EventTypes:  []string{"user_access_locked"},
+		Condition:   "always",
+		Reference:   refAuditTypes,
+	},
+	{
+		ID: "GLD-095", Name: "Failed sign-in",
+		Indicator: IndicatorCredentialRisk, Severity: SeverityInfo, Techniques: []string{"T1110"},
+		Description: "A sign-in failed (password, one-time password, WebAuthn or OmniAuth). Single failures are informational; GLD-100 correlates them.",
+		EventTypes:  loginFailureTypes,
+		Condition:   "always",
+		Reference:   refAuditTypes,
+		NoLegacy:    "failed sign-ins are written to the application log, not as audit events without a name",
+	},
+	{
+		ID: "GLD-096", Name: "User email address changed",
+		Indicator: IndicatorCredentialRisk, Severity: SeverityLow, Techniques: []string{"T1098"},
+		Description: "A user's email address was changed, or a secondary address added; password resets go to the new address.",
+		EventTypes:  []string{"user_email_address_updated", "email_created"},
+		Condition:   "always",
+		Reference:   refAuditTypes,
+	},
+	{
+		ID: "GLD-097", Name: "Personal access token used from a new IP address",
+		Indicator: IndicatorCredentialRisk, Severity: SeverityMedium, Techniques: []string{"T1078"},
+		Description: "GitLab saw a personal access token used from an IP address it had not seen for that token: a stolen token is often used from elsewhere.",
+		EventTypes:  []string{"personal_access_token_used_from_unseen_ip"},
+		Condition:   "always",
+		Reference:   refPAT,
+		NoLegacy:    noLegacyStream,
+	},
+	{
+		ID: "GLD-098", Name: "Sign-in from a new IP address",
+		Indicator: IndicatorCredentialRisk, Severity: SeverityLow, Techniques: []string{"T1078"},
+		Description: "A user signed in from an IP address GitLab had not seen for them.",
+		EventTypes:  []string{"user_signed_in_from_unseen_ip"},
+		Condition:   "always",
+		Reference:   refAuditTypes,
+		NoLegacy:    noLegacyNoWording,
+	},
+
+	// ---- windowed rules ----
+	{
+		ID: "GLD-100", Name: "Brute force: failed sign-ins followed by a success",
+		Indicator: IndicatorCredentialRisk, Severity: SeverityHigh, Techniques: []string{"T1110"},
+		Description: "An account had windows.brute_force.failures failed sign-ins within windows.brute_force.window, then signed in successfully. The successful sign-in is tagged.",
+		Fields:      []string{"author_id", "author_name", "target_id", "Timestamp"},
+		EventTypes:  append(append([]string{}, loginFailureTypes...), loginSuccessTypes...),
+		Condition:   "per account: at least failures login_failed_* / omniauth_login_failed events within window before an authenticated_with_* event",
+		Reference:   refDetecting,
+		Window:      windowBruteForce,
+	},
+	{
+		ID: "GLD-101", Name: "Mass repository download or export",
+		Indicator: IndicatorDataExposure, Severity: SeverityHigh, Techniques: []string{"T1213.003", "T1567"},
+		Description: "One author downloaded, exported or cloned windows.mass_download.count distinct repositories within windows.mass_download.window. Every event from the threshold on is tagged.",
+		Fields:      []string{"author_id", "author_name", "entity_path", "custom_message", "Timestamp"},
+		EventTypes:  downloadTypes,
+		Condition:   "per author: count distinct repositories (entity_path) of download/export events, and of git-upload-pack operations when include_git_clones, within window; fires at count",
+		Reference:   refDetecting,
+		Window:      windowMassDownload,
+	},
+	{
+		ID: "GLD-102", Name: "Mass deletion of projects or groups",
+		Indicator: IndicatorDataDestruction, Severity: SeverityHigh, Techniques: []string{"T1485"},
+		Description: "One author deleted or scheduled for deletion windows.mass_deletion.count distinct projects or groups within windows.mass_deletion.window.",
+		Fields:      []string{"author_id", "author_name", "target_details", "entity_path", "Timestamp"},
+		EventTypes:  deletionTypes,
+		Condition:   "per author: count distinct deleted projects/groups (target_details) within window; fires at count",
+		Reference:   refDetecting,
+		Window:      windowMassDeletion,
+	},
+	{
+		ID: "GLD-103", Name: "Burst of token creation",
+		Indicator: IndicatorCredentialRisk, Severity: SeverityMedium, Techniques: []string{"T1098.001"},
+		Description: "One author created windows.token_burst.count access, deploy or agent tokens within windows.token_burst.window.",
+		Fields:      []string{"author_id", "author_name", "custom_message", "Timestamp"},
+		EventTypes:  tokenTypes,
+		Condition:   "per author: count successful token creations within window; fires at count",
+		Reference:   refDetecting,
+		Window:      windowTokenBurst,
+	},
+}
+
+// --- condition helpers ---
+
+func isAuthenticatorRemoval(msg string) bool {
+	msg = strings.TrimSpace(msg)
+	return hasPrefixFold(msg, "disabled one-time password authenticator") || hasPrefixFold(msg, "deleted webauthn device")
+}
+
+// toIs matches change events whose new value is the boolean want.
+func toIs(want bool) matchFunc {
+	return func(e *event, _ *ruleEnv) (bool, string) {
+		_, to := e.changeValues()
+		b, ok := parseBool(to)
+		return ok && b == want, ""
+	}
+}
+
+// visibilityTo matches visibility changes to want from another level.
+func visibilityTo(want visibility) matchFunc {
+	return func(e *event, _ *ruleEnv) (bool, string) {
+		from, to := e.changeValues()
+		return parseVisibility(to) == want && parseVisibility(from) != want, ""
+	}
+}
+
+// variableFlagOff matches a CI/CD variable change turning one of its flags off.
+func variableFlagOff(labels ...string) matchFunc {
+	return func(e *event, _ *ruleEnv) (bool, string) {
+		c := strings.ToLower(strings.TrimSpace(e.detailStr("change")))
+		for _, l := range labels {
+			if c == l {
+				_, to := e.changeValues()
+				b, ok := parseBool(to)
+				return ok && !b, ""
+			}
+		}
+		return false, ""
+	}
+}
+
+var samlChangeRE = regexp.MustCompile(`(?i)\b(enforced_sso|enabled) changed from (\S+?) to (\S+?)(?:[,.;]|\s|$)`)
+
+func samlEnforcementOff(e *event, _ *ruleEnv) (bool, string) {
+	for _, m := range samlChangeRE.FindAllStringSubmatch(e.message(), -1) {
+		if strings.EqualFold(m[2], "true") && strings.EqualFold(m[3], "false") {
+			return true, ""
+		}
+	}
+	switch strings.ToLower(e.detailStr("change")) {
+	case "enforced_sso", "enabled":
+		_, to := e.changeValues()
+		b, ok := parseBool(to)
+		return ok && !b, ""
+	}
+	return false, ""
+}
+
+var groupAccessRE = regexp.MustCompile(`(?i)group_access from (.+?) to (.+?)\.?$`)
+
+// grantedRole returns the role a member event grants when it is a grant
+// or a promotion. The new role is read from "to", else "as" (member
+// events write "Default role: X" there, custom roles "Custom role: X",
+// older events a bare name), else from the group link message ("Changed
+// ... group_access from Developer to Maintainer"). The previous role comes
+// from "from" (a bare name) and must be different and, for default roles,
+// lower.
+func grantedRole(e *event) (role, bool) {
+	if !e.roleDone {
+		e.roleDone = true
+		e.role, e.roleOK = computeGrantedRole(e)
+	}
+	return e.role, e.roleOK
+}
+
+func computeGrantedRole(e *event) (role, bool) {
+	toText, fromText := e.detailStr("to"), e.detailStr("from")
+	if toText == "" {
+		toText = e.detailStr("as")
+	}
+	if toText == "" {
+		if m := groupAccessRE.FindStringSubmatch(strings.TrimSpace(e.message())); m != nil {
+			fromText, toText = m[1], m[2]
+		}
+	}
+	to, ok := parseRole(toText)
+	if !ok {
+		return role{}, false
+	}
+	from, hadFrom := parseRole(fromText)
+	if strings.HasSuffix(e.typ, "_created") {
+		hadFrom = false
+	}
+	if !promotedTo(from, hadFrom, to) {
+		return role{}, false
+	}
+	return to, true
+}
