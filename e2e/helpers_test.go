@@ -1,0 +1,338 @@
+// Package e2e runs the built distribution (the real otelcol-kyra-gitlab
+// binary) against the GitLab simulator, with an OTLP endpoint in the test
+// collecting what the distribution exports. `make test` builds the
+// binaries and points E2E_COLLECTOR_BINARY and E2E_SIM_BINARY at them.
+package e2e
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+)
+
+// collectorBinary returns the distribution under test, or skips when the
+// suite runs outside `make test`.
+func collectorBinary(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("E2E_COLLECTOR_BINARY")
+	if bin == "" {
+		t.Skip("E2E_COLLECTOR_BINARY is not set: run the end-to-end tests with `make test`")
+	}
+	abs := bin
+	if !filepath.IsAbs(bin) { // relative to the repository root, where make runs
+		abs = filepath.Join(repoRoot(t), bin)
+	}
+	_, err := os.Stat(abs)
+	require.NoError(t, err, "E2E_COLLECTOR_BINARY=%s", bin)
+	return abs
+}
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	require.NoError(t, err)
+	return root
+}
+
+// freePort returns a loopback port nobody listens on right now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer func() { _ = ln.Close() }()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// record is what the OTLP sink keeps of each exported log record.
+type record struct {
+	key       string // entity type / event id
+	id        string
+	eventType string
+	source    string
+	category  string
+	indicator string
+	severity  plog.SeverityNumber
+}
+
+// otlpSink is an OTLP/HTTP logs endpoint that remembers every record of
+// the requests it acknowledged. It can hold requests (hold/release): a held
+// request whose sender goes away is neither acknowledged nor remembered, as
+// a backend that commits only what it acknowledges.
+type otlpSink struct {
+	srv     *httptest.Server
+	mu      sync.Mutex
+	records []record
+	gate    chan struct{} // nil when open; closed by release
+	held    int
+}
+
+// hold makes the sink keep the next requests waiting.
+func (s *otlpSink) hold() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gate = make(chan struct{})
+}
+
+// release lets the waiting requests through.
+func (s *otlpSink) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gate != nil {
+		close(s.gate)
+		s.gate = nil
+	}
+}
+
+// waiting returns how many requests are held now.
+func (s *otlpSink) waiting() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held
+}
+
+func (s *otlpSink) wait(r *http.Request) bool {
+	s.mu.Lock()
+	gate := s.gate
+	if gate != nil {
+		s.held++
+	}
+	s.mu.Unlock()
+	if gate == nil {
+		return true
+	}
+	defer func() {
+		s.mu.Lock()
+		s.held--
+		s.mu.Unlock()
+	}()
+	select {
+	case <-gate:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
+func newOTLPSink(t *testing.T) *otlpSink {
+	t.Helper()
+	s := &otlpSink{}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in io.Reader = r.Body
+		switch r.Header.Get("Content-Encoding") {
+		case "gzip": // the otlp_http exporter's default
+			gz, err := gzip.NewReader(r.Body)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			in = gz
+		case "", "identity":
+		default:
+			http.Error(w, "unsupported Content-Encoding", http.StatusUnsupportedMediaType)
+			return
+		}
+		body, err := io.ReadAll(in)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		req := plogotlp.NewExportRequest()
+		if strings.Contains(r.Header.Get("Content-Type"), "json") {
+			err = req.UnmarshalJSON(body)
+		} else {
+			err = req.UnmarshalProto(body)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if !s.wait(r) {
+			return // the sender went away before the answer: nothing was acknowledged
+		}
+		s.add(req.Logs())
+		resp, _ := plogotlp.NewExportResponse().MarshalProto()
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		_, _ = w.Write(resp)
+	}))
+	t.Cleanup(func() {
+		s.release()
+		s.srv.Close()
+	})
+	return s
+}
+
+func (s *otlpSink) add(l plog.Logs) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := 0; i < l.ResourceLogs().Len(); i++ {
+		sls := l.ResourceLogs().At(i).ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			lrs := sls.At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				lr := lrs.At(k)
+				get := func(key string) string {
+					if v, ok := lr.Attributes().Get(key); ok {
+						return v.AsString()
+					}
+					return ""
+				}
+				s.records = append(s.records, record{
+					key:       get("gitlab.audit.entity.type") + "/" + get("gitlab.audit.event.id"),
+					id:        get("gitlab.audit.event.id"),
+					eventType: get("gitlab.audit.event_type"),
+					source:    get("gitlab.audit.source"),
+					category:  get("gitlab.audit.category"),
+					indicator: get("gitlab.detect.indicator"),
+					severity:  lr.SeverityNumber(),
+				})
+			}
+		}
+	}
+}
+
+func (s *otlpSink) all() []record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]record(nil), s.records...)
+}
+
+func (s *otlpSink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.records)
+}
+
+// collector is a running distribution process.
+type collector struct {
+	t          *testing.T
+	bin        string
+	configPath string
+	env        []string
+	logPath    string
+	healthURL  string
+	cmd        *exec.Cmd
+	done       chan error
+}
+
+func newCollector(t *testing.T, bin, config string, env map[string]string, healthPort int) *collector {
+	t.Helper()
+	dir := t.TempDir()
+	c := &collector{
+		t:          t,
+		bin:        bin,
+		configPath: filepath.Join(dir, "config.yaml"),
+		logPath:    filepath.Join(dir, "collector.log"),
+		healthURL:  fmt.Sprintf("http://127.0.0.1:%d/", healthPort),
+	}
+	c.writeConfig(config)
+	c.env = os.Environ()
+	for k, v := range env {
+		c.env = append(c.env, k+"="+v)
+	}
+	t.Cleanup(c.stop)
+	return c
+}
+
+func (c *collector) writeConfig(config string) {
+	require.NoError(c.t, os.WriteFile(c.configPath, []byte(config), 0o600))
+}
+
+// start runs the collector and waits until its health check answers.
+func (c *collector) start() {
+	c.t.Helper()
+	logf, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	require.NoError(c.t, err)
+	c.cmd = exec.Command(c.bin, "--config", c.configPath)
+	c.cmd.Env = c.env
+	c.cmd.Stdout, c.cmd.Stderr = logf, logf
+	require.NoError(c.t, c.cmd.Start())
+	c.done = make(chan error, 1)
+	cmd := c.cmd
+	go func() {
+		c.done <- cmd.Wait()
+		_ = logf.Close()
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-c.done:
+			c.done <- err
+			c.t.Fatalf("the collector exited at start (%v):\n%s", err, c.log())
+		default:
+		}
+		if resp, err := http.Get(c.healthURL); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.t.Fatalf("the collector did not become healthy:\n%s", c.log())
+}
+
+// kill ends the collector with SIGKILL, as a crash or an OOM kill would.
+func (c *collector) kill() {
+	c.t.Helper()
+	require.NoError(c.t, c.cmd.Process.Signal(syscall.SIGKILL))
+	<-c.done
+	c.cmd = nil
+}
+
+func (c *collector) signal(sig os.Signal) {
+	c.t.Helper()
+	require.NoError(c.t, c.cmd.Process.Signal(sig))
+}
+
+// stop ends the collector gracefully (SIGTERM), then forcefully.
+func (c *collector) stop() {
+	if c.cmd == nil {
+		return
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(15 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
+	c.cmd = nil
+}
+
+func (c *collector) log() string {
+	b, _ := os.ReadFile(c.logPath)
+	return string(b)
+}
+
+// post sends a streamed event and returns the status code.
+func post(ctx context.Context, url, token, body string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewBufferString(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("X-Gitlab-Event-Streaming-Token", token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return resp.StatusCode, nil
+}
