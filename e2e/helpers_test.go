@@ -292,7 +292,7 @@ func (c *collector) start() {
 func (c *collector) kill() {
 	c.t.Helper()
 	require.NoError(c.t, c.cmd.Process.Signal(syscall.SIGKILL))
-	<-c.done
+	_ = <-c.done // "signal: killed"
 	c.cmd = nil
 }
 
@@ -308,10 +308,13 @@ func (c *collector) stop() {
 	}
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-c.done:
+	case err := <-c.done:
+		if err != nil {
+			c.t.Logf("the collector exited with %v", err)
+		}
 	case <-time.After(15 * time.Second):
 		_ = c.cmd.Process.Kill()
-		<-c.done
+		_ = <-c.done
 	}
 	c.cmd = nil
 }
