@@ -292,7 +292,8 @@ func (c *collector) start() {
 func (c *collector) kill() {
 	c.t.Helper()
 	require.NoError(c.t, c.cmd.Process.Signal(syscall.SIGKILL))
-	_ = <-c.done // "signal: killed"
+	err := <-c.done
+	require.ErrorContains(c.t, err, "killed")
 	c.cmd = nil
 }
 
@@ -314,7 +315,7 @@ func (c *collector) stop() {
 		}
 	case <-time.After(15 * time.Second):
 		_ = c.cmd.Process.Kill()
-		_ = <-c.done
+		c.t.Logf("the collector did not stop within 15 s after SIGTERM and was killed: %v", <-c.done)
 	}
 	c.cmd = nil
 }
