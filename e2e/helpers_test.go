@@ -262,6 +262,7 @@ func (c *collector) start() {
 	c.cmd = exec.Command(c.bin, "--config", c.configPath)
 	c.cmd.Env = c.env
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
+	dieWithTest(c.cmd)
 	require.NoError(c.t, c.cmd.Start())
 	c.done = make(chan error, 1)
 	cmd := c.cmd
