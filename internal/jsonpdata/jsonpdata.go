@@ -26,6 +26,10 @@ import (
 // maxDepth bounds nesting so that hostile input cannot exhaust the stack.
 const maxDepth = 64
 
+// initialMapCapacity is the number of entries a decoded object's map is
+// first given.
+const initialMapCapacity = 8
+
 // SyntaxError reports malformed JSON and where it was found.
 type SyntaxError struct {
 	Offset int    // byte offset in the input
@@ -103,6 +107,12 @@ func (d *decoder) object(m pcommon.Map) error {
 		d.i++
 		d.depth--
 		return nil
+	}
+	if m.Len() == 0 {
+		// Start with room for several keys rather than growing the map
+		// one, two, four... entries at a time: GitLab's objects have
+		// from a few to twenty keys.
+		m.EnsureCapacity(initialMapCapacity)
 	}
 	for {
 		d.skipSpace()
@@ -349,14 +359,35 @@ func (d *decoder) number() (int64, float64, numKind, error) {
 	return 0, fv, numFloat, nil
 }
 
+// strStop marks the bytes that end the fast scan of a string's content:
+// the closing quote, the backslash of an escape, control characters (which
+// JSON forbids in strings) and non-ASCII bytes (whose UTF-8 must be
+// checked). One table lookup per byte is cheaper than four comparisons.
+var strStop = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	for c := utf8.RuneSelf; c < 256; c++ {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
+
 // str decodes the string starting at d.s[d.i] == '"'.
 func (d *decoder) str() (string, error) {
 	start := d.i + 1
 	i := start
 	ascii := true
-	for i < len(d.s) {
-		c := d.s[i]
-		switch {
+	for {
+		for i < len(d.s) && !strStop[d.s[i]] {
+			i++
+		}
+		if i >= len(d.s) {
+			d.i = i
+			return "", d.errf("unterminated string")
+		}
+		switch c := d.s[i]; {
 		case c == '"':
 			s := d.s[start:i]
 			d.i = i + 1
@@ -369,13 +400,11 @@ func (d *decoder) str() (string, error) {
 		case c < 0x20:
 			d.i = i
 			return "", d.errf("control character in string")
-		case c >= utf8.RuneSelf:
+		default:
 			ascii = false
+			i++
 		}
-		i++
 	}
-	d.i = i
-	return "", d.errf("unterminated string")
 }
 
 // unescape decodes a string that holds escapes, from start (just after the

@@ -155,6 +155,66 @@ func TestForEachElement(t *testing.T) {
 	require.ErrorContains(t, err, "unexpected data")
 }
 
+func TestScanArray(t *testing.T) {
+	type elem struct {
+		index, offset int
+		text          string
+		fields        []string
+	}
+	var got []elem
+	var fields []string
+	scan := func(src string) (bool, error) {
+		got, fields = nil, nil
+		return ScanArray(src, func(k, raw string) { fields = append(fields, k+"="+raw) }, func(i, off int, e string) error {
+			got = append(got, elem{i, off, e, fields})
+			fields = nil
+			return nil
+		})
+	}
+
+	src := ` [ {"id":1, "details":{"id":"x","a":[1,{"b":"]"}]}} , 3, {"created_at":"t"} ] `
+	isArray, err := scan(src)
+	require.NoError(t, err)
+	assert.True(t, isArray)
+	require.Len(t, got, 3)
+	assert.Equal(t, elem{0, 3, `{"id":1, "details":{"id":"x","a":[1,{"b":"]"}]}}`, []string{`id=1`, `details={"id":"x","a":[1,{"b":"]"}]}`}}, got[0])
+	assert.Equal(t, elem{1, strings.Index(src, " 3,") + 1, `3`, nil}, got[1])
+	assert.Equal(t, elem{2, strings.Index(src, `{"created_at"`), `{"created_at":"t"}`, []string{`created_at="t"`}}, got[2])
+	for _, e := range got {
+		assert.Equal(t, e.text, src[e.offset:e.offset+len(e.text)])
+	}
+
+	isArray, err = scan(`[]`)
+	require.NoError(t, err)
+	assert.True(t, isArray)
+	assert.Empty(t, got)
+
+	// Valid JSON that is not an array: nothing is handed out.
+	isArray, err = scan(` {"id":1} `)
+	require.NoError(t, err)
+	assert.False(t, isArray)
+	assert.Empty(t, got)
+
+	// Malformed input is found as it is read: the elements before the
+	// fault have been seen, and the error says where it is.
+	_, err = scan(`[{"id":1},{"id":2`)
+	var se *SyntaxError
+	require.ErrorAs(t, err, &se)
+	assert.Len(t, got, 1)
+	for _, bad := range []string{``, `[`, `[1,]`, `[1 2]`, `[{"a":1,}]`, `[{"a" 1}]`, `[1] 2`, `[{"a":"\x"}]`, "[\"a\x01\"]", `{"a":1}{"b":2}`} {
+		_, err := scan(bad)
+		require.Error(t, err, bad)
+	}
+	// An error of elem stops the scan.
+	calls := 0
+	_, err = ScanArray(`[1,2,3]`, func(string, string) {}, func(int, int, string) error {
+		calls++
+		return assert.AnError
+	})
+	require.ErrorIs(t, err, assert.AnError)
+	assert.Equal(t, 1, calls)
+}
+
 func TestFieldsAndUnquote(t *testing.T) {
 	obj := `{"details":{"id":"nested"},"id":123,"created_at":"2019-08-30T07:00:41.885Z","s":"a\"b"}`
 	got := map[string]string{}

@@ -61,46 +61,133 @@ func Fields(obj string, fn func(key, raw string) bool) error {
 	if d.i >= len(d.s) || d.s[d.i] != '{' {
 		return d.errf("expected a JSON object")
 	}
-	d.i++
+	_, err := d.fields(fn)
+	return err
+}
+
+// fields reads the object at d.s[d.i] == '{', calling fn with each key
+// and the raw text of its value, until fn returns false (stopped) or the
+// object ends; d.i is then past the object.
+func (d *decoder) fields(fn func(key, raw string) bool) (stopped bool, err error) {
+	d.depth++
+	if d.depth > maxDepth {
+		return false, d.errf("nesting deeper than %d levels", maxDepth)
+	}
+	d.i++ // '{'
 	d.skipSpace()
 	if d.i < len(d.s) && d.s[d.i] == '}' {
-		return nil
+		d.i++
+		d.depth--
+		return false, nil
 	}
 	for {
 		d.skipSpace()
 		if d.i >= len(d.s) || d.s[d.i] != '"' {
-			return d.errf("expected a string key")
+			return false, d.errf("expected a string key")
 		}
 		key, err := d.str()
 		if err != nil {
-			return err
+			return false, err
 		}
 		d.skipSpace()
 		if d.i >= len(d.s) || d.s[d.i] != ':' {
-			return d.errf("expected ':' after key %q", key)
+			return false, d.errf("expected ':' after key %q", key)
 		}
 		d.i++
 		d.skipSpace()
 		start := d.i
 		if err := d.skip(); err != nil {
-			return err
+			return false, err
 		}
 		if !fn(key, d.s[start:d.i]) {
-			return nil
+			return true, nil
 		}
 		d.skipSpace()
 		if d.i >= len(d.s) {
-			return d.errf("unterminated object")
+			return false, d.errf("unterminated object")
 		}
 		switch d.s[d.i] {
 		case ',':
 			d.i++
 		case '}':
-			return nil
+			d.i++
+			d.depth--
+			return false, nil
 		default:
-			return d.errf("expected ',' or '}' in object")
+			return false, d.errf("expected ',' or '}' in object")
 		}
 	}
+}
+
+// ScanArray reads the JSON array src in one pass. For each element that
+// is an object it calls field with every top-level key and the raw text
+// of its value, then, for every element, elem with its index, its byte
+// offset in src and its text. When src is valid JSON but not an array,
+// ScanArray returns isArray false and calls neither.
+//
+// Unlike ForEachElement, src is checked as it is read: when it is
+// malformed, the error is returned after field and elem have seen the
+// elements before the fault, and the caller must discard what it did
+// with them. In exchange, src is read once instead of twice, and the top
+// level of every object is read in the same pass.
+func ScanArray(src string, field func(key, raw string), elem func(index, offset int, elem string) error) (isArray bool, err error) {
+	d := decoder{s: src}
+	d.skipSpace()
+	if d.i >= len(d.s) {
+		return false, d.errf("empty input")
+	}
+	if d.s[d.i] != '[' {
+		if err := d.skip(); err != nil {
+			return false, err
+		}
+		d.skipSpace()
+		if d.i != len(d.s) {
+			return false, d.errf("unexpected data after the JSON value")
+		}
+		return false, nil
+	}
+	d.i++ // '['
+	d.depth++
+	d.skipSpace()
+	if d.i < len(d.s) && d.s[d.i] == ']' {
+		d.i++
+	} else {
+		all := func(k, raw string) bool {
+			field(k, raw)
+			return true
+		}
+		for n := 0; ; n++ {
+			d.skipSpace()
+			start := d.i
+			if d.i < len(d.s) && d.s[d.i] == '{' {
+				if _, err := d.fields(all); err != nil {
+					return true, err
+				}
+			} else if err := d.skip(); err != nil {
+				return true, err
+			}
+			if err := elem(n, start, src[start:d.i]); err != nil {
+				return true, err
+			}
+			d.skipSpace()
+			if d.i >= len(d.s) {
+				return true, d.errf("unterminated array")
+			}
+			if d.s[d.i] == ']' {
+				d.i++
+				break
+			}
+			if d.s[d.i] != ',' {
+				return true, d.errf("expected ',' or ']' in array")
+			}
+			d.i++
+		}
+	}
+	d.skipSpace()
+	if d.i != len(d.s) {
+		return true, d.errf("unexpected data after the JSON array")
+	}
+	return true, nil
 }
 
 // Unquote decodes a raw JSON string value (with its quotes). ok is false
@@ -214,6 +301,12 @@ func (d *decoder) skip() error {
 func (d *decoder) skipString() error {
 	i := d.i + 1
 	for i < len(d.s) {
+		for i < len(d.s) && !strStop[d.s[i]] {
+			i++
+		}
+		if i >= len(d.s) {
+			break
+		}
 		switch c := d.s[i]; {
 		case c == '"':
 			d.i = i + 1

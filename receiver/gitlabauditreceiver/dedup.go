@@ -33,10 +33,12 @@ type claim struct {
 	wait  <-chan struct{}
 }
 
+// dedupEntry is stored by value and holds no pointer: the set holds up to
+// max_entries of them, and the garbage collector then has nothing to
+// follow in an entry but its key.
 type dedupEntry struct {
-	seq     uint64        // insertion number, to tell stale FIFO items apart
-	expires int64         // unix nanoseconds; 0 while in flight
-	done    chan struct{} // closed when the in-flight owner commits or releases
+	seq     uint64 // insertion number, to tell stale FIFO items apart
+	expires int64  // unix nanoseconds; 0 while in flight
 }
 
 type fifoItem struct {
@@ -52,7 +54,10 @@ type fifoItem struct {
 // resolve to exactly one emission, and lets a refused one be retried.
 type dedupCache struct {
 	mu      sync.Mutex
-	entries map[string]*dedupEntry
+	entries map[string]dedupEntry
+	// waiters holds, for in-flight keys that another delivery waits for
+	// (rare), the channel closed when the owner commits or releases.
+	waiters map[string]chan struct{}
 	fifo    []fifoItem // insertion order, oldest first from head
 	head    int
 	seq     uint64
@@ -66,7 +71,7 @@ type dedupCache struct {
 
 func newDedupCache(maxEntries int, ttl time.Duration, now func() time.Time, logger *zap.Logger) *dedupCache {
 	return &dedupCache{
-		entries: make(map[string]*dedupEntry, min(maxEntries, 1<<16)),
+		entries: make(map[string]dedupEntry, min(maxEntries, 1<<16)),
 		max:     maxEntries,
 		ttl:     ttl,
 		now:     now,
@@ -81,22 +86,42 @@ func (c *dedupCache) Claim(keys []string) []claim {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, k := range keys {
-		if e, ok := c.entries[k]; ok {
-			switch {
-			case e.expires == 0:
-				out[i] = claim{state: claimInFlight, wait: e.done}
-				continue
-			case e.expires > now:
-				out[i] = claim{state: claimDuplicate}
-				continue
-			}
-			delete(c.entries, k) // expired
-		}
-		c.insertLocked(k, &dedupEntry{done: make(chan struct{})})
-		out[i] = claim{state: claimOwned}
+		out[i] = c.claimLocked(k, now)
 	}
 	c.evictLocked(now)
 	return out
+}
+
+// ClaimOne is Claim for one key.
+func (c *dedupCache) ClaimOne(key string) claim {
+	now := c.now().UnixNano()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cl := c.claimLocked(key, now)
+	c.evictLocked(now)
+	return cl
+}
+
+func (c *dedupCache) claimLocked(k string, now int64) claim {
+	if e, ok := c.entries[k]; ok {
+		switch {
+		case e.expires == 0:
+			ch, ok := c.waiters[k]
+			if !ok {
+				if c.waiters == nil {
+					c.waiters = map[string]chan struct{}{}
+				}
+				ch = make(chan struct{})
+				c.waiters[k] = ch
+			}
+			return claim{state: claimInFlight, wait: ch}
+		case e.expires > now:
+			return claim{state: claimDuplicate}
+		}
+		delete(c.entries, k) // expired
+	}
+	c.insertLocked(k, dedupEntry{})
+	return claim{state: claimOwned}
 }
 
 // Seen reports whether key was emitted and is still remembered.
@@ -119,7 +144,8 @@ func (c *dedupCache) Commit(ctx context.Context, keys []string) {
 	for _, k := range keys {
 		if e, ok := c.entries[k]; ok && e.expires == 0 {
 			e.expires = expires
-			close(e.done)
+			c.entries[k] = e
+			c.wakeLocked(k)
 		}
 	}
 	c.mu.Unlock()
@@ -138,7 +164,7 @@ func (c *dedupCache) Release(keys []string) {
 	for _, k := range keys {
 		if e, ok := c.entries[k]; ok && e.expires == 0 {
 			delete(c.entries, k)
-			close(e.done)
+			c.wakeLocked(k)
 		}
 	}
 }
@@ -150,7 +176,15 @@ func (c *dedupCache) Len() int {
 	return len(c.entries)
 }
 
-func (c *dedupCache) insertLocked(k string, e *dedupEntry) {
+// wakeLocked wakes the deliveries waiting for an in-flight key.
+func (c *dedupCache) wakeLocked(k string) {
+	if ch, ok := c.waiters[k]; ok {
+		close(ch)
+		delete(c.waiters, k)
+	}
+}
+
+func (c *dedupCache) insertLocked(k string, e dedupEntry) {
 	c.seq++
 	e.seq = c.seq
 	c.entries[k] = e
@@ -176,15 +210,18 @@ func (c *dedupCache) evictLocked(now int64) {
 		delete(c.entries, it.key)
 		c.head++
 	}
-	// Reclaim the FIFO's dead prefix and stale items once they dominate.
+	// Reclaim the FIFO's dead prefix and stale items once they dominate,
+	// in place: the array is reused rather than reallocated.
 	if c.head > 1024 && c.head > len(c.fifo)/2 || len(c.fifo)-c.head > 2*c.max+1024 {
-		live := make([]fifoItem, 0, len(c.entries)+16)
+		n := 0
 		for _, it := range c.fifo[c.head:] {
 			if e, ok := c.entries[it.key]; ok && e.seq == it.seq {
-				live = append(live, it)
+				c.fifo[n] = it
+				n++
 			}
 		}
-		c.fifo, c.head = live, 0
+		clear(c.fifo[n:]) // drop the references to evicted keys
+		c.fifo, c.head = c.fifo[:n], 0
 	}
 }
 
@@ -221,7 +258,7 @@ func (c *dedupCache) restore(keys map[string]int64) {
 	defer c.mu.Unlock()
 	for _, x := range ordered {
 		if _, ok := c.entries[x.k]; !ok {
-			c.insertLocked(x.k, &dedupEntry{expires: x.e})
+			c.insertLocked(x.k, dedupEntry{expires: x.e})
 		}
 	}
 	c.evictLocked(now)

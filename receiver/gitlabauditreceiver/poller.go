@@ -45,6 +45,9 @@ type poller struct {
 	feeds   []*feedPoller
 
 	spillThreshold int64
+	// persistent is set when a storage extension keeps the checkpoints;
+	// without one, checkpoints live in memory only and are not encoded.
+	persistent bool
 }
 
 // feedPoller polls one feed. Its checkpoint is owned by its goroutine.
@@ -167,9 +170,7 @@ func (f *feedPoller) poll(ctx context.Context) (behind bool, err error) {
 	}
 	f.cp.advance(w.Before, p.cfg.Overlap)
 	f.watermark.Store(f.cp.Watermark.UnixNano())
-	if err := saveCheckpoint(ctx, p.store, f.feed, f.cp); err != nil {
-		p.logger.Warn("Could not store the checkpoint", zap.String("feed", f.feed.String()), zap.Error(err))
-	}
+	f.store(ctx)
 	return behind, nil
 }
 
@@ -217,7 +218,7 @@ func (f *feedPoller) emit(ctx context.Context, buf *windowBuffer) error {
 			continue
 		}
 		for {
-			cl := p.dedup.Claim([]string{ev.Key})[0]
+			cl := p.dedup.ClaimOne(ev.Key)
 			if cl.state == claimOwned {
 				if b == nil {
 					b = p.newBatch()
@@ -283,10 +284,18 @@ func (f *feedPoller) flush(ctx context.Context, b *pollBatch) error {
 	}
 	f.cp.advance(time.Unix(0, b.upTo), p.cfg.Overlap)
 	f.watermark.Store(f.cp.Watermark.UnixNano())
-	if err := saveCheckpoint(ctx, p.store, f.feed, f.cp); err != nil {
-		p.logger.Warn("Could not store the checkpoint", zap.String("feed", f.feed.String()), zap.Error(err))
-	}
+	f.store(ctx)
 	return nil
+}
+
+// store writes the checkpoint to the storage extension, when there is one.
+func (f *feedPoller) store(ctx context.Context) {
+	if !f.p.persistent {
+		return
+	}
+	if err := saveCheckpoint(ctx, f.p.store, f.feed, f.cp); err != nil {
+		f.p.logger.Warn("Could not store the checkpoint", zap.String("feed", f.feed.String()), zap.Error(err))
+	}
 }
 
 // errPipeline marks errors of the next consumer, as opposed to GitLab's.

@@ -180,6 +180,7 @@ func (r *auditReceiver) newPoller(ctx context.Context, host component.Host) (*po
 		cfg: r.cfg, logger: r.set.Logger, next: r.next, obs: obs, tel: r.tel, client: api,
 		dedup: r.dedup, store: r.storageClient, filter: r.filter, status: r.status,
 		records: r.records, now: r.now, spillThreshold: defaultSpillThreshold,
+		persistent: r.cfg.Storage != nil,
 	}
 	p.load(ctx)
 	return p, nil

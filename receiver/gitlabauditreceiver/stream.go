@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
+	"strconv"
 	"sync"
 	"time"
 
@@ -153,7 +153,33 @@ type streamAnswer struct {
 func writeJSON(w http.ResponseWriter, status int, a streamAnswer) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
+	if a.Error == "" && a.Refused == nil && (a.Status == "" || a.Status == "ok") {
+		// The answer to nearly every request, without reflection.
+		var buf [128]byte
+		_, _ = w.Write(appendCountsAnswer(buf[:0], a))
+		return
+	}
 	_ = json.NewEncoder(w).Encode(a)
+}
+
+// appendCountsAnswer appends what json.Encoder writes for an answer that
+// holds only a status ("ok" or none) and counts.
+func appendCountsAnswer(b []byte, a streamAnswer) []byte {
+	b = append(b, '{')
+	if a.Status != "" {
+		b = append(b, `"status":"ok",`...)
+	}
+	b = append(b, `"accepted":`...)
+	b = strconv.AppendInt(b, int64(a.Accepted), 10)
+	if a.Duplicates != 0 {
+		b = append(b, `,"duplicates":`...)
+		b = strconv.AppendInt(b, int64(a.Duplicates), 10)
+	}
+	if a.Filtered != 0 {
+		b = append(b, `,"filtered":`...)
+		b = strconv.AppendInt(b, int64(a.Filtered), 10)
+	}
+	return append(b, "}\n"...)
 }
 
 func (s *streamServer) reject(ctx context.Context, w http.ResponseWriter, status int, reason string, a streamAnswer) {
@@ -182,11 +208,8 @@ func (s *streamServer) handleEvents(w http.ResponseWriter, r *http.Request) {
 
 	// GitLab sends JSON as application/x-www-form-urlencoded by default:
 	// the body is read as JSON whatever the Content-Type says.
-	var sb strings.Builder
-	if r.ContentLength > 0 && r.ContentLength <= s.cfg.MaxRequestBodySize {
-		sb.Grow(int(r.ContentLength))
-	}
-	if _, err := io.Copy(&sb, r.Body); err != nil {
+	body, err := readBody(r, s.cfg.MaxRequestBodySize)
+	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			s.reject(ctx, w, http.StatusRequestEntityTooLarge, reasonTooLarge,
@@ -196,14 +219,13 @@ func (s *streamServer) handleEvents(w http.ResponseWriter, r *http.Request) {
 		s.reject(ctx, w, http.StatusBadRequest, reasonMalformed, streamAnswer{Error: "reading the body: " + err.Error()})
 		return
 	}
-	body := sb.String()
 
 	hint := r.Header.Get(headerEventType)
 	now := pcommon.NewTimestampFromTime(s.now())
 	var events []pending
 	var refused []string
 	filtered := 0
-	_, err := jsonpdata.ForEachElement(body, func(i, _ int, elem string) error {
+	_, err = jsonpdata.ForEachElement(body, func(i, _ int, elem string) error {
 		lr := plog.NewLogRecord()
 		h := hint
 		if i > 0 {
@@ -251,6 +273,47 @@ func (s *streamServer) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	answer.Status = "ok"
 	writeJSON(w, http.StatusOK, answer)
+}
+
+// bodyBuffers are the buffers request bodies are read into; the body
+// itself is then copied into a string of its exact size, which the
+// decoded values point into.
+var bodyBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledBody is the largest buffer kept for reuse: single events are a
+// few KB; the rare large batch does not pin its buffer.
+const maxPooledBody = 64 << 10
+
+// readBody reads the whole request body into a string. It costs one
+// allocation of the body's size: io.Copy into a strings.Builder would
+// also allocate a 32 KiB copy buffer per request.
+func readBody(r *http.Request, limit int64) (string, error) {
+	bp := bodyBuffers.Get().(*[]byte)
+	b := (*bp)[:0]
+	switch n := r.ContentLength; {
+	case n > 0 && n <= limit && int(n) >= cap(b):
+		b = make([]byte, 0, n+1) // +1: room to read the EOF without growing
+	case cap(b) == 0:
+		b = make([]byte, 0, 1024) // no length given (chunked): a few KB is usual
+	}
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			body := ""
+			if errors.Is(err, io.EOF) {
+				body, err = string(b), nil
+			}
+			if cap(b) <= maxPooledBody {
+				*bp = b[:0]
+				bodyBuffers.Put(bp)
+			}
+			return body, err
+		}
+	}
 }
 
 // emit claims the events and hands the new ones to the pipeline. Events

@@ -42,6 +42,7 @@ type windowBuffer struct {
 
 	cachedPage int
 	cached     string
+	readBuf    []byte // reused to read pages back from the spill file
 }
 
 type pageRef struct {
@@ -53,31 +54,32 @@ func newWindowBuffer(threshold int64) *windowBuffer {
 	return &windowBuffer{cachedPage: -1, threshold: threshold}
 }
 
-// addPage indexes the events of one page (a JSON array of events).
+// addPage indexes the events of one page (a JSON array of events), in
+// one pass over the page.
 func (w *windowBuffer) addPage(body string) error {
 	idx := uint32(len(w.pages))
 	start := len(w.events)
-	isArray, err := jsonpdata.ForEachElement(body, func(_, off int, elem string) error {
-		ev := windowEvent{createdAt: math.MinInt64, id: -1, page: idx, off: uint32(off), n: uint32(len(elem))}
-		_ = jsonpdata.Fields(elem, func(k, raw string) bool {
-			switch k {
-			case "created_at":
-				if s, ok := jsonpdata.Unquote(raw); ok {
-					if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-						ev.createdAt = t.UnixNano()
-					}
-				}
-			case "id":
-				if s, ok := jsonpdata.Unquote(raw); ok {
-					raw = s
-				}
-				if n, err := strconv.ParseInt(raw, 10, 64); err == nil {
-					ev.id = n
+	ev := windowEvent{createdAt: math.MinInt64, id: -1}
+	isArray, err := jsonpdata.ScanArray(body, func(k, raw string) {
+		switch k {
+		case "created_at":
+			if s, ok := jsonpdata.Unquote(raw); ok {
+				if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+					ev.createdAt = t.UnixNano()
 				}
 			}
-			return true
-		})
+		case "id":
+			if s, ok := jsonpdata.Unquote(raw); ok {
+				raw = s
+			}
+			if n, err := strconv.ParseInt(raw, 10, 64); err == nil {
+				ev.id = n
+			}
+		}
+	}, func(_, off int, elem string) error {
+		ev.page, ev.off, ev.n = idx, uint32(off), uint32(len(elem))
 		w.events = append(w.events, ev)
+		ev = windowEvent{createdAt: math.MinInt64, id: -1}
 		return nil
 	})
 	if err != nil {
@@ -85,7 +87,6 @@ func (w *windowBuffer) addPage(body string) error {
 		return fmt.Errorf("the page is not valid JSON: %w", err)
 	}
 	if !isArray {
-		w.events = w.events[:start]
 		return errors.New("the page is not a JSON array of events")
 	}
 	return w.storePage(body)
@@ -145,11 +146,14 @@ func (w *windowBuffer) text(ev windowEvent) (string, error) {
 			w.cached = w.mem[p]
 		} else {
 			ref := w.pages[p]
-			buf := make([]byte, ref.n)
+			if cap(w.readBuf) < ref.n {
+				w.readBuf = make([]byte, ref.n)
+			}
+			buf := w.readBuf[:ref.n]
 			if _, err := w.file.ReadAt(buf, ref.off); err != nil {
 				return "", fmt.Errorf("reading the spill file: %w", err)
 			}
-			w.cached = string(buf)
+			w.cached = string(buf) // records point into it: a copy of its own
 		}
 		w.cachedPage = p
 	}
@@ -164,6 +168,6 @@ func (w *windowBuffer) close() {
 		_ = w.file.Close()
 		w.file = nil
 	}
-	w.mem, w.events, w.pages, w.cached = nil, nil, nil, ""
+	w.mem, w.events, w.pages, w.cached, w.readBuf = nil, nil, nil, "", nil
 	w.cachedPage = -1
 }
