@@ -21,6 +21,7 @@ BENCHSTAT_VERSION     := v0.0.0-20260908200009-22c9c6c9d4da
 
 OCB           := $(TOOLS_BIN)/builder
 GOLANGCI_LINT := $(TOOLS_BIN)/golangci-lint
+BENCHSTAT     := $(TOOLS_BIN)/benchstat
 
 GOTEST_TIMEOUT ?= 20m
 
@@ -71,6 +72,16 @@ lint: $(GOLANGCI_LINT)
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GOLANGCI_LINT) run ./...
+
+$(BENCHSTAT):
+	GOBIN=$(TOOLS_BIN) $(GO) install golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION)
+
+## bench: Go benchmarks, stream ingest and backfill load tests against a copy of
+## the distribution built into _build/bench; writes BENCHMARKS.md (about 10
+## minutes; BENCH_QUICK=1 for a short smoke run into _build/bench)
+.PHONY: bench
+bench: $(OCB) $(BENCHSTAT)
+	GO=$(GO) OCB=$(OCB) BENCHSTAT=$(BENCHSTAT) ./scripts/bench.sh
 
 ## run: the demo (simulator + distribution), or a real GitLab with GITLAB_URL and GITLAB_TOKEN
 .PHONY: run

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/kyra-mdr/otelcol-gitlab/internal/benchevents"
+)
+
+func TestParseStatCPU(t *testing.T) {
+	// The command name may contain spaces and parentheses.
+	stat := "4242 (otelcol (x) y) S 1 4242 4242 0 -1 4194560 3000 0 0 0 250 75 0 0 20 0 12 0 100 0 0"
+	d, err := parseStatCPU(stat)
+	require.NoError(t, err)
+	assert.Equal(t, 3250*time.Millisecond, d)
+
+	_, err = parseStatCPU("garbage")
+	require.Error(t, err)
+	_, err = parseStatCPU("1 (x) S 1 2")
+	require.Error(t, err)
+
+	self, err := cpuTime(os.Getpid())
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, self, time.Duration(0))
+}
+
+func TestParseStatusKB(t *testing.T) {
+	status := "Name:\totelcol\nVmPeak:\t  900 kB\nVmHWM:\t  204800 kB\nVmRSS:\t  102400 kB\n"
+	n, err := parseStatusKB(strings.NewReader(status), "VmHWM")
+	require.NoError(t, err)
+	assert.Equal(t, int64(200<<20), n)
+	_, err = parseStatusKB(strings.NewReader(status), "VmSwap")
+	require.Error(t, err)
+	_, err = parseStatusKB(strings.NewReader("VmHWM:\tlots kB\n"), "VmHWM")
+	require.Error(t, err)
+
+	rss, err := peakRSS(os.Getpid())
+	require.NoError(t, err)
+	assert.Positive(t, rss)
+}
+
+const promText = `# HELP otelcol_receiver_accepted_log_records Number of log records successfully pushed into the pipeline.
+# TYPE otelcol_receiver_accepted_log_records counter
+otelcol_receiver_accepted_log_records{receiver="gitlab_audit",transport="http"} 600
+otelcol_receiver_accepted_log_records{receiver="gitlab_audit",transport="https"} 400
+otelcol_receiver_accepted_log_records{receiver="otlp",transport="http"} 7
+otelcol_receiver_accepted_log_records_other{receiver="gitlab_audit"} 99
+otelcol_gitlab_audit_api_requests_total{feed="instance",http_response_status_code="200"} 1.0001e+04
+otelcol_gitlab_audit_api_requests_total{feed="group:a\"b",http_response_status_code="200"} 1
+otelcol_gitlab_audit_dedup_entries 5
+`
+
+func TestSumMetric(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		match map[string]string
+		want  float64
+	}{
+		{"otelcol_receiver_accepted_log_records", map[string]string{"receiver": "gitlab_audit"}, 1000},
+		{"otelcol_receiver_accepted_log_records_total", map[string]string{"receiver": "gitlab_audit"}, 1000},
+		{"otelcol_receiver_accepted_log_records", map[string]string{"receiver": "gitlab_audit", "transport": "https"}, 400},
+		{"otelcol_receiver_accepted_log_records", nil, 1007},
+		{"otelcol_gitlab_audit_api_requests", nil, 10002},
+		{"otelcol_gitlab_audit_api_requests", map[string]string{"feed": `group:a"b`}, 1},
+		{"otelcol_gitlab_audit_dedup_entries", nil, 5},
+		{"otelcol_missing", nil, 0},
+	} {
+		got, err := sumMetric(strings.NewReader(promText), tc.name, tc.match)
+		require.NoError(t, err, tc.name)
+		assert.InDelta(t, tc.want, got, 1e-9, "%s %v", tc.name, tc.match)
+	}
+	_, err := sumMetric(strings.NewReader("m{a=\"b\"} nope\n"), "m", nil)
+	require.Error(t, err)
+}
+
+func TestPercentile(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 100; i++ {
+		d = append(d, time.Duration(i))
+	}
+	assert.Equal(t, time.Duration(50), percentile(d, 50))
+	assert.Equal(t, time.Duration(99), percentile(d, 99))
+	assert.Equal(t, time.Duration(100), percentile(d, 100))
+	assert.Equal(t, time.Duration(1), percentile(d[:1], 99))
+	assert.Equal(t, time.Duration(0), percentile(nil, 50))
+}
+
+func TestFormatting(t *testing.T) {
+	assert.Equal(t, "0", thousands(0))
+	assert.Equal(t, "999", thousands(999.4))
+	assert.Equal(t, "1,000", thousands(999.6))
+	assert.Equal(t, "1,234,567", thousands(1234567))
+	assert.Equal(t, "250 µs", micros(250.2))
+	assert.Equal(t, "12.5 ms", micros(12500))
+}
+
+const goBenchOutput = `goos: linux
+pkg: github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver
+BenchmarkPollDecode/gitlab_audit         	    2690	    483053 ns/op	        45.91 allocs/event	    200000 events/s	      4831 ns/event	  293621 B/op	    4591 allocs/op
+BenchmarkPollDecode/encoding_json+FromRaw         	    1372	    829354 ns/op	        90.31 allocs/event	    100000 events/s	      8294 ns/event	  339929 B/op	    9030 allocs/op
+BenchmarkPollDecode/gitlab_audit         	    2690	    483053 ns/op	        45.91 allocs/event	    240000 events/s	      4831 ns/event	  293621 B/op	    4591 allocs/op
+BenchmarkPollDecode/encoding_json+FromRaw         	    1372	    829354 ns/op	        90.31 allocs/event	    110000 events/s	      8294 ns/event	  339929 B/op	    9030 allocs/op
+BenchmarkPollDecode/gitlab_audit         	    2690	    483053 ns/op	        45.91 allocs/event	    220000 events/s	      4831 ns/event	  293621 B/op	    4591 allocs/op
+BenchmarkPollDecode/encoding_json+FromRaw         	    1372	    829354 ns/op	        90.31 allocs/event	    120000 events/s	      8294 ns/event	  339929 B/op	    9030 allocs/op
+BenchmarkStreamHandler-2 	  110448	     11404 ns/op	     11404 ns/event	    6035 B/op	      84 allocs/op
+PASS
+BenchmarkProcessLogs/nomatch-2         	    9212	    127076 ns/op	         1.000 allocs/event	       127.1 ns/event	   16000 B/op	    1000 allocs/op
+BenchmarkProcessLogs/nomatch+1000rules-2         	   10000	    113583 ns/op	         1.000 allocs/event	       113.6 ns/event	   16000 B/op	    1000 allocs/op
+BenchmarkProcessLogs/evaluated_nomatch-2         	    4494	    270591 ns/op	         1.000 allocs/event	       270.6 ns/event	   16002 B/op	    1000 allocs/op
+`
+
+func TestGoBenchSummary(t *testing.T) {
+	runs, err := parseGoBench(strings.NewReader(goBenchOutput))
+	require.NoError(t, err)
+	require.Len(t, runs, 6)
+	assert.Equal(t, "BenchmarkStreamHandler", runs[2].name, "the GOMAXPROCS suffix is dropped")
+	med, ok := runs[0].median("events/s")
+	require.True(t, ok)
+	assert.InDelta(t, 220000, med, 0)
+	_, ok = runs[0].median("furlongs/op")
+	assert.False(t, ok)
+
+	var b strings.Builder
+	require.NoError(t, goBenchMarkdown(&b, runs))
+	md := b.String()
+	assert.Contains(t, md, "| Poll decode, full path | 220,000 | 110,000 | 2.00× | 45.9 | 90.3 |")
+	assert.NotContains(t, md, "Body decode", "a comparison without results is left out")
+	assert.Contains(t, md, "| BenchmarkStreamHandler | 11,404 | 84 | 6,035 |")
+	assert.Contains(t, md, "| evaluated_nomatch | 271 | 1.00 |")
+	assert.Contains(t, md, "271 ns/event, target under 300 ns/event: met")
+	assert.Contains(t, md, "Cost with 1,000 extra rules on other event types ÷ cost without: 0.89")
+	assert.Contains(t, md, "Medians of 3 runs.")
+
+	_, err = parseGoBench(strings.NewReader("PASS\n"))
+	require.Error(t, err)
+}
+
+func TestRunGoBench(t *testing.T) {
+	in := t.TempDir() + "/bench.txt"
+	require.NoError(t, os.WriteFile(in, []byte(goBenchOutput), 0o600))
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"gobench", "-in", in}, &out, io.Discard))
+	assert.Contains(t, out.String(), "Poll decode")
+	require.Error(t, run(context.Background(), []string{"gobench"}, &out, io.Discard))
+	require.Error(t, run(context.Background(), []string{"nonsense"}, &out, io.Discard))
+	require.Error(t, run(context.Background(), nil, &out, io.Discard))
+}
+
+func TestParseStreamFlags(t *testing.T) {
+	o, err := parseStreamFlags([]string{"-collector", "bin", "-concurrency", "1, 4", "-targets", "gitlab_audit,otlp-string"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, []int{1, 4}, o.levels)
+	require.Len(t, o.targets, 2)
+	assert.Equal(t, benchevents.BodyString, o.targets[1].body)
+
+	for _, bad := range [][]string{
+		{},
+		{"-collector", "bin", "-targets", "grpc"},
+		{"-collector", "bin", "-concurrency", "0"},
+		{"-collector", "bin", "-duration", "0s"},
+		{"-collector", "bin", "extra"},
+	} {
+		_, err := parseStreamFlags(bad, io.Discard)
+		require.Error(t, err, bad)
+	}
+	_, err = parseBackfillFlags([]string{"-collector", "bin", "-events", "0"}, io.Discard)
+	require.Error(t, err)
+}
+
+// TestLoaderSendsDistinctEvents runs the load loop against a fake
+// endpoint of each kind and checks what arrived.
+func TestLoaderSendsDistinctEvents(t *testing.T) {
+	templates, err := benchevents.Events(1, 50)
+	require.NoError(t, err)
+	for _, tgt := range allTargets {
+		t.Run(tgt.Name, func(t *testing.T) {
+			var mu sync.Mutex
+			ids := map[string]bool{}
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, err := io.ReadAll(r.Body)
+				if !assert.NoError(t, err) {
+					return
+				}
+				var id string
+				if tgt.otlp {
+					assert.Equal(t, "application/json", r.Header.Get("Content-Type"))
+					ld, err := (&plog.JSONUnmarshaler{}).UnmarshalLogs(body)
+					if !assert.NoError(t, err) || !assert.Equal(t, 1, ld.LogRecordCount()) {
+						return
+					}
+					b := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Body()
+					if tgt.body == benchevents.BodyString {
+						var ev map[string]any
+						if !assert.NoError(t, json.Unmarshal([]byte(b.Str()), &ev)) {
+							return
+						}
+						id = jsonText(ev["id"])
+					} else {
+						v, _ := b.Map().Get("id")
+						id = v.AsString()
+					}
+				} else {
+					assert.Equal(t, streamToken, r.Header.Get("X-Gitlab-Event-Streaming-Token"))
+					assert.NotEmpty(t, r.Header.Get("X-Gitlab-Audit-Event-Type"))
+					var ev map[string]any
+					if !assert.NoError(t, json.Unmarshal(body, &ev)) {
+						return
+					}
+					id = jsonText(ev["id"])
+				}
+				mu.Lock()
+				assert.False(t, ids[id], "id %s sent twice", id)
+				ids[id] = true
+				mu.Unlock()
+				_, _ = io.WriteString(w, "{}")
+			}))
+			defer srv.Close()
+
+			seq := &atomic.Uint64{}
+			seq.Store(1000)
+			l := &loader{target: tgt, url: srv.URL + tgt.path, templates: templates, seq: seq, timeout: 5 * time.Second}
+			r, err := l.run(context.Background(), 4, 50*time.Millisecond, 0)
+			require.NoError(t, err)
+			assert.Zero(t, r.Errors, r.FirstError)
+			assert.Positive(t, r.Events)
+			assert.Positive(t, r.BodyBytes)
+			mu.Lock()
+			assert.Len(t, ids, r.Events)
+			mu.Unlock()
+
+			var md strings.Builder
+			require.NoError(t, streamMarkdown(&md, streamOptions{targets: []target{tgt}, levels: []int{4}, duration: time.Second, events: 50}, []streamResult{r}))
+			assert.Contains(t, md.String(), "| "+tgt.Name+" | 4 |")
+		})
+	}
+}
+
+func jsonText(v any) string {
+	raw, _ := json.Marshal(v)
+	return strings.Trim(string(raw), `"`)
+}
+
+func TestLoaderReportsRefusals(t *testing.T) {
+	templates, err := benchevents.Events(1, 5)
+	require.NoError(t, err)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	l := &loader{target: allTargets[0], url: srv.URL, templates: templates, seq: &atomic.Uint64{}, timeout: time.Second}
+	_, err = l.run(context.Background(), 1, 20*time.Millisecond, 0)
+	require.ErrorContains(t, err, "401")
+}
+
+func TestBackfillMarkdown(t *testing.T) {
+	var b strings.Builder
+	r := backfillResult{Events: 1000, Scopes: 1, WallSeconds: 2, PeakRSSBytes: 100 << 20, SimRequests: 10, MetricRequests: 10, PagesNeeded: 10, RequestsTarget: 11, AcceptedRecords: 1000}
+	require.NoError(t, backfillMarkdown(&b, backfillOptions{config: "bench/backfill.yaml", span: time.Hour, perPage: 100}, r))
+	assert.Contains(t, b.String(), "| Peak RSS of the collector (VmHWM) | 100.0 MiB |")
+	assert.Contains(t, b.String(), "| API requests (simulator's count) | 10 | ≤ 11 (10 pages + 1 per scope) |")
+}

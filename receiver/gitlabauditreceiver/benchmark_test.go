@@ -1,0 +1,365 @@
+package gitlabauditreceiver
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.uber.org/zap"
+
+	"github.com/kyra-mdr/otelcol-gitlab/internal/benchevents"
+	"github.com/kyra-mdr/otelcol-gitlab/internal/gitlabsim"
+	"github.com/kyra-mdr/otelcol-gitlab/internal/jsonpdata"
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/auditlog"
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/metadata"
+)
+
+// benchPages is the number of distinct pages the poll benchmarks cycle
+// through, so that one page's layout does not decide the result.
+const benchPages = 20
+
+// simPages returns n keyset pages of 100 REST events of a simulated
+// instance (default groups and projects, 5% of events from
+// security-relevant types), exactly as the simulator serves them to the
+// poller.
+func simPages(tb testing.TB, n int) []string {
+	tb.Helper()
+	sim := gitlabsim.New(gitlabsim.Options{
+		Seed:          1,
+		SecurityShare: 0.05,
+		Tokens:        map[string]gitlabsim.Token{adminToken: {UserID: 1, Admin: true}},
+	})
+	defer func() { _ = sim.Close() }()
+	sim.Populate(gitlabsim.DefaultGroups, gitlabsim.DefaultProjects)
+	sim.GenerateWith(gitlabsim.GenerateOptions{
+		Count: n * maxPageSize, From: benchevents.End.Add(-24 * time.Hour), To: benchevents.End,
+		SavedOnly: true, NoStream: true,
+	})
+	var pages []string
+	next := "/api/v4/audit_events?pagination=keyset&order_by=id&sort=desc&per_page=100"
+	for next != "" {
+		req := httptest.NewRequest(http.MethodGet, next, http.NoBody)
+		req.Header.Set("PRIVATE-TOKEN", adminToken)
+		rec := httptest.NewRecorder()
+		sim.ServeHTTP(rec, req)
+		require.Equal(tb, http.StatusOK, rec.Code, rec.Body.String())
+		pages = append(pages, rec.Body.String())
+		next = ""
+		if l, ok := strings.CutSuffix(rec.Header().Get("Link"), `>; rel="next"`); ok {
+			u, err := url.Parse(strings.TrimPrefix(l, "<"))
+			require.NoError(tb, err)
+			next = u.RequestURI()
+		}
+	}
+	require.Len(tb, pages, n)
+	return pages
+}
+
+// decodePage is the poller's path for one page: index the page in a
+// window buffer, sort it oldest first, and fill one record per event
+// (body, attributes, timestamps, event name), as feedPoller.emit does.
+func decodePage(rf *recordFactory, page string, observed pcommon.Timestamp) (plog.Logs, error) {
+	w := newWindowBuffer(defaultSpillThreshold)
+	defer w.close()
+	if err := w.addPage(page); err != nil {
+		return plog.Logs{}, err
+	}
+	w.sort()
+	logs, records := rf.newLogs()
+	records.EnsureCapacity(len(w.events))
+	scratch := plog.NewLogRecord()
+	for _, we := range w.events {
+		text, err := w.text(we)
+		if err != nil {
+			return plog.Logs{}, err
+		}
+		if _, err := auditlog.Fill(scratch, text, auditlog.SourcePoll, "", observed); err != nil {
+			return plog.Logs{}, err
+		}
+		scratch.MoveTo(records.AppendEmpty())
+	}
+	return logs, nil
+}
+
+// decodePageBaseline is the common way to do it: encoding/json into
+// []map[string]any, then pcommon.Map.FromRaw into each record's body.
+func decodePageBaseline(rf *recordFactory, page []byte) (plog.Logs, error) {
+	var events []map[string]any
+	if err := json.Unmarshal(page, &events); err != nil {
+		return plog.Logs{}, err
+	}
+	logs, records := rf.newLogs()
+	records.EnsureCapacity(len(events))
+	for _, ev := range events {
+		if err := records.AppendEmpty().Body().SetEmptyMap().FromRaw(ev); err != nil {
+			return plog.Logs{}, err
+		}
+	}
+	return logs, nil
+}
+
+// decodeBodies decodes only the bodies of a page with jsonpdata (the page
+// split into events in one pass, each event decoded into its record's
+// body): the like-for-like counterpart of decodePageBaseline.
+func decodeBodies(rf *recordFactory, page string) (plog.Logs, error) {
+	logs, records := rf.newLogs()
+	records.EnsureCapacity(maxPageSize)
+	_, err := jsonpdata.ScanArray(page, func(string, string) {}, func(_, _ int, elem string) error {
+		return jsonpdata.DecodeObject(elem, records.AppendEmpty().Body().SetEmptyMap())
+	})
+	return logs, err
+}
+
+// runPerEvent runs fn once per page in b.Loop and reports events/s (one
+// core when run with -cpu 1), ns/event and allocs/event.
+func runPerEvent(b *testing.B, fn func(i int) (plog.Logs, error)) {
+	b.Helper()
+	b.ReportAllocs()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	events, i := 0, 0
+	for b.Loop() {
+		ld, err := fn(i)
+		if err != nil {
+			b.Fatal(err)
+		}
+		events += ld.LogRecordCount()
+		i++
+	}
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(events), "ns/event")
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(events), "allocs/event")
+}
+
+// BenchmarkPollDecode compares the poller's decoding of pages of 100 REST
+// events into log records with encoding/json plus FromRaw on the same
+// pages. The gitlab_audit path does more: it also indexes and sorts the
+// window and writes up to 17 attributes, the timestamps and the event name
+// of every record; the baseline only fills the bodies.
+func BenchmarkPollDecode(b *testing.B) {
+	pages := simPages(b, benchPages)
+	rf := &recordFactory{serverAddress: "gitlab.example.com", version: "bench"}
+	observed := pcommon.NewTimestampFromTime(benchevents.End)
+	b.Run("gitlab_audit", func(b *testing.B) {
+		runPerEvent(b, func(i int) (plog.Logs, error) {
+			return decodePage(rf, pages[i%len(pages)], observed)
+		})
+	})
+	raw := make([][]byte, len(pages))
+	for i, p := range pages {
+		raw[i] = []byte(p)
+	}
+	b.Run("encoding_json+FromRaw", func(b *testing.B) {
+		runPerEvent(b, func(i int) (plog.Logs, error) {
+			return decodePageBaseline(rf, raw[i%len(raw)])
+		})
+	})
+}
+
+// BenchmarkBodyDecode compares the bodies alone: jsonpdata decoding each
+// event of a page into its record's body, against encoding/json plus
+// FromRaw, with nothing else on either side.
+func BenchmarkBodyDecode(b *testing.B) {
+	pages := simPages(b, benchPages)
+	rf := &recordFactory{version: "bench"}
+	b.Run("jsonpdata", func(b *testing.B) {
+		runPerEvent(b, func(i int) (plog.Logs, error) {
+			return decodeBodies(rf, pages[i%len(pages)])
+		})
+	})
+	raw := make([][]byte, len(pages))
+	for i, p := range pages {
+		raw[i] = []byte(p)
+	}
+	b.Run("encoding_json+FromRaw", func(b *testing.B) {
+		runPerEvent(b, func(i int) (plog.Logs, error) {
+			return decodePageBaseline(rf, raw[i%len(raw)])
+		})
+	})
+}
+
+// TestPollDecodeMatchesEncodingJSON proves that the benchmarked paths
+// produce the same bodies: every event of the pages, decoded by the
+// poller's path and by jsonpdata alone, equals what encoding/json and
+// FromRaw give, except that integers stay Int values where encoding/json
+// gives float64 (the lossless choice: ids above 2^53 would be rounded).
+func TestPollDecodeMatchesEncodingJSON(t *testing.T) {
+	pages := simPages(t, 3)
+	rf := &recordFactory{version: "test"}
+	ints := 0
+	for _, page := range pages {
+		ours, err := decodePage(rf, page, 1)
+		require.NoError(t, err)
+		bodies, err := decodeBodies(rf, page)
+		require.NoError(t, err)
+		base, err := decodePageBaseline(rf, []byte(page))
+		require.NoError(t, err)
+		require.Equal(t, maxPageSize, ours.LogRecordCount())
+		require.Equal(t, maxPageSize, bodies.LogRecordCount())
+		require.Equal(t, maxPageSize, base.LogRecordCount())
+
+		// The poller emits oldest first; the page is newest first.
+		baseByID := map[float64]pcommon.Map{}
+		baseRecs := base.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+		for i := 0; i < baseRecs.Len(); i++ {
+			m := baseRecs.At(i).Body().Map()
+			id, ok := m.Get("id")
+			require.True(t, ok)
+			baseByID[id.Double()] = m
+		}
+		for _, ld := range []plog.Logs{ours, bodies} {
+			recs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+			for i := 0; i < recs.Len(); i++ {
+				m := recs.At(i).Body().Map()
+				id, ok := m.Get("id")
+				require.True(t, ok)
+				require.Equal(t, pcommon.ValueTypeInt, id.Type(), "ids stay integers")
+				want, ok := baseByID[float64(id.Int())]
+				require.True(t, ok, "event %d is missing from the baseline", id.Int())
+				ints += sameValue(t, "body", m, want)
+			}
+		}
+	}
+	require.Positive(t, ints, "the pages hold integers, where the two decoders differ")
+}
+
+// sameValue fails unless ours equals the baseline's value, an Int being
+// equal to the float64 of the same value. It returns the number of such
+// Int values.
+func sameValue(t *testing.T, path string, ours, base pcommon.Map) int {
+	t.Helper()
+	require.Equal(t, base.Len(), ours.Len(), "%s: number of keys", path)
+	ints := 0
+	base.Range(func(k string, bv pcommon.Value) bool {
+		ov, ok := ours.Get(k)
+		require.True(t, ok, "%s.%s is missing", path, k)
+		ints += sameScalarOrNested(t, path+"."+k, ov, bv)
+		return true
+	})
+	return ints
+}
+
+func sameScalarOrNested(t *testing.T, path string, ov, bv pcommon.Value) int {
+	t.Helper()
+	if ov.Type() == pcommon.ValueTypeInt && bv.Type() == pcommon.ValueTypeDouble {
+		require.InDelta(t, bv.Double(), float64(ov.Int()), 0, path)
+		return 1
+	}
+	require.Equal(t, bv.Type(), ov.Type(), path)
+	switch ov.Type() {
+	case pcommon.ValueTypeMap:
+		return sameValue(t, path, ov.Map(), bv.Map())
+	case pcommon.ValueTypeSlice:
+		require.Equal(t, bv.Slice().Len(), ov.Slice().Len(), path)
+		ints := 0
+		for i := 0; i < ov.Slice().Len(); i++ {
+			ints += sameScalarOrNested(t, path+"[]", ov.Slice().At(i), bv.Slice().At(i))
+		}
+		return ints
+	default:
+		require.True(t, ov.Equal(bv), "%s: %s != %s", path, ov.AsString(), bv.AsString())
+		return 0
+	}
+}
+
+// discardWriter is a ResponseWriter that keeps nothing, so that the
+// handler benchmark measures the handler alone.
+type discardWriter struct {
+	h      http.Header
+	status int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *discardWriter) WriteHeader(status int)      { w.status = status }
+
+// BenchmarkStreamHandler measures the streaming endpoint's handler on one
+// realistic event per request (a distinct id each time, so that nothing is
+// dropped as a duplicate), without the network and with a pipeline that
+// does nothing: authentication, body read, decoding, attributes,
+// de-duplication claim and commit, obsreport, the answer.
+func BenchmarkStreamHandler(b *testing.B) {
+	templates, err := benchevents.Events(1, 1000)
+	require.NoError(b, err)
+	cfg := streamConfig()
+	set := receivertest.NewNopSettings(metadata.Type)
+	r, err := newReceiver(cfg, set, consumertest.NewNop())
+	require.NoError(b, err)
+	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{ReceiverID: set.ID, Transport: "http", ReceiverCreateSettings: set})
+	require.NoError(b, err)
+	s := &streamServer{
+		cfg: cfg.Stream.Get(), logger: zap.NewNop(), next: consumertest.NewNop(), obs: obs, tel: r.tel,
+		dedup: r.dedup, filter: r.filter, records: r.records, status: newStatusTracker(componenttest.NewNopHost()), now: time.Now,
+	}
+	s.init()
+	h := s.handler()
+
+	req := httptest.NewRequest(http.MethodPost, cfg.Stream.Get().Path, http.NoBody)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set(streamTokenHeader, streamToken)
+	w := &discardWriter{h: http.Header{}}
+	var buf []byte
+	var body bytes.Reader
+	var seq uint64
+	b.ReportAllocs()
+	for b.Loop() {
+		seq++
+		t := &templates[seq%uint64(len(templates))]
+		buf = t.AppendStream(buf[:0], seq)
+		body.Reset(buf)
+		// As confighttp's server does: the body is limited to
+		// max_request_body_size.
+		req.Body = http.MaxBytesReader(w, io.NopCloser(&body), cfg.Stream.Get().MaxRequestBodySize)
+		req.ContentLength = int64(len(buf))
+		req.Header.Set(headerEventType, t.Type)
+		clear(w.h)
+		w.status = 0
+		h.ServeHTTP(w, req)
+		if w.status != http.StatusOK {
+			b.Fatalf("status %d", w.status)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/event")
+}
+
+// TestCountsAnswerIsWhatJSONWrites checks the handler's answer without
+// reflection against encoding/json.
+func TestCountsAnswerIsWhatJSONWrites(t *testing.T) {
+	for _, a := range []streamAnswer{
+		{Status: "ok", Accepted: 1},
+		{Status: "ok"},
+		{Status: "ok", Accepted: 3, Duplicates: 2, Filtered: 1},
+		{Accepted: 0, Duplicates: 5},
+		{Filtered: 7},
+	} {
+		var want bytes.Buffer
+		require.NoError(t, json.NewEncoder(&want).Encode(a))
+		require.Equal(t, want.String(), string(appendCountsAnswer(nil, a)))
+		rec := httptest.NewRecorder()
+		writeJSON(rec, http.StatusOK, a)
+		require.Equal(t, want.String(), rec.Body.String())
+		require.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+	}
+	// Anything else still goes through encoding/json.
+	rec := httptest.NewRecorder()
+	writeJSON(rec, http.StatusBadRequest, streamAnswer{Accepted: 1, Error: "<x>", Refused: []string{"event 1: bad"}})
+	var got streamAnswer
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got))
+	require.Equal(t, "<x>", got.Error)
+	require.Equal(t, []string{"event 1: bad"}, got.Refused)
+}
