@@ -54,12 +54,21 @@ func loadCheckpoint(ctx context.Context, client storage.Client, f gitlabapi.Feed
 }
 
 func saveCheckpoint(ctx context.Context, client storage.Client, f gitlabapi.Feed, cp checkpoint) error {
-	cp.Version = checkpointVersion
-	raw, err := json.Marshal(cp)
+	op, err := checkpointOperation(f, cp)
 	if err != nil {
 		return err
 	}
-	return client.Set(ctx, checkpointKey(f), raw)
+	return client.Batch(ctx, op)
+}
+
+// checkpointOperation is the storage operation that saves a checkpoint.
+func checkpointOperation(f gitlabapi.Feed, cp checkpoint) (*storage.Operation, error) {
+	cp.Version = checkpointVersion
+	raw, err := json.Marshal(cp)
+	if err != nil {
+		return nil, err
+	}
+	return storage.SetOperation(checkpointKey(f), raw), nil
 }
 
 // advance moves the watermark forward (never back) and forgets the seen

@@ -41,7 +41,7 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Equal(t, 30*time.Second, cfg.Timeout)
 	assert.True(t, cfg.BackOff.Enabled)
 	assert.Equal(t, 2*time.Minute, cfg.BackOff.MaxElapsedTime)
-	assert.Equal(t, 200_000, cfg.Dedup.MaxEntries)
+	assert.Equal(t, 100_000, cfg.Dedup.MaxEntries)
 	assert.Equal(t, time.Hour, cfg.Dedup.TTL)
 	assert.False(t, cfg.Stream.HasValue(), "streaming is off unless configured")
 	assert.Nil(t, cfg.Storage)

@@ -134,8 +134,10 @@ func (c *dedupCache) Seen(key string) bool {
 }
 
 // Commit marks owned keys as emitted, and records them in the storage
-// extension when one is configured.
-func (c *dedupCache) Commit(ctx context.Context, keys []string) {
+// extension when one is configured, in one transaction with the extra
+// operations given (the poller's checkpoint): both are stored or neither,
+// which keeps the moment where a crash re-emits a batch as short as can be.
+func (c *dedupCache) Commit(ctx context.Context, keys []string, also ...*storage.Operation) {
 	if len(keys) == 0 {
 		return
 	}
@@ -150,8 +152,8 @@ func (c *dedupCache) Commit(ctx context.Context, keys []string) {
 	}
 	c.mu.Unlock()
 	if c.persist != nil {
-		if err := c.persist.append(ctx, keys, expires); err != nil {
-			c.logger.Warn("Could not record emitted event ids in storage; after a restart some of these events may be emitted again", zap.Error(err))
+		if err := c.persist.append(ctx, keys, expires, also...); err != nil {
+			c.logger.Warn("Could not record emitted events in storage (de-duplication state, checkpoint); after a restart some of these events may be emitted again", zap.Error(err))
 		}
 	}
 }
@@ -212,7 +214,7 @@ func (c *dedupCache) evictLocked(now int64) {
 	}
 	// Reclaim the FIFO's dead prefix and stale items once they dominate,
 	// in place: the array is reused rather than reallocated.
-	if c.head > 1024 && c.head > len(c.fifo)/2 || len(c.fifo)-c.head > 2*c.max+1024 {
+	if c.head > 1024 && c.head > len(c.fifo)/4 || len(c.fifo)-c.head > 2*c.max+1024 {
 		n := 0
 		for _, it := range c.fifo[c.head:] {
 			if e, ok := c.entries[it.key]; ok && e.seq == it.seq {
@@ -377,16 +379,17 @@ func (p *dedupPersister) load(ctx context.Context) (map[string]int64, error) {
 	return out, nil
 }
 
-func (p *dedupPersister) append(ctx context.Context, keys []string, expires int64) error {
+func (p *dedupPersister) append(ctx context.Context, keys []string, expires int64, also ...*storage.Operation) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	next := p.meta
 	key := dedupChunkPrefix + strconv.FormatUint(next.Next, 10)
 	next.Next++
-	err := p.client.Batch(ctx,
+	ops := append([]*storage.Operation{
 		storage.SetOperation(key, encodeEntries(keys, expires, nil)),
 		storage.SetOperation(dedupMetaKey, encodeMeta(next)),
-	)
+	}, also...)
+	err := p.client.Batch(ctx, ops...)
 	if err == nil {
 		p.meta = next
 	}

@@ -44,7 +44,7 @@ func createDefaultConfig() component.Config {
 		MaxConcurrentRequests: 4,
 		BackOff:               backOff,
 		Dedup: DedupConfig{
-			MaxEntries: 200_000,
+			MaxEntries: 100_000,
 			TTL:        time.Hour,
 		},
 		Stream: configoptional.Default(StreamConfig{

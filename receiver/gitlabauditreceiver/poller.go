@@ -145,7 +145,7 @@ func (f *feedPoller) poll(ctx context.Context) (behind bool, err error) {
 		return false, nil
 	}
 
-	buf := newWindowBuffer(p.spillThreshold)
+	buf := newWindowBuffer(p.spillThreshold, w.After)
 	defer buf.close()
 	pages := p.client.Pages(f.feed, w)
 	for {
@@ -245,7 +245,7 @@ func (f *feedPoller) emit(ctx context.Context, buf *windowBuffer) error {
 			}
 		}
 		if b != nil {
-			b.upTo = we.createdAt
+			b.upTo = ev.CreatedAt.UnixNano()
 			if b.records.Len() >= maxBatchRecords {
 				if err := f.flush(ctx, b); err != nil {
 					return err
@@ -278,13 +278,23 @@ func (f *feedPoller) flush(ctx context.Context, b *pollBatch) error {
 		p.dedup.Release(b.keys)
 		return fmt.Errorf("the pipeline refused %d events: %w", n, errPipeline{err})
 	}
-	p.dedup.Commit(ctx, b.keys)
 	for i, k := range b.keys {
 		f.cp.Seen[k] = b.times[i]
 	}
 	f.cp.advance(time.Unix(0, b.upTo), p.cfg.Overlap)
 	f.watermark.Store(f.cp.Watermark.UnixNano())
-	f.store(ctx)
+	// The events and the checkpoint are recorded in one transaction, right
+	// after the pipeline took the batch.
+	var ops []*storage.Operation
+	if p.persistent {
+		op, err := checkpointOperation(f.feed, f.cp)
+		if err != nil {
+			p.logger.Warn("Could not encode the checkpoint", zap.String("feed", f.feed.String()), zap.Error(err))
+		} else {
+			ops = append(ops, op)
+		}
+	}
+	p.dedup.Commit(ctx, b.keys, ops...)
 	return nil
 }
 

@@ -8,7 +8,6 @@ import (
 	"math"
 	"os"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/kyra-mdr/otelcol-gitlab/internal/jsonpdata"
@@ -16,15 +15,16 @@ import (
 
 // defaultSpillThreshold is the size of pages a window keeps in memory;
 // beyond it, pages are written to a temporary file. A window of a million
-// events then costs about 32 bytes of memory per event for its index.
-const defaultSpillThreshold = 16 << 20
+// events then costs 16 bytes of memory per event for its index.
+const defaultSpillThreshold = 4 << 20
 
-// windowEvent locates one event of a window and says when it happened.
+// windowEvent locates one event of a window and says when it happened. It
+// is 16 bytes: a window is at most 30 days (and the overlap) long, so
+// created_at fits in 32 bits as milliseconds after the window's start.
 type windowEvent struct {
-	createdAt int64 // unix nanoseconds; math.MinInt64 when unreadable
-	id        int64 // numeric id, or -1
-	page      uint32
-	off, n    uint32 // byte span of the event in its page
+	at     uint32 // created_at in ms after the window's base; 0 when unreadable or earlier
+	page   uint32
+	off, n uint32 // byte span of the event in its page
 }
 
 // windowBuffer holds every page of one poll window, so that its events can
@@ -39,6 +39,7 @@ type windowBuffer struct {
 	file   *os.File // spill file, once spilled
 
 	threshold int64 // bytes kept in memory before spilling
+	base      int64 // unix milliseconds the event times are counted from
 
 	cachedPage int
 	cached     string
@@ -50,8 +51,23 @@ type pageRef struct {
 	n   int
 }
 
-func newWindowBuffer(threshold int64) *windowBuffer {
-	return &windowBuffer{cachedPage: -1, threshold: threshold}
+// newWindowBuffer returns a buffer for a window whose events are created
+// from base on.
+func newWindowBuffer(threshold int64, base time.Time) *windowBuffer {
+	return &windowBuffer{cachedPage: -1, threshold: threshold, base: base.UnixMilli()}
+}
+
+// offset turns a created_at into the index's 32-bit milliseconds, clamped
+// to the window (GitLab only returns events of the window).
+func (w *windowBuffer) offset(t time.Time) uint32 {
+	d := t.UnixMilli() - w.base
+	switch {
+	case d < 0:
+		return 0
+	case d > math.MaxUint32:
+		return math.MaxUint32
+	}
+	return uint32(d)
 }
 
 // addPage indexes the events of one page (a JSON array of events), in
@@ -59,27 +75,19 @@ func newWindowBuffer(threshold int64) *windowBuffer {
 func (w *windowBuffer) addPage(body string) error {
 	idx := uint32(len(w.pages))
 	start := len(w.events)
-	ev := windowEvent{createdAt: math.MinInt64, id: -1}
+	var ev windowEvent
 	isArray, err := jsonpdata.ScanArray(body, func(k, raw string) {
-		switch k {
-		case "created_at":
+		if k == "created_at" {
 			if s, ok := jsonpdata.Unquote(raw); ok {
 				if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-					ev.createdAt = t.UnixNano()
+					ev.at = w.offset(t)
 				}
-			}
-		case "id":
-			if s, ok := jsonpdata.Unquote(raw); ok {
-				raw = s
-			}
-			if n, err := strconv.ParseInt(raw, 10, 64); err == nil {
-				ev.id = n
 			}
 		}
 	}, func(_, off int, elem string) error {
 		ev.page, ev.off, ev.n = idx, uint32(off), uint32(len(elem))
 		w.events = append(w.events, ev)
-		ev = windowEvent{createdAt: math.MinInt64, id: -1}
+		ev = windowEvent{}
 		return nil
 	})
 	if err != nil {
@@ -121,20 +129,19 @@ func (w *windowBuffer) storePage(body string) error {
 	return nil
 }
 
-// sort orders the events oldest first: by created_at, then id, then
-// position, so that ties are broken the same way on every read.
+// sort orders the events oldest first: by created_at, then by id. GitLab
+// serves ids in descending order (keyset and offset pagination alike), so
+// a later position in the walk is a lower id: ties are broken by position,
+// backwards, the same way on every read.
 func (w *windowBuffer) sort() {
 	slices.SortFunc(w.events, func(a, b windowEvent) int {
-		if c := cmp.Compare(a.createdAt, b.createdAt); c != 0 {
+		if c := cmp.Compare(a.at, b.at); c != 0 {
 			return c
 		}
-		if c := cmp.Compare(a.id, b.id); c != 0 {
+		if c := cmp.Compare(b.page, a.page); c != 0 {
 			return c
 		}
-		if c := cmp.Compare(a.page, b.page); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.off, b.off)
+		return cmp.Compare(b.off, a.off)
 	})
 }
 

@@ -61,7 +61,10 @@ type Event struct {
 	// ID is GitLab's event id as text: a number for events saved to the
 	// database, a UUID for stream-only events.
 	ID string
-	// Key identifies the event for de-duplication: entity type and id.
+	// Key identifies the event for de-duplication: its entity type (in
+	// short: P, G, U or I for Project, Group, User and the instance) and
+	// its id, e.g. "P:1234". Keys are held by the thousands, so they are kept
+	// small.
 	Key string
 	// CreatedAt is when GitLab recorded the event.
 	CreatedAt time.Time
@@ -113,10 +116,20 @@ type fields struct {
 // the X-Gitlab-Audit-Event-Type header of a streamed request, or "". On
 // error lr is left in an unspecified state and must be discarded.
 func Fill(lr plog.LogRecord, obj string, src Source, hint string, observed pcommon.Timestamp) (Event, error) {
-	body := lr.Body().SetEmptyMap()
-	if err := jsonpdata.DecodeObject(obj, body); err != nil {
+	if err := jsonpdata.DecodeObject(obj, lr.Body().SetEmptyMap()); err != nil {
 		return Event{}, err
 	}
+	return Annotate(lr, src, hint, observed)
+}
+
+// Annotate sets the attributes, timestamps, severity and event name of a
+// record whose body already holds a GitLab audit event as a map. Fill
+// decodes and annotates; Annotate alone serves records decoded otherwise.
+func Annotate(lr plog.LogRecord, src Source, hint string, observed pcommon.Timestamp) (Event, error) {
+	if lr.Body().Type() != pcommon.ValueTypeMap {
+		return Event{}, errors.New("the event is not a JSON object")
+	}
+	body := lr.Body().Map()
 	var f fields
 	body.Range(func(k string, v pcommon.Value) bool {
 		switch k {
@@ -164,7 +177,7 @@ func Fill(lr plog.LogRecord, obj string, src Source, hint string, observed pcomm
 		return ev, fmt.Errorf(`"created_at" %q is not an RFC 3339 time`, ca)
 	}
 	ev.CreatedAt = t
-	ev.Key = f.entityType + "/" + ev.ID
+	ev.Key = entityCode(f.entityType) + ":" + ev.ID
 
 	attrs := lr.Attributes()
 	attrs.EnsureCapacity(18)
@@ -235,6 +248,22 @@ func Fill(lr plog.LogRecord, obj string, src Source, hint string, observed pcomm
 	lr.SetSeverityText("INFO")
 	lr.SetEventName(EventName(typ))
 	return ev, nil
+}
+
+// entityCode shortens the entity types GitLab uses for de-duplication keys.
+func entityCode(entityType string) string {
+	switch entityType {
+	case "Project":
+		return "P"
+	case "Group":
+		return "G"
+	case "User":
+		return "U"
+	case "Gitlab::Audit::InstanceScope":
+		return "I"
+	default:
+		return entityType
+	}
 }
 
 // ScopeOf returns the level an event belongs to, from its entity type:

@@ -47,7 +47,7 @@ func TestFillRESTMemberCreated(t *testing.T) {
 	lr, ev := fill(t, obj, SourcePoll, "")
 
 	assert.Equal(t, Event{
-		ID: "1234", Key: "Group/1234", Type: "member_created",
+		ID: "1234", Key: "G:1234", Type: "member_created",
 		CreatedAt: time.Date(2024, 6, 1, 10, 0, 0, 0, time.UTC),
 	}, Event{ID: ev.ID, Key: ev.Key, Type: ev.Type, CreatedAt: ev.CreatedAt.UTC()})
 	assert.Equal(t, map[string]any{
@@ -133,7 +133,7 @@ func TestFillStreamShapes(t *testing.T) {
 	lr, ev := fill(t, fixture(t, "stream_git_operation.json"), SourceStream, "repository_git_operation")
 	a := attrs(lr)
 	assert.Equal(t, "1", ev.ID, "string ids are kept as given")
-	assert.Equal(t, "Project/1", ev.Key)
+	assert.Equal(t, "P:1", ev.Key)
 	assert.Equal(t, "repository_git_operation", a[AttrEventType])
 	assert.Equal(t, "event_type", a[AttrEventTypeSource])
 	assert.Equal(t, "stream", a[AttrSource])
