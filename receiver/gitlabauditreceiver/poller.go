@@ -57,6 +57,7 @@ type feedPoller struct {
 	cp         checkpoint
 	watermark  atomic.Int64 // unix nanoseconds, read by the lag gauge
 	lastReason string
+	polledOnce bool // the first successful poll is logged at info level
 }
 
 func feedsOf(c CollectConfig) []gitlabapi.Feed {
@@ -171,6 +172,18 @@ func (f *feedPoller) poll(ctx context.Context) (behind bool, err error) {
 	f.cp.advance(w.Before, p.cfg.Overlap)
 	f.watermark.Store(f.cp.Watermark.UnixNano())
 	f.store(ctx)
+
+	fields := []zap.Field{
+		zap.String("feed", f.feed.String()), zap.Int("pages", pages.Pages()),
+		zap.Int("events_in_window", len(buf.events)), zap.Time("checkpoint", f.cp.Watermark),
+		zap.Duration("lag", now.Sub(f.cp.Watermark)),
+	}
+	if !f.polledOnce {
+		f.polledOnce = true
+		p.logger.Info("Polling GitLab audit events", fields...)
+	} else {
+		p.logger.Debug("Polled GitLab audit events", fields...)
+	}
 	return behind, nil
 }
 

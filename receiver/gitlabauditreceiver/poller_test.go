@@ -31,7 +31,7 @@ func TestPollEmitsEveryEventOnceOldestFirst(t *testing.T) {
 	sim.Generate(1234, start.Add(-6*time.Hour), start.Add(-time.Minute))
 
 	sink := new(consumertest.LogsSink)
-	r, _ := testReceiver(t, pollConfig(srv.URL), sink, clk)
+	r, logs := testReceiver(t, pollConfig(srv.URL), sink, clk)
 	startManual(t, r, newStatusHost(nil))
 
 	sim.ResetRequests()
@@ -49,6 +49,11 @@ func TestPollEmitsEveryEventOnceOldestFirst(t *testing.T) {
 	sink.Reset()
 	require.NoError(t, pollAll(t, r))
 	assert.Equal(t, savedIDs(fresh, start.Add(-time.Hour), clk.Now()), sorted(ids(records(sink.AllLogs()))))
+
+	// The first poll says so at info level, the next ones at debug level.
+	require.Len(t, logs.FilterMessage("Polling GitLab audit events").All(), 1)
+	assert.Equal(t, "instance", logs.FilterMessage("Polling GitLab audit events").All()[0].ContextMap()["feed"])
+	assert.NotEmpty(t, logs.FilterMessage("Polled GitLab audit events").All())
 
 	// An idle feed costs one request per poll and emits nothing.
 	for range 3 {
