@@ -97,7 +97,7 @@ echo
     print paint(code, sprintf("%-8s %-20s %s  <- %s", sev, ind, line, val("security_rule.name"))); fflush(); next
   }
   /^(ResourceLog|ScopeLog) #/ || /"otelcol.component.id": "debug"/ { next }
-  /\t(warn|error|fatal)\t/ || /Everything is ready/ || /Accepting GitLab audit event streaming/ { print; fflush() }
+  /\t(warn|error|fatal)\t/ || /Everything is ready/ || /Accepting GitLab audit event streaming/ || /Polling GitLab audit events\t/ { print; fflush() }
 ' &
 pids+=($!)
 wait
