@@ -7,7 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/kyra-mdr/otelcol-gitlab/internal/jsonpdata"
 )
 
 // timeLayout is how the GitLab API renders times: milliseconds, and Z for UTC.
@@ -46,10 +47,10 @@ func (r renderer) appendREST(b []byte, in renderInput) []byte {
 	b = append(b, `,"entity_id":`...)
 	b = strconv.AppendInt(b, ev.Entity.ID, 10)
 	b = append(b, `,"entity_type":`...)
-	b = appendString(b, ev.Entity.Type)
+	b = jsonpdata.AppendString(b, ev.Entity.Type)
 	if !r.noEventName && !ev.Legacy && ev.Type != "" {
 		b = append(b, `,"event_name":`...)
-		b = appendString(b, ev.Type)
+		b = jsonpdata.AppendString(b, ev.Type)
 	}
 	b = append(b, `,"details":`...)
 	b = r.appendDetails(b, ev, true)
@@ -66,32 +67,32 @@ func (r renderer) appendStream(b []byte, in renderInput) []byte {
 	if in.id > 0 {
 		b = strconv.AppendInt(b, in.id, 10)
 	} else {
-		b = appendString(b, in.streamID)
+		b = jsonpdata.AppendString(b, in.streamID)
 	}
 	b = append(b, `,"author_id":`...)
 	b = strconv.AppendInt(b, ev.Author.ID, 10)
 	b = append(b, `,"entity_id":`...)
 	b = strconv.AppendInt(b, ev.Entity.ID, 10)
 	b = append(b, `,"entity_type":`...)
-	b = appendString(b, ev.Entity.Type)
+	b = jsonpdata.AppendString(b, ev.Entity.Type)
 	b = append(b, `,"details":`...)
 	b = r.appendDetails(b, ev, false)
 	b = append(b, `,"ip_address":`...)
 	b = appendNullableString(b, ev.IPAddress)
 	b = append(b, `,"author_name":`...)
-	b = appendString(b, ev.Author.Name)
+	b = jsonpdata.AppendString(b, ev.Author.Name)
 	b = append(b, `,"entity_path":`...)
-	b = appendString(b, ev.Entity.Path)
+	b = jsonpdata.AppendString(b, ev.Entity.Path)
 	b = append(b, `,"target_details":`...)
-	b = appendString(b, ev.Target.Details)
+	b = jsonpdata.AppendString(b, ev.Target.Details)
 	b = append(b, `,"created_at":`...)
 	b = r.appendTime(b, in.createdAt)
 	b = append(b, `,"target_type":`...)
-	b = appendString(b, ev.Target.Type)
+	b = jsonpdata.AppendString(b, ev.Target.Type)
 	b = append(b, `,"target_id":`...)
 	b = appendValue(b, ev.Target.ID)
 	b = append(b, `,"event_type":`...)
-	b = appendString(b, in.eventType)
+	b = jsonpdata.AppendString(b, in.eventType)
 	return append(b, '}')
 }
 
@@ -109,7 +110,7 @@ func (r renderer) appendDetails(b []byte, ev *Event, rest bool) []byte {
 	if !r.noEventName && !ev.Legacy && ev.Type != "" {
 		sep()
 		b = append(b, `"event_name":`...)
-		b = appendString(b, ev.Type)
+		b = jsonpdata.AppendString(b, ev.Type)
 	}
 	var keyBuf [16]string
 	keys := keyBuf[:0]
@@ -122,27 +123,27 @@ func (r renderer) appendDetails(b []byte, ev *Event, rest bool) []byte {
 	for _, k := range keys {
 		v := ev.Details[k]
 		sep()
-		b = appendString(b, k)
+		b = jsonpdata.AppendString(b, k)
 		b = append(b, ':')
 		if rest && (k == "from" || k == "to") {
-			b = appendString(b, rubyToS(v))
+			b = jsonpdata.AppendString(b, rubyToS(v))
 		} else {
 			b = appendValue(b, v)
 		}
 	}
 	sep()
 	b = append(b, `"author_name":`...)
-	b = appendString(b, ev.Author.Name)
+	b = jsonpdata.AppendString(b, ev.Author.Name)
 	if !ev.Legacy {
 		b = append(b, `,"author_class":`...)
-		b = appendString(b, ev.Author.Class)
+		b = jsonpdata.AppendString(b, ev.Author.Class)
 	}
 	b = append(b, `,"target_id":`...)
 	b = appendValue(b, ev.Target.ID)
 	b = append(b, `,"target_type":`...)
-	b = appendString(b, ev.Target.Type)
+	b = jsonpdata.AppendString(b, ev.Target.Type)
 	b = append(b, `,"target_details":`...)
-	b = appendString(b, ev.Target.Details)
+	b = jsonpdata.AppendString(b, ev.Target.Details)
 	if ev.CustomMessage != nil {
 		b = append(b, `,"custom_message":`...)
 		b = appendValue(b, ev.CustomMessage)
@@ -150,7 +151,7 @@ func (r renderer) appendDetails(b []byte, ev *Event, rest bool) []byte {
 	b = append(b, `,"ip_address":`...)
 	b = appendNullableString(b, ev.IPAddress)
 	b = append(b, `,"entity_path":`...)
-	b = appendString(b, ev.Entity.Path)
+	b = jsonpdata.AppendString(b, ev.Entity.Path)
 	if rest {
 		b = append(b, `,"author_email":`...)
 		b = appendNullableString(b, ev.Author.Email)
@@ -212,7 +213,7 @@ func rubyToS(v any) string {
 			if i > 0 {
 				b = append(b, ", "...)
 			}
-			b = appendString(b, s)
+			b = jsonpdata.AppendString(b, s)
 		}
 		return string(append(b, ']'))
 	default:
@@ -224,7 +225,7 @@ func appendNullableString(b []byte, s string) []byte {
 	if s == "" {
 		return append(b, "null"...)
 	}
-	return appendString(b, s)
+	return jsonpdata.AppendString(b, s)
 }
 
 // appendValue appends v as JSON. Common types are written directly; others
@@ -234,7 +235,7 @@ func appendValue(b []byte, v any) []byte {
 	case nil:
 		return append(b, "null"...)
 	case string:
-		return appendString(b, x)
+		return jsonpdata.AppendString(b, x)
 	case bool:
 		return strconv.AppendBool(b, x)
 	case int:
@@ -256,7 +257,7 @@ func appendValue(b []byte, v any) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, s)
+			b = jsonpdata.AppendString(b, s)
 		}
 		return append(b, ']')
 	case []any:
@@ -279,7 +280,7 @@ func appendValue(b []byte, v any) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, k)
+			b = jsonpdata.AppendString(b, k)
 			b = append(b, ':')
 			b = appendValue(b, x[k])
 		}
@@ -296,61 +297,10 @@ func appendValue(b []byte, v any) []byte {
 	default:
 		enc, err := json.Marshal(v)
 		if err != nil {
-			return appendString(b, fmt.Sprint(v))
+			return jsonpdata.AppendString(b, fmt.Sprint(v))
 		}
 		return append(b, enc...)
 	}
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // arena hands out byte slices carved from large blocks, so a million

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kyra-mdr/otelcol-gitlab/internal/jsonpdata"
 )
 
 // countLimit is Kaminari's count limit in GitLab: above it the total
@@ -566,12 +568,12 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 
 // writeMessage writes GitLab's {"message": ...} error body.
 func writeMessage(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, append(appendString([]byte(`{"message":`), msg), '}'))
+	writeJSON(w, status, append(jsonpdata.AppendString([]byte(`{"message":`), msg), '}'))
 }
 
 // writeError writes Grape's {"error": ...} error body.
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, append(appendString([]byte(`{"error":`), msg), '}'))
+	writeJSON(w, status, append(jsonpdata.AppendString([]byte(`{"error":`), msg), '}'))
 }
 
 // requestToken returns the token of a request, as GitLab reads it.

@@ -14,13 +14,13 @@ import (
 func AppendJSON(buf []byte, v pcommon.Value) []byte {
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
-		return appendString(buf, v.Str())
+		return AppendString(buf, v.Str())
 	case pcommon.ValueTypeInt:
 		return strconv.AppendInt(buf, v.Int(), 10)
 	case pcommon.ValueTypeDouble:
 		f := v.Double()
 		if math.IsInf(f, 0) || math.IsNaN(f) {
-			return appendString(buf, strconv.FormatFloat(f, 'g', -1, 64))
+			return AppendString(buf, strconv.FormatFloat(f, 'g', -1, 64))
 		}
 		n := len(buf)
 		buf = strconv.AppendFloat(buf, f, 'g', -1, 64)
@@ -41,7 +41,7 @@ func AppendJSON(buf []byte, v pcommon.Value) []byte {
 				buf = append(buf, ',')
 			}
 			first = false
-			buf = appendString(buf, k)
+			buf = AppendString(buf, k)
 			buf = append(buf, ':')
 			buf = AppendJSON(buf, e)
 			return true
@@ -58,7 +58,7 @@ func AppendJSON(buf []byte, v pcommon.Value) []byte {
 		}
 		return append(buf, ']')
 	case pcommon.ValueTypeBytes:
-		return appendString(buf, v.AsString())
+		return AppendString(buf, v.AsString())
 	default:
 		return append(buf, "null"...)
 	}
@@ -66,7 +66,9 @@ func AppendJSON(buf []byte, v pcommon.Value) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-func appendString(buf []byte, s string) []byte {
+// AppendString appends s to buf as a JSON string. Invalid UTF-8 is
+// written as U+FFFD, as encoding/json does.
+func AppendString(buf []byte, s string) []byte {
 	buf = append(buf, '"')
 	start := 0
 	for i := 0; i < len(s); {
