@@ -46,7 +46,7 @@ func ResolveType(body pcommon.Map, hint string) (string, Source) {
 		src Source
 	}{{"event_type", SourceEventType}, {"event_name", SourceEventName}} {
 		if v, ok := body.Get(c.key); ok {
-			if s := valueString(v); s != "" {
+			if s := ScalarText(v); s != "" {
 				if s != AuditOperation {
 					return Canonical(s), c.src
 				}
@@ -56,7 +56,7 @@ func ResolveType(body pcommon.Map, hint string) (string, Source) {
 	details, hasDetails := mapValue(body, "details")
 	if hasDetails {
 		if v, ok := details.Get("event_name"); ok {
-			if s := valueString(v); s != "" && s != AuditOperation {
+			if s := ScalarText(v); s != "" && s != AuditOperation {
 				return Canonical(s), SourceDetailsEventName
 			}
 		}
@@ -284,8 +284,12 @@ func variableType(targetType, entityType, verb string) string {
 	}
 }
 
-// valueString renders scalar values as strings; maps, slices and empty values give "".
-func valueString(v pcommon.Value) string {
+// ScalarText renders a scalar value as text, as it reads in GitLab's JSON
+// (numbers, true/false); unset, empty, map and slice values give "".
+func ScalarText(v pcommon.Value) string {
+	if v == (pcommon.Value{}) {
+		return ""
+	}
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
 		return v.Str()
@@ -302,7 +306,7 @@ func valueString(v pcommon.Value) string {
 
 func stringAt(m pcommon.Map, key string) string {
 	if v, ok := m.Get(key); ok {
-		return valueString(v)
+		return ScalarText(v)
 	}
 	return ""
 }

@@ -244,21 +244,8 @@ func (s *Sim) serveGroup(w http.ResponseWriter, r *http.Request, rt route, t Tok
 		}
 	}
 	s.mu.RUnlock()
-	if g == nil || (role == 0 && !t.Admin && !t.Auditor) {
-		writeMessage(w, http.StatusNotFound, "404 Group Not Found")
-		return
-	}
-	if s.opts.Tier == TierFree {
-		writeMessage(w, http.StatusForbidden, "403 Forbidden")
-		return
-	}
-	all := t.Admin || t.Auditor || role >= Owner
-	if rt.single && !all {
-		writeMessage(w, http.StatusForbidden, "403 Forbidden")
-		return
-	}
-	if !all && role < Developer {
-		writeMessage(w, http.StatusForbidden, "403 Forbidden")
+	all, ok := s.authorize(w, t, g != nil, role, Owner, rt.single, "404 Group Not Found")
+	if !ok {
 		return
 	}
 	keys := feedKeys(feedGroup, ids, all, t.UserID)
@@ -286,21 +273,8 @@ func (s *Sim) serveProject(w http.ResponseWriter, r *http.Request, rt route, t T
 		role = projectRole(t, pr.FullPath)
 	}
 	s.mu.RUnlock()
-	if pr == nil || (role == 0 && !t.Admin && !t.Auditor) {
-		writeMessage(w, http.StatusNotFound, "404 Project Not Found")
-		return
-	}
-	if s.opts.Tier == TierFree {
-		writeMessage(w, http.StatusForbidden, "403 Forbidden")
-		return
-	}
-	all := t.Admin || t.Auditor || role >= Maintainer
-	if rt.single && !all {
-		writeMessage(w, http.StatusForbidden, "403 Forbidden")
-		return
-	}
-	if !all && role < Developer {
-		writeMessage(w, http.StatusForbidden, "403 Forbidden")
+	all, ok := s.authorize(w, t, pr != nil, role, Maintainer, rt.single, "404 Project Not Found")
+	if !ok {
 		return
 	}
 	keys := feedKeys(feedProject, []int64{pr.ID}, all, t.UserID)
@@ -309,6 +283,24 @@ func (s *Sim) serveProject(w http.ResponseWriter, r *http.Request, rt route, t T
 		return
 	}
 	s.serveList(w, r, rt, p, keys)
+}
+
+// authorize answers as GitLab does for a group or project feed: 404 when
+// the resource is unknown or invisible to the token, 403 on the Free tier,
+// for a single event without the role that sees everyone's events, and
+// below Developer. all reports whether the token sees every author's
+// events (seesAll role, administrators, auditors) or only its own.
+func (s *Sim) authorize(w http.ResponseWriter, t Token, found bool, role, seesAll Role, single bool, notFound string) (all, ok bool) {
+	if !found || (role == 0 && !t.Admin && !t.Auditor) {
+		writeMessage(w, http.StatusNotFound, notFound)
+		return false, false
+	}
+	all = t.Admin || t.Auditor || role >= seesAll
+	if s.opts.Tier == TierFree || (single && !all) || (!all && role < Developer) {
+		writeMessage(w, http.StatusForbidden, "403 Forbidden")
+		return false, false
+	}
+	return all, true
 }
 
 func feedKeys(kind feedKind, ids []int64, all bool, author int64) []feedKey {

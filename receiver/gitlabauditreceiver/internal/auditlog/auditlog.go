@@ -6,7 +6,6 @@ package auditlog // import "github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabau
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -140,21 +139,21 @@ func Annotate(lr plog.LogRecord, src Source, hint string, observed pcommon.Times
 		case "entity_id":
 			f.entityID = v
 		case "entity_type":
-			f.entityType = scalar(v)
+			f.entityType = auditevent.ScalarText(v)
 		case "entity_path":
-			f.entityPath = scalar(v)
+			f.entityPath = auditevent.ScalarText(v)
 		case "author_id":
 			f.authorID = v
 		case "author_name":
-			f.authorName = scalar(v)
+			f.authorName = auditevent.ScalarText(v)
 		case "ip_address":
-			f.ip = scalar(v)
+			f.ip = auditevent.ScalarText(v)
 		case "target_type":
-			f.targetType = scalar(v)
+			f.targetType = auditevent.ScalarText(v)
 		case "target_id":
 			f.targetID = v
 		case "target_details":
-			f.targetDetails = scalar(v)
+			f.targetDetails = auditevent.ScalarText(v)
 		case "details":
 			if v.Type() == pcommon.ValueTypeMap {
 				f.details, f.hasDetails = v.Map(), true
@@ -164,11 +163,11 @@ func Annotate(lr plog.LogRecord, src Source, hint string, observed pcommon.Times
 	})
 
 	var ev Event
-	ev.ID = scalar(f.id)
+	ev.ID = auditevent.ScalarText(f.id)
 	if ev.ID == "" {
 		return ev, ErrNoID
 	}
-	ca := scalar(f.createdAt)
+	ca := auditevent.ScalarText(f.createdAt)
 	if ca == "" {
 		return ev, ErrNoCreatedAt
 	}
@@ -190,7 +189,7 @@ func Annotate(lr plog.LogRecord, src Source, hint string, observed pcommon.Times
 	attrs.PutStr(AttrSource, string(src))
 	attrs.PutStr(AttrScope, ScopeOf(f.entityType))
 	putNonEmpty(attrs, AttrEntityType, f.entityType)
-	putNonEmpty(attrs, AttrEntityID, scalar(f.entityID))
+	putNonEmpty(attrs, AttrEntityID, auditevent.ScalarText(f.entityID))
 
 	var email, authorClass, message string
 	var messageValue pcommon.Value
@@ -198,23 +197,23 @@ func Annotate(lr plog.LogRecord, src Source, hint string, observed pcommon.Times
 		f.details.Range(func(k string, v pcommon.Value) bool {
 			switch k {
 			case "author_email":
-				email = scalar(v)
+				email = auditevent.ScalarText(v)
 			case "author_class":
-				authorClass = scalar(v)
+				authorClass = auditevent.ScalarText(v)
 			case "custom_message":
 				messageValue = v
 			case "author_name":
-				f.authorName = orElse(f.authorName, scalar(v))
+				f.authorName = orElse(f.authorName, auditevent.ScalarText(v))
 			case "ip_address":
-				f.ip = orElse(f.ip, scalar(v))
+				f.ip = orElse(f.ip, auditevent.ScalarText(v))
 			case "entity_path":
-				f.entityPath = orElse(f.entityPath, scalar(v))
+				f.entityPath = orElse(f.entityPath, auditevent.ScalarText(v))
 			case "target_type":
-				f.targetType = orElse(f.targetType, scalar(v))
+				f.targetType = orElse(f.targetType, auditevent.ScalarText(v))
 			case "target_details":
-				f.targetDetails = orElse(f.targetDetails, scalar(v))
+				f.targetDetails = orElse(f.targetDetails, auditevent.ScalarText(v))
 			case "target_id":
-				if scalar(f.targetID) == "" {
+				if auditevent.ScalarText(f.targetID) == "" {
 					f.targetID = v
 				}
 			}
@@ -232,12 +231,12 @@ func Annotate(lr plog.LogRecord, src Source, hint string, observed pcommon.Times
 	}
 
 	putNonEmpty(attrs, AttrEntityPath, f.entityPath)
-	putNonEmpty(attrs, AttrUserID, scalar(f.authorID))
+	putNonEmpty(attrs, AttrUserID, auditevent.ScalarText(f.authorID))
 	putNonEmpty(attrs, AttrUserName, f.authorName)
 	putNonEmpty(attrs, AttrUserEmail, email)
 	putNonEmpty(attrs, AttrAuthorClass, authorClass)
 	putNonEmpty(attrs, AttrTargetType, f.targetType)
-	putNonEmpty(attrs, AttrTargetID, scalar(f.targetID))
+	putNonEmpty(attrs, AttrTargetID, auditevent.ScalarText(f.targetID))
 	putNonEmpty(attrs, AttrTargetDetails, f.targetDetails)
 	putNonEmpty(attrs, AttrClientAddress, f.ip)
 	putNonEmpty(attrs, AttrMessage, message)
@@ -276,23 +275,6 @@ func ScopeOf(entityType string) string {
 		return ScopeGroup
 	default:
 		return ScopeInstance
-	}
-}
-
-// scalar renders a scalar value as text; unset, empty, map and slice values give "".
-func scalar(v pcommon.Value) string {
-	if v == (pcommon.Value{}) {
-		return ""
-	}
-	switch v.Type() {
-	case pcommon.ValueTypeStr:
-		return v.Str()
-	case pcommon.ValueTypeInt:
-		return strconv.FormatInt(v.Int(), 10)
-	case pcommon.ValueTypeDouble, pcommon.ValueTypeBool:
-		return v.AsString()
-	default:
-		return ""
 	}
 }
 
