@@ -48,7 +48,7 @@ $(DIST_BIN): $(OCB) builder-config.yaml $(GO_SOURCES)
 	@touch $(DIST_BIN)
 
 $(SIM_BIN): $(GO_SOURCES)
-	$(GO) build -o $(SIM_BIN) ./cmd/gitlab-sim
+	$(GO) build -o $(SIM_BIN) ./testbed/cmd/gitlab-sim
 
 .PHONY: sim
 sim: $(SIM_BIN)

@@ -54,7 +54,7 @@ measure() {
 	step "build: the distribution into $DIR, and the load generator"
 	sed 's#^\(  output_path:\).*#\1 ./_build/bench#' builder-config.yaml >"$DIR/builder-config.yaml"
 	"$OCB" --config "$DIR/builder-config.yaml" >"$RES/ocb.log" 2>&1 || { cat "$RES/ocb.log" >&2; exit 1; }
-	"$GO" build -o "$LOADGEN" ./cmd/gitlab-loadgen
+	"$GO" build -o "$LOADGEN" ./testbed/cmd/gitlab-loadgen
 
 	GOBENCH_CMD="go test -run '^\$' -bench . -benchmem -cpu 1 -count $COUNT -benchtime $BENCHTIME ${PACKAGES[*]}"
 	step "$GOBENCH_CMD"
@@ -98,12 +98,12 @@ measure() {
 	# Go benchmarks, one core, and their summary
 	$GOBENCH_CMD > gobench.txt
 	benchstat gobench.txt
-	go run ./cmd/gitlab-loadgen gobench -in gobench.txt
+	go run ./testbed/cmd/gitlab-loadgen gobench -in gobench.txt
 
 	# stream ingest and backfill, against the distribution built into _build/bench
-	go run ./cmd/gitlab-loadgen stream -collector $DIST -configs bench $STREAM_ARGS
-	go run ./cmd/gitlab-loadgen backfill -collector $DIST -config bench/backfill.yaml -events $EVENTS
-	GOMEMLIMIT=$MEMLIMIT go run ./cmd/gitlab-loadgen backfill -collector $DIST -config bench/backfill.yaml -events $EVENTS
+	go run ./testbed/cmd/gitlab-loadgen stream -collector $DIST -configs bench $STREAM_ARGS
+	go run ./testbed/cmd/gitlab-loadgen backfill -collector $DIST -config bench/backfill.yaml -events $EVENTS
+	GOMEMLIMIT=$MEMLIMIT go run ./testbed/cmd/gitlab-loadgen backfill -collector $DIST -config bench/backfill.yaml -events $EVENTS
 	\`\`\`
 	EOF
 	{

@@ -21,9 +21,9 @@ import (
 	"go.opentelemetry.io/collector/processor/processortest"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
-	"github.com/kyra-mdr/otelcol-gitlab/internal/gitlabsim"
 	"github.com/kyra-mdr/otelcol-gitlab/processor/gitlabdetectprocessor/internal/metadata"
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver"
+	"github.com/kyra-mdr/otelcol-gitlab/testbed/gitlabsim"
 )
 
 const pipelineToken = "pipeline-stream-token-0123"

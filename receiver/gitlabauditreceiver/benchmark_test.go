@@ -21,11 +21,11 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.uber.org/zap"
 
-	"github.com/kyra-mdr/otelcol-gitlab/internal/benchevents"
-	"github.com/kyra-mdr/otelcol-gitlab/internal/gitlabsim"
 	"github.com/kyra-mdr/otelcol-gitlab/internal/jsonpdata"
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/auditlog"
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/metadata"
+	"github.com/kyra-mdr/otelcol-gitlab/testbed/benchevents"
+	"github.com/kyra-mdr/otelcol-gitlab/testbed/gitlabsim"
 )
 
 // benchPages is the number of distinct pages the poll benchmarks cycle

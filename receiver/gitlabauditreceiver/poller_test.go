@@ -20,8 +20,8 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/kyra-mdr/otelcol-gitlab/internal/gitlabsim"
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/gitlabapi"
+	"github.com/kyra-mdr/otelcol-gitlab/testbed/gitlabsim"
 )
 
 func TestPollEmitsEveryEventOnceOldestFirst(t *testing.T) {

@@ -39,7 +39,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
 
-	"github.com/kyra-mdr/otelcol-gitlab/internal/gitlabsim"
+	"github.com/kyra-mdr/otelcol-gitlab/testbed/gitlabsim"
 )
 
 // streamConfig is a stream-only configuration on a free loopback port.

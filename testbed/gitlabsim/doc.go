@@ -4,7 +4,7 @@
 // does it.
 //
 // A Sim is an http.Handler. Mount it with httptest.NewServer(sim) in tests, or
-// run it with cmd/gitlab-sim. It answers:
+// run it with testbed/cmd/gitlab-sim. It answers:
 //
 //   - GET /api/v4/audit_events and /api/v4/audit_events/:id (instance level,
 //     administrators, Premium and Ultimate);
@@ -39,4 +39,4 @@
 // instance: sign-ins, Git operations and merge request activity are common,
 // administrative and security changes are rare. Every type the detection
 // rules rely on is produced with realistic details.
-package gitlabsim // import "github.com/kyra-mdr/otelcol-gitlab/internal/gitlabsim"
+package gitlabsim // import "github.com/kyra-mdr/otelcol-gitlab/testbed/gitlabsim"

@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kyra-mdr/otelcol-gitlab/internal/benchevents"
+	"github.com/kyra-mdr/otelcol-gitlab/testbed/benchevents"
 )
 
 // streamToken is the verification token of the benchmark's streaming

@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
 
-	"github.com/kyra-mdr/otelcol-gitlab/internal/benchevents"
+	"github.com/kyra-mdr/otelcol-gitlab/testbed/benchevents"
 )
 
 func TestParseStatCPU(t *testing.T) {

@@ -26,7 +26,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kyra-mdr/otelcol-gitlab/internal/gitlabsim"
+	"github.com/kyra-mdr/otelcol-gitlab/testbed/gitlabsim"
 )
 
 // Demo defaults: the token the demo collector configuration uses, and the

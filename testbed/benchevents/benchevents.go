@@ -8,7 +8,7 @@
 // event can be rendered as a one-record OTLP/HTTP JSON logs request, with
 // the event as a structured body (kvlist) or as a string body, so that the
 // collector's own OTLP receiver can be loaded with the very same events.
-package benchevents // import "github.com/kyra-mdr/otelcol-gitlab/internal/benchevents"
+package benchevents // import "github.com/kyra-mdr/otelcol-gitlab/testbed/benchevents"
 
 import (
 	"bytes"
@@ -21,8 +21,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
-	"github.com/kyra-mdr/otelcol-gitlab/internal/gitlabsim"
 	"github.com/kyra-mdr/otelcol-gitlab/internal/jsonpdata"
+	"github.com/kyra-mdr/otelcol-gitlab/testbed/gitlabsim"
 )
 
 // Resource and scope of the OTLP requests: what the gitlab_audit receiver

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kyra-mdr/otelcol-gitlab/internal/gitlabsim"
+	"github.com/kyra-mdr/otelcol-gitlab/testbed/gitlabsim"
 )
 
 // backfillToken is the simulated administrator's token.

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kyra-mdr/otelcol-gitlab/internal/gitlabsim"
+	"github.com/kyra-mdr/otelcol-gitlab/testbed/gitlabsim"
 )
 
 // A receiver test: a simulated instance with seeded history, read back
