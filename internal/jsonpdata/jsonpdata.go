@@ -9,6 +9,16 @@
 // values, other numbers Double values, null an empty value: nothing GitLab
 // sent is lost or rounded. Invalid UTF-8 is replaced by U+FFFD, as
 // encoding/json does, so that every string can be exported over OTLP.
+//
+// Objects and arrays nested deeper than [MaxTreeDepth] levels are kept as
+// their JSON text, a string value, so that the values can be carried by
+// OTLP protobuf (whose decoders refuse deeper values); input nested deeper
+// than 64 levels is refused.
+//
+// One grammar serves every reader: [decoder.enter], [decoder.key] and
+// [decoder.next] step through the members of an object and the elements of
+// an array, and decoding, skipping, [Fields] and [ScanArray] are loops over
+// them.
 package jsonpdata // import "github.com/kyra-mdr/otelcol-gitlab/internal/jsonpdata"
 
 import (
@@ -23,8 +33,23 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
-// maxDepth bounds nesting so that hostile input cannot exhaust the stack.
+// maxDepth bounds nesting so that hostile input cannot exhaust the stack:
+// deeper input is refused.
 const maxDepth = 64
+
+// MaxTreeDepth is the deepest nesting decoded into maps and slices,
+// counting the outermost object or array as level 1. An object or array
+// that would be at level MaxTreeDepth+1 is kept, with everything in it, as
+// a string holding its JSON text as sent: nothing is lost, and the value
+// stays within what OTLP protobuf carries.
+//
+// pdata's protobuf decoder (the persistent sending queue, OTLP/gRPC and
+// OTLP/HTTP receivers downstream) refuses messages nested 100 deep
+// (AnyValue, KeyValueList, KeyValue and ArrayValue each count one), which
+// is 33 levels of JSON objects in a log record's body
+// (TestMaxTreeDepthSurvivesProtobuf measures it). 24 leaves room for
+// processors that move a body under an attribute or wrap it in a map.
+const MaxTreeDepth = 24
 
 // initialMapCapacity is the number of entries a decoded object's map is
 // first given.
@@ -81,72 +106,38 @@ func DecodeObject(src string, m pcommon.Map) error {
 	return nil
 }
 
-// DecodeValue decodes src, which must hold exactly one JSON value, into v.
-func DecodeValue(src string, v pcommon.Value) error {
-	d := decoder{s: src}
-	d.skipSpace()
-	if err := d.value(v); err != nil {
-		return err
-	}
-	d.skipSpace()
-	if d.i != len(d.s) {
-		return d.errf("unexpected data after the JSON value")
-	}
-	return nil
-}
-
 // object decodes the object starting at d.s[d.i] == '{' into m.
 func (d *decoder) object(m pcommon.Map) error {
-	d.depth++
-	if d.depth > maxDepth {
-		return d.errf("nesting deeper than %d levels", maxDepth)
-	}
-	d.i++ // '{'
-	d.skipSpace()
-	if d.i < len(d.s) && d.s[d.i] == '}' {
-		d.i++
-		d.depth--
-		return nil
-	}
-	if m.Len() == 0 {
+	more, err := d.enter()
+	if more && m.Len() == 0 {
 		// Start with room for several keys rather than growing the map
 		// one, two, four... entries at a time: GitLab's objects have
 		// from a few to twenty keys.
 		m.EnsureCapacity(initialMapCapacity)
 	}
-	for {
-		d.skipSpace()
-		if d.i >= len(d.s) || d.s[d.i] != '"' {
-			return d.errf("expected a string key")
-		}
-		key, err := d.str()
-		if err != nil {
+	for more {
+		var key string
+		if key, err = d.key(true); err != nil {
 			return err
 		}
-		d.skipSpace()
-		if d.i >= len(d.s) || d.s[d.i] != ':' {
-			return d.errf("expected ':' after key %q", key)
-		}
-		d.i++
-		d.skipSpace()
-		if err := d.valueInto(m, key); err != nil {
+		if err = d.valueInto(m, key); err != nil {
 			return err
 		}
-		d.skipSpace()
-		if d.i >= len(d.s) {
-			return d.errf("unterminated object")
-		}
-		switch d.s[d.i] {
-		case ',':
-			d.i++
-		case '}':
-			d.i++
-			d.depth--
-			return nil
-		default:
-			return d.errf("expected ',' or '}' in object")
-		}
+		more, err = d.next('}')
 	}
+	return err
+}
+
+// array decodes the array starting at d.s[d.i] == '[' into sl.
+func (d *decoder) array(sl pcommon.Slice) error {
+	more, err := d.enter()
+	for more {
+		if err = d.value(sl.AppendEmpty()); err != nil {
+			return err
+		}
+		more, err = d.next(']')
+	}
+	return err
 }
 
 // valueInto decodes the value at d.i as m[key]. Scalars use the typed Put
@@ -162,9 +153,18 @@ func (d *decoder) valueInto(m pcommon.Map, key string) error {
 			return err
 		}
 		m.PutStr(key, s)
-	case '{':
-		return d.object(m.PutEmptyMap(key))
-	case '[':
+	case '{', '[':
+		if d.depth >= MaxTreeDepth {
+			s, err := d.rawText()
+			if err != nil {
+				return err
+			}
+			m.PutStr(key, s)
+			return nil
+		}
+		if d.s[d.i] == '{' {
+			return d.object(m.PutEmptyMap(key))
+		}
 		return d.array(m.PutEmptySlice(key))
 	case 't', 'f', 'n':
 		b, isNull, err := d.literal()
@@ -193,6 +193,7 @@ func (d *decoder) valueInto(m pcommon.Map, key string) error {
 	return nil
 }
 
+// value decodes the value at d.i into v.
 func (d *decoder) value(v pcommon.Value) error {
 	if d.i >= len(d.s) {
 		return d.errf("expected a value")
@@ -204,9 +205,18 @@ func (d *decoder) value(v pcommon.Value) error {
 			return err
 		}
 		v.SetStr(s)
-	case '{':
-		return d.object(v.SetEmptyMap())
-	case '[':
+	case '{', '[':
+		if d.depth >= MaxTreeDepth {
+			s, err := d.rawText()
+			if err != nil {
+				return err
+			}
+			v.SetStr(s)
+			return nil
+		}
+		if d.s[d.i] == '{' {
+			return d.object(v.SetEmptyMap())
+		}
 		return d.array(v.SetEmptySlice())
 	case 't', 'f', 'n':
 		b, isNull, err := d.literal()
@@ -233,38 +243,18 @@ func (d *decoder) value(v pcommon.Value) error {
 	return nil
 }
 
-func (d *decoder) array(sl pcommon.Slice) error {
-	d.depth++
-	if d.depth > maxDepth {
-		return d.errf("nesting deeper than %d levels", maxDepth)
+// rawText checks the value at d.i and returns its JSON text as sent, with
+// invalid UTF-8 replaced as in every other string.
+func (d *decoder) rawText() (string, error) {
+	start := d.i
+	if err := d.skip(); err != nil {
+		return "", err
 	}
-	d.i++ // '['
-	d.skipSpace()
-	if d.i < len(d.s) && d.s[d.i] == ']' {
-		d.i++
-		d.depth--
-		return nil
+	s := d.s[start:d.i]
+	if !utf8.ValidString(s) {
+		s = fixUTF8(s)
 	}
-	for {
-		d.skipSpace()
-		if err := d.value(sl.AppendEmpty()); err != nil {
-			return err
-		}
-		d.skipSpace()
-		if d.i >= len(d.s) {
-			return d.errf("unterminated array")
-		}
-		switch d.s[d.i] {
-		case ',':
-			d.i++
-		case ']':
-			d.i++
-			d.depth--
-			return nil
-		default:
-			return d.errf("expected ',' or ']' in array")
-		}
-	}
+	return s, nil
 }
 
 func (d *decoder) literal() (b, isNull bool, err error) {

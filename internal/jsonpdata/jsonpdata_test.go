@@ -40,9 +40,25 @@ func normalize(v pcommon.Value) {
 	}
 }
 
+// decodeValue decodes src, which must hold exactly one JSON value, into v:
+// the tests' entry point to decode any value, where DecodeObject takes
+// objects only.
+func decodeValue(src string, v pcommon.Value) error {
+	d := decoder{s: src}
+	d.skipSpace()
+	if err := d.value(v); err != nil {
+		return err
+	}
+	d.skipSpace()
+	if d.i != len(d.s) {
+		return d.errf("unexpected data after the JSON value")
+	}
+	return nil
+}
+
 func decodeAny(src string) (pcommon.Value, error) {
 	v := pcommon.NewValueEmpty()
-	return v, DecodeValue(src, v)
+	return v, decodeValue(src, v)
 }
 
 var samples = []string{
@@ -119,40 +135,6 @@ func TestDecodeObjectErrors(t *testing.T) {
 			assert.Contains(t, err.Error(), "invalid JSON at byte")
 		})
 	}
-}
-
-func TestForEachElement(t *testing.T) {
-	var got []string
-	isArray, err := ForEachElement(` [ {"id":1} , {"id":"b","x":[1,{"y":"]"}]}, 3 ] `, func(i, _ int, e string) error {
-		assert.Equal(t, len(got), i)
-		got = append(got, e)
-		return nil
-	})
-	require.NoError(t, err)
-	assert.True(t, isArray)
-	assert.Equal(t, []string{`{"id":1}`, `{"id":"b","x":[1,{"y":"]"}]}`, `3`}, got)
-
-	got = nil
-	isArray, err = ForEachElement(` {"id":1} `, func(_, _ int, e string) error { got = append(got, e); return nil })
-	require.NoError(t, err)
-	assert.False(t, isArray)
-	assert.Equal(t, []string{`{"id":1}`}, got)
-
-	isArray, err = ForEachElement(`[]`, func(int, int, string) error { t.Fatal("no element expected"); return nil })
-	require.NoError(t, err)
-	assert.True(t, isArray)
-
-	// A malformed array is refused before any element is handed out.
-	calls := 0
-	_, err = ForEachElement(`[{"id":1},{"id":2`, func(int, int, string) error { calls++; return nil })
-	require.Error(t, err)
-	assert.Zero(t, calls)
-	_, err = ForEachElement(``, func(int, int, string) error { return nil })
-	require.ErrorContains(t, err, "empty input")
-	_, err = ForEachElement(`{"a":1}{"b":2}`, func(int, int, string) error { return nil })
-	require.ErrorContains(t, err, "unexpected data")
-	_, err = ForEachElement(`[1] 2`, func(int, int, string) error { return nil })
-	require.ErrorContains(t, err, "unexpected data")
 }
 
 func TestScanArray(t *testing.T) {
@@ -236,6 +218,39 @@ func TestFieldsAndUnquote(t *testing.T) {
 	require.Error(t, Fields(`{"a":}`, func(string, string) bool { return true }))
 }
 
+// expandDeep replaces in ours each object or array kept as JSON text,
+// beyond MaxTreeDepth, by what encoding/json makes of that text, after
+// checking that it is where ref has an object or array that deep. level is
+// the nesting level ours would have as an object or array.
+func expandDeep(t testing.TB, ours, ref pcommon.Value, level int) {
+	t.Helper()
+	isTree := ref.Type() == pcommon.ValueTypeMap || ref.Type() == pcommon.ValueTypeSlice
+	if isTree && level > MaxTreeDepth {
+		if ours.Type() != pcommon.ValueTypeStr {
+			t.Fatalf("level %d is decoded (%s), not kept as text", level, ours.Type())
+		}
+		v, err := reference(t, ours.Str())
+		if err != nil {
+			t.Fatalf("the text kept at level %d is not JSON: %v", level, err)
+		}
+		v.CopyTo(ours)
+		return
+	}
+	switch {
+	case ref.Type() == pcommon.ValueTypeMap && ours.Type() == pcommon.ValueTypeMap:
+		ref.Map().Range(func(k string, rv pcommon.Value) bool {
+			if ov, ok := ours.Map().Get(k); ok {
+				expandDeep(t, ov, rv, level+1)
+			}
+			return true
+		})
+	case ref.Type() == pcommon.ValueTypeSlice && ours.Type() == pcommon.ValueTypeSlice:
+		for i := 0; i < min(ref.Slice().Len(), ours.Slice().Len()); i++ {
+			expandDeep(t, ours.Slice().At(i), ref.Slice().At(i), level+1)
+		}
+	}
+}
+
 func FuzzDecodeValue(f *testing.F) {
 	for _, s := range samples {
 		f.Add(s)
@@ -255,6 +270,9 @@ func FuzzDecodeValue(f *testing.F) {
 			if err == nil {
 				t.Fatalf("accepted invalid JSON %q", src)
 			}
+			if _, err := ScanArray(src, func(string, string) {}, func(int, int, string) error { return nil }); err == nil {
+				t.Fatalf("ScanArray accepted invalid JSON %q", src)
+			}
 			return
 		}
 		if err != nil {
@@ -263,14 +281,20 @@ func FuzzDecodeValue(f *testing.F) {
 			}
 			t.Fatalf("refused valid JSON %q: %v", src, err)
 		}
+		expandDeep(t, got, want, 1)
 		normalize(got)
 		normalize(want)
 		if !assert.ObjectsAreEqual(want.AsRaw(), got.AsRaw()) {
 			t.Fatalf("decoded %q differently:\nwant %#v\ngot  %#v", src, want.AsRaw(), got.AsRaw())
 		}
-		// ForEachElement must agree on validity.
-		if _, err := ForEachElement(src, func(int, int, string) error { return nil }); err != nil && !strings.Contains(err.Error(), "nesting deeper") {
-			t.Fatalf("ForEachElement refused valid JSON %q: %v", src, err)
+		// ScanArray and Fields must agree on validity.
+		if _, err := ScanArray(src, func(string, string) {}, func(int, int, string) error { return nil }); err != nil && !strings.Contains(err.Error(), "nesting deeper") {
+			t.Fatalf("ScanArray refused valid JSON %q: %v", src, err)
+		}
+		if got.Type() == pcommon.ValueTypeMap {
+			if err := Fields(src, func(string, string) bool { return true }); err != nil && !strings.Contains(err.Error(), "nesting deeper") {
+				t.Fatalf("Fields refused valid JSON %q: %v", src, err)
+			}
 		}
 	})
 }

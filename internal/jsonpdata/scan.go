@@ -1,55 +1,141 @@
 package jsonpdata
 
-// ForEachElement calls fn with each element of src and its byte offset in
-// src: src itself when it holds one JSON value that is not an array, or
-// every element of a JSON array. Elements are substrings of src with
-// surrounding space removed. The
-// whole input is checked to be well-formed JSON before fn is first called,
-// so a malformed body is refused as a whole and nothing is half-consumed.
-func ForEachElement(src string, fn func(index, offset int, elem string) error) (isArray bool, err error) {
-	d := decoder{s: src}
-	d.skipSpace()
-	if d.i >= len(d.s) {
-		return false, d.errf("empty input")
+// enter moves past the '{' or '[' at d.i and the space after it, one
+// nesting level down. more is false when the object or array is empty (it
+// is then closed already) or err is set; otherwise d.i is at the first
+// key or element.
+func (d *decoder) enter() (more bool, err error) {
+	d.depth++
+	if d.depth > maxDepth {
+		return false, d.errf("nesting deeper than %d levels", maxDepth)
 	}
-	if d.s[d.i] != '[' {
-		start := d.i
-		if err := d.skip(); err != nil {
+	end := byte('}')
+	if d.s[d.i] == '[' {
+		end = ']'
+	}
+	d.i++
+	d.skipSpace()
+	if d.i < len(d.s) && d.s[d.i] == end {
+		d.i++
+		d.depth--
+		return false, nil
+	}
+	return true, nil
+}
+
+// key reads a member's key and the ':' after it, leaving d.i at the value.
+// With decode false the key is checked but not decoded, and "" returned.
+func (d *decoder) key(decode bool) (string, error) {
+	if d.i >= len(d.s) || d.s[d.i] != '"' {
+		return "", d.errf("expected a string key")
+	}
+	start := d.i
+	var k string
+	var err error
+	if decode {
+		k, err = d.str()
+	} else {
+		err = d.skipString()
+	}
+	if err != nil {
+		return "", err
+	}
+	raw := d.s[start:d.i]
+	d.skipSpace()
+	if d.i >= len(d.s) || d.s[d.i] != ':' {
+		return "", d.errf("expected ':' after key %s", raw)
+	}
+	d.i++
+	d.skipSpace()
+	return k, nil
+}
+
+// next moves past what follows a member or an element: a ',' and the
+// space after it (more is true, d.i is at the next key or element), or the
+// end byte ('}' or ']') that closes the object or array, one nesting level
+// up.
+func (d *decoder) next(end byte) (more bool, err error) {
+	d.skipSpace()
+	if d.i < len(d.s) {
+		switch d.s[d.i] {
+		case ',':
+			d.i++
+			d.skipSpace()
+			return true, nil
+		case end:
+			d.i++
+			d.depth--
+			return false, nil
+		}
+	}
+	what := "object"
+	if end == ']' {
+		what = "array"
+	}
+	if d.i >= len(d.s) {
+		return false, d.errf("unterminated %s", what)
+	}
+	return false, d.errf("expected ',' or '%c' in %s", end, what)
+}
+
+// skip moves past the value at d.i, checking that it is well-formed.
+func (d *decoder) skip() error {
+	if d.i >= len(d.s) {
+		return d.errf("expected a value")
+	}
+	switch d.s[d.i] {
+	case '"':
+		return d.skipString()
+	case '{':
+		more, err := d.enter()
+		for more {
+			if _, err = d.key(false); err != nil {
+				return err
+			}
+			if err = d.skip(); err != nil {
+				return err
+			}
+			more, err = d.next('}')
+		}
+		return err
+	case '[':
+		more, err := d.enter()
+		for more {
+			if err = d.skip(); err != nil {
+				return err
+			}
+			more, err = d.next(']')
+		}
+		return err
+	case 't', 'f', 'n':
+		_, _, err := d.literal()
+		return err
+	default:
+		_, _, _, err := d.number()
+		return err
+	}
+}
+
+// fields reads the object at d.s[d.i] == '{', calling fn with each key
+// and the raw text of its value, until fn returns false (stopped) or the
+// object ends; d.i is then past the object.
+func (d *decoder) fields(fn func(key, raw string) bool) (stopped bool, err error) {
+	more, err := d.enter()
+	for more {
+		var k string
+		if k, err = d.key(true); err != nil {
 			return false, err
 		}
-		end := d.i
-		d.skipSpace()
-		if d.i != len(d.s) {
-			return false, d.errf("unexpected data after the JSON value")
+		start := d.i
+		if err = d.skip(); err != nil {
+			return false, err
 		}
-		return false, fn(0, start, src[start:end])
-	}
-	// Validate first, then iterate.
-	if err := d.skip(); err != nil {
-		return true, err
-	}
-	d.skipSpace()
-	if d.i != len(d.s) {
-		return true, d.errf("unexpected data after the JSON array")
-	}
-	d = decoder{s: src}
-	d.skipSpace()
-	d.i++ // '['
-	for n := 0; ; n++ {
-		d.skipSpace()
-		if d.s[d.i] == ']' {
+		if !fn(k, d.s[start:d.i]) {
 			return true, nil
 		}
-		start := d.i
-		_ = d.skip() // already validated
-		if err := fn(n, start, src[start:d.i]); err != nil {
-			return true, err
-		}
-		d.skipSpace()
-		if d.s[d.i] == ',' {
-			d.i++
-		}
+		more, err = d.next('}')
 	}
+	return false, err
 }
 
 // Fields calls fn with every top-level key of the JSON object obj and the
@@ -65,71 +151,18 @@ func Fields(obj string, fn func(key, raw string) bool) error {
 	return err
 }
 
-// fields reads the object at d.s[d.i] == '{', calling fn with each key
-// and the raw text of its value, until fn returns false (stopped) or the
-// object ends; d.i is then past the object.
-func (d *decoder) fields(fn func(key, raw string) bool) (stopped bool, err error) {
-	d.depth++
-	if d.depth > maxDepth {
-		return false, d.errf("nesting deeper than %d levels", maxDepth)
-	}
-	d.i++ // '{'
-	d.skipSpace()
-	if d.i < len(d.s) && d.s[d.i] == '}' {
-		d.i++
-		d.depth--
-		return false, nil
-	}
-	for {
-		d.skipSpace()
-		if d.i >= len(d.s) || d.s[d.i] != '"' {
-			return false, d.errf("expected a string key")
-		}
-		key, err := d.str()
-		if err != nil {
-			return false, err
-		}
-		d.skipSpace()
-		if d.i >= len(d.s) || d.s[d.i] != ':' {
-			return false, d.errf("expected ':' after key %q", key)
-		}
-		d.i++
-		d.skipSpace()
-		start := d.i
-		if err := d.skip(); err != nil {
-			return false, err
-		}
-		if !fn(key, d.s[start:d.i]) {
-			return true, nil
-		}
-		d.skipSpace()
-		if d.i >= len(d.s) {
-			return false, d.errf("unterminated object")
-		}
-		switch d.s[d.i] {
-		case ',':
-			d.i++
-		case '}':
-			d.i++
-			d.depth--
-			return false, nil
-		default:
-			return false, d.errf("expected ',' or '}' in object")
-		}
-	}
-}
-
-// ScanArray reads the JSON array src in one pass. For each element that
-// is an object it calls field with every top-level key and the raw text
-// of its value, then, for every element, elem with its index, its byte
-// offset in src and its text. When src is valid JSON but not an array,
-// ScanArray returns isArray false and calls neither.
+// ScanArray reads src, which must hold one JSON value, in one pass. When
+// it is an array, ScanArray calls, for each element that is an object,
+// field (unless nil) with every top-level key and the raw text of its
+// value, then, for every element, elem with its index, its byte offset in
+// src and its text (without surrounding space). When src is valid JSON
+// but not an array, ScanArray returns isArray false and calls neither.
 //
-// Unlike ForEachElement, src is checked as it is read: when it is
-// malformed, the error is returned after field and elem have seen the
-// elements before the fault, and the caller must discard what it did
-// with them. In exchange, src is read once instead of twice, and the top
-// level of every object is read in the same pass.
+// src is checked as it is read: when it is malformed, the error is
+// returned after field and elem have seen the elements before the fault,
+// and the caller must discard what it did with them. In exchange, src is
+// read once, and the top level of every object is read in the same pass.
+// An error returned by elem stops the scan and is returned.
 func ScanArray(src string, field func(key, raw string), elem func(index, offset int, elem string) error) (isArray bool, err error) {
 	d := decoder{s: src}
 	d.skipSpace()
@@ -146,42 +179,28 @@ func ScanArray(src string, field func(key, raw string), elem func(index, offset 
 		}
 		return false, nil
 	}
-	d.i++ // '['
-	d.depth++
-	d.skipSpace()
-	if d.i < len(d.s) && d.s[d.i] == ']' {
-		d.i++
-	} else {
-		all := func(k, raw string) bool {
-			field(k, raw)
-			return true
+	all := func(k, raw string) bool {
+		field(k, raw)
+		return true
+	}
+	more, err := d.enter()
+	for n := 0; more; n++ {
+		start := d.i
+		if field != nil && d.i < len(d.s) && d.s[d.i] == '{' {
+			_, err = d.fields(all)
+		} else {
+			err = d.skip()
 		}
-		for n := 0; ; n++ {
-			d.skipSpace()
-			start := d.i
-			if d.i < len(d.s) && d.s[d.i] == '{' {
-				if _, err := d.fields(all); err != nil {
-					return true, err
-				}
-			} else if err := d.skip(); err != nil {
-				return true, err
-			}
-			if err := elem(n, start, src[start:d.i]); err != nil {
-				return true, err
-			}
-			d.skipSpace()
-			if d.i >= len(d.s) {
-				return true, d.errf("unterminated array")
-			}
-			if d.s[d.i] == ']' {
-				d.i++
-				break
-			}
-			if d.s[d.i] != ',' {
-				return true, d.errf("expected ',' or ']' in array")
-			}
-			d.i++
+		if err != nil {
+			return true, err
 		}
+		if err = elem(n, start, src[start:d.i]); err != nil {
+			return true, err
+		}
+		more, err = d.next(']')
+	}
+	if err != nil {
+		return true, err
 	}
 	d.skipSpace()
 	if d.i != len(d.s) {
@@ -202,99 +221,6 @@ func Unquote(raw string) (string, bool) {
 		return "", false
 	}
 	return s, true
-}
-
-// skip moves past the value at d.i, checking that it is well-formed.
-func (d *decoder) skip() error {
-	if d.i >= len(d.s) {
-		return d.errf("expected a value")
-	}
-	switch d.s[d.i] {
-	case '"':
-		return d.skipString()
-	case '{':
-		d.depth++
-		if d.depth > maxDepth {
-			return d.errf("nesting deeper than %d levels", maxDepth)
-		}
-		d.i++
-		d.skipSpace()
-		if d.i < len(d.s) && d.s[d.i] == '}' {
-			d.i++
-			d.depth--
-			return nil
-		}
-		for {
-			d.skipSpace()
-			if d.i >= len(d.s) || d.s[d.i] != '"' {
-				return d.errf("expected a string key")
-			}
-			if err := d.skipString(); err != nil {
-				return err
-			}
-			d.skipSpace()
-			if d.i >= len(d.s) || d.s[d.i] != ':' {
-				return d.errf("expected ':' after key")
-			}
-			d.i++
-			d.skipSpace()
-			if err := d.skip(); err != nil {
-				return err
-			}
-			d.skipSpace()
-			if d.i >= len(d.s) {
-				return d.errf("unterminated object")
-			}
-			switch d.s[d.i] {
-			case ',':
-				d.i++
-			case '}':
-				d.i++
-				d.depth--
-				return nil
-			default:
-				return d.errf("expected ',' or '}' in object")
-			}
-		}
-	case '[':
-		d.depth++
-		if d.depth > maxDepth {
-			return d.errf("nesting deeper than %d levels", maxDepth)
-		}
-		d.i++
-		d.skipSpace()
-		if d.i < len(d.s) && d.s[d.i] == ']' {
-			d.i++
-			d.depth--
-			return nil
-		}
-		for {
-			d.skipSpace()
-			if err := d.skip(); err != nil {
-				return err
-			}
-			d.skipSpace()
-			if d.i >= len(d.s) {
-				return d.errf("unterminated array")
-			}
-			switch d.s[d.i] {
-			case ',':
-				d.i++
-			case ']':
-				d.i++
-				d.depth--
-				return nil
-			default:
-				return d.errf("expected ',' or ']' in array")
-			}
-		}
-	case 't', 'f', 'n':
-		_, _, err := d.literal()
-		return err
-	default:
-		_, _, _, err := d.number()
-		return err
-	}
 }
 
 // skipString moves past the string at d.i, checking escapes.

@@ -23,6 +23,11 @@ func NewFactory() receiver.Factory {
 	)
 }
 
+// defaultStreamReadTimeout is the default stream.read_timeout and
+// stream.read_header_timeout: well under the 8 seconds GitLab gives a
+// whole delivery.
+const defaultStreamReadTimeout = 5 * time.Second
+
 func createDefaultConfig() component.Config {
 	client := confighttp.NewDefaultClientConfig()
 	client.Timeout = 30 * time.Second
@@ -30,6 +35,10 @@ func createDefaultConfig() component.Config {
 	server := confighttp.NewDefaultServerConfig()
 	server.NetAddr.Endpoint = defaultStreamAddr
 	server.MaxRequestBodySize = defaultMaxBodySize
+	// GitLab gives a delivery 8 seconds in all; a sender that takes longer
+	// to send its request only holds a connection and its buffer.
+	server.ReadHeaderTimeout = defaultStreamReadTimeout
+	server.ReadTimeout = defaultStreamReadTimeout
 
 	backOff := configretry.NewDefaultBackOffConfig()
 	backOff.MaxElapsedTime = 2 * time.Minute

@@ -4,12 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -21,7 +18,6 @@ import (
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.uber.org/zap"
 
-	"github.com/kyra-mdr/otelcol-gitlab/internal/jsonpdata"
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/auditlog"
 )
 
@@ -30,8 +26,6 @@ const (
 	// maxInFlightWait bounds how long a request waits for a concurrent
 	// delivery of the same event; GitLab gives up after 8 seconds.
 	maxInFlightWait = 5 * time.Second
-	// maxReportedErrors bounds the per-event errors listed in a 400 answer.
-	maxReportedErrors = 10
 )
 
 // streamServer is the audit event streaming endpoint.
@@ -150,38 +144,6 @@ type streamAnswer struct {
 	Refused    []string `json:"refused,omitempty"`
 }
 
-func writeJSON(w http.ResponseWriter, status int, a streamAnswer) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	if a.Error == "" && a.Refused == nil && (a.Status == "" || a.Status == "ok") {
-		// The answer to nearly every request, without reflection.
-		var buf [128]byte
-		_, _ = w.Write(appendCountsAnswer(buf[:0], a))
-		return
-	}
-	_ = json.NewEncoder(w).Encode(a)
-}
-
-// appendCountsAnswer appends what json.Encoder writes for an answer that
-// holds only a status ("ok" or none) and counts.
-func appendCountsAnswer(b []byte, a streamAnswer) []byte {
-	b = append(b, '{')
-	if a.Status != "" {
-		b = append(b, `"status":"ok",`...)
-	}
-	b = append(b, `"accepted":`...)
-	b = strconv.AppendInt(b, int64(a.Accepted), 10)
-	if a.Duplicates != 0 {
-		b = append(b, `,"duplicates":`...)
-		b = strconv.AppendInt(b, int64(a.Duplicates), 10)
-	}
-	if a.Filtered != 0 {
-		b = append(b, `,"filtered":`...)
-		b = strconv.AppendInt(b, int64(a.Filtered), 10)
-	}
-	return append(b, "}\n"...)
-}
-
 func (s *streamServer) reject(ctx context.Context, w http.ResponseWriter, status int, reason string, a streamAnswer) {
 	s.tel.count(ctx, s.tel.streamRejected, 1, attrReason, reason)
 	writeJSON(w, status, a)
@@ -220,35 +182,14 @@ func (s *streamServer) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	hint := r.Header.Get(headerEventType)
-	now := pcommon.NewTimestampFromTime(s.now())
-	var events []pending
-	var refused []string
-	filtered := 0
-	_, err = jsonpdata.ForEachElement(body, func(i, _ int, elem string) error {
-		lr := plog.NewLogRecord()
-		h := hint
-		if i > 0 {
-			h = "" // the header names the first event only; batches carry no header
-		}
-		ev, err := auditlog.Fill(lr, elem, auditlog.SourceStream, h, now)
-		if err != nil {
-			refused = append(refused, fmt.Sprintf("event %d: %v", i, err))
-			return nil
-		}
-		if !s.filter.keep(ev.Type) {
-			filtered++
-			return nil
-		}
-		events = append(events, pending{key: ev.Key, record: lr})
-		return nil
-	})
+	batch, err := s.decodeBatch(body, r.Header.Get(headerEventType), pcommon.NewTimestampFromTime(s.now()))
 	if err != nil {
 		s.reject(ctx, w, http.StatusBadRequest, reasonMalformed, streamAnswer{Error: "the body is not valid JSON: " + err.Error()})
 		return
 	}
+	events, filtered := batch.events, batch.filtered
 	s.tel.count(ctx, s.tel.filtered, filtered, attrSource, string(auditlog.SourceStream))
-	s.tel.count(ctx, s.tel.invalid, len(refused), attrSource, string(auditlog.SourceStream))
+	s.tel.count(ctx, s.tel.invalid, batch.refused.n, attrSource, string(auditlog.SourceStream))
 
 	accepted, dups, err := s.emit(ctx, events)
 	s.tel.count(ctx, s.tel.duplicates, dups, attrSource, string(auditlog.SourceStream))
@@ -262,58 +203,14 @@ func (s *streamServer) handleEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if len(refused) > 0 {
-		answer.Error = fmt.Sprintf("%d event(s) refused; the %d valid event(s) were accepted", len(refused), accepted+dups+filtered)
-		if len(refused) > maxReportedErrors {
-			refused = append(refused[:maxReportedErrors], fmt.Sprintf("and %d more", len(refused)-maxReportedErrors))
-		}
-		answer.Refused = refused
+	if batch.refused.n > 0 {
+		answer.Error = fmt.Sprintf("%d event(s) refused; the %d valid event(s) were accepted", batch.refused.n, accepted+dups+filtered)
+		answer.Refused = batch.refused.list()
 		s.reject(ctx, w, http.StatusBadRequest, reasonMalformed, answer)
 		return
 	}
 	answer.Status = "ok"
 	writeJSON(w, http.StatusOK, answer)
-}
-
-// bodyBuffers are the buffers request bodies are read into; the body
-// itself is then copied into a string of its exact size, which the
-// decoded values point into.
-var bodyBuffers = sync.Pool{New: func() any { return new([]byte) }}
-
-// maxPooledBody is the largest buffer kept for reuse: single events are a
-// few KB; the rare large batch does not pin its buffer.
-const maxPooledBody = 64 << 10
-
-// readBody reads the whole request body into a string. It costs one
-// allocation of the body's size: io.Copy into a strings.Builder would
-// also allocate a 32 KiB copy buffer per request.
-func readBody(r *http.Request, limit int64) (string, error) {
-	bp := bodyBuffers.Get().(*[]byte)
-	b := (*bp)[:0]
-	switch n := r.ContentLength; {
-	case n > 0 && n <= limit && int(n) >= cap(b):
-		b = make([]byte, 0, n+1) // +1: room to read the EOF without growing
-	case cap(b) == 0:
-		b = make([]byte, 0, 1024) // no length given (chunked): a few KB is usual
-	}
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := r.Body.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err != nil {
-			body := ""
-			if errors.Is(err, io.EOF) {
-				body, err = string(b), nil
-			}
-			if cap(b) <= maxPooledBody {
-				*bp = b[:0]
-				bodyBuffers.Put(bp)
-			}
-			return body, err
-		}
-	}
 }
 
 // emit claims the events and hands the new ones to the pipeline. Events

@@ -177,7 +177,7 @@ func TestStreamAnswers(t *testing.T) {
 			c.Stream.Get().RequiredHeaders = map[string]configopaque.String{"X-Tenant": "acme"}
 		}, headers: withToken("X-Tenant", "acme"), status: 200, accepted: 1, emitted: 1},
 		{name: "malformed json", body: `{"id":1,`, headers: withToken(), status: 400, errMatch: "invalid JSON at byte"},
-		{name: "not an object", body: `"hello"`, headers: withToken(), status: 400, errMatch: "event 0: invalid JSON"},
+		{name: "not an object", body: `"hello"`, headers: withToken(), status: 400, errMatch: "event 0: the event is not a JSON object"},
 		{name: "batch with bad events keeps the good ones", body: `[` + valid + `,{"created_at":"2024-01-01T00:00:00Z"},{"id":7}]`,
 			headers: withToken(), status: 400, errMatch: "2 event(s) refused", accepted: 1, emitted: 1},
 		{name: "too large", body: `[` + strings.Repeat(valid+",", 300) + valid + `]`, cfg: func(c *Config) {

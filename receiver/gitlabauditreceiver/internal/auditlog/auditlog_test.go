@@ -25,8 +25,9 @@ func fixture(t *testing.T, name string) string {
 func elements(t *testing.T, src string) []string {
 	t.Helper()
 	var out []string
-	_, err := jsonpdata.ForEachElement(src, func(_, _ int, e string) error { out = append(out, e); return nil })
+	isArray, err := jsonpdata.ScanArray(src, nil, func(_, _ int, e string) error { out = append(out, e); return nil })
 	require.NoError(t, err)
+	require.True(t, isArray)
 	return out
 }
 
