@@ -128,3 +128,17 @@ func TestDeepTreesKeptAsText(t *testing.T) {
 	require.ErrorContains(t, DecodeObject(nested(maxDepth), body), "nesting deeper")
 	require.NoError(t, DecodeObject(nested(maxDepth-1), body), "64 levels: 63 objects and the leaf's array")
 }
+
+// TestErrorsAreBounded: an error quotes at most a little of the input,
+// however long the key it is about.
+func TestErrorsAreBounded(t *testing.T) {
+	long := strings.Repeat("k", 100_000)
+	for _, src := range []string{`{"` + long + `" 1}`, `[{"a":1},{"` + long + `" 1}]`} {
+		_, err := ScanArray(src, func(string, string) {}, func(int, int, string) error { return nil })
+		require.ErrorContains(t, err, "expected ':' after key")
+		assert.Less(t, len(err.Error()), 200)
+		err = DecodeObject(src, pcommon.NewMap())
+		require.Error(t, err)
+		assert.Less(t, len(err.Error()), 200)
+	}
+}

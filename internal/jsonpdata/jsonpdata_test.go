@@ -255,6 +255,9 @@ func FuzzDecodeValue(f *testing.F) {
 	for _, s := range samples {
 		f.Add(s)
 	}
+	// Trees deeper than MaxTreeDepth, kept partly as text.
+	f.Add(nested(MaxTreeDepth + 3))
+	f.Add(strings.Repeat("[", MaxTreeDepth+2) + `{"a":"\u00e9"}` + strings.Repeat("]", MaxTreeDepth+2))
 	f.Fuzz(func(t *testing.T, src string) {
 		want, refErr := reference(t, src)
 		got, err := decodeAny(src)

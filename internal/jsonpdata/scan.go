@@ -43,7 +43,9 @@ func (d *decoder) key(decode bool) (string, error) {
 	raw := d.s[start:d.i]
 	d.skipSpace()
 	if d.i >= len(d.s) || d.s[d.i] != ':' {
-		return "", d.errf("expected ':' after key %s", raw)
+		// The key quoted, cut to 40 characters: errors are shown to the
+		// sender, and a key can be megabytes long.
+		return "", d.errf("expected ':' after key %.40q", raw[1:len(raw)-1])
 	}
 	d.i++
 	d.skipSpace()
