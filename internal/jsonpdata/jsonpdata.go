@@ -15,10 +15,14 @@
 // OTLP protobuf (whose decoders refuse deeper values); input nested deeper
 // than 64 levels is refused.
 //
-// One grammar serves every reader: [decoder.enter], [decoder.key] and
-// [decoder.next] step through the members of an object and the elements of
-// an array, and decoding, skipping, [Fields] and [ScanArray] are loops over
-// them.
+// The entry points: [DecodeObject] decodes one event into a map;
+// [ScanArray], the one splitter, reads a page or a request body in one
+// pass, handing out each element's text (and the top-level members of
+// each object); [Fields] reads the top level of one object; [Unquote]
+// decodes one string; [AppendJSON] and [AppendString] write JSON back.
+// One grammar serves them all: the decoder's enter, key and next methods
+// (scan.go) step through the members of an object and the elements of an
+// array, and decoding, checking (skip) and scanning are loops over them.
 package jsonpdata // import "github.com/kyra-mdr/otelcol-gitlab/internal/jsonpdata"
 
 import (

@@ -55,20 +55,32 @@ func (d *decoder) key(decode bool) (string, error) {
 // next moves past what follows a member or an element: a ',' and the
 // space after it (more is true, d.i is at the next key or element), or the
 // end byte ('}' or ']') that closes the object or array, one nesting level
-// up.
+// up. It is small enough to be inlined where the input has no space
+// before the ',' or the end byte (as GitLab writes it); nextSpaced does
+// the rest.
 func (d *decoder) next(end byte) (more bool, err error) {
-	d.skipSpace()
 	if d.i < len(d.s) {
 		switch d.s[d.i] {
 		case ',':
 			d.i++
-			d.skipSpace()
+			if d.i < len(d.s) && d.s[d.i] <= ' ' {
+				d.skipSpace()
+			}
 			return true, nil
 		case end:
 			d.i++
 			d.depth--
 			return false, nil
 		}
+	}
+	return d.nextSpaced(end)
+}
+
+// nextSpaced is next where space comes first, or what comes is wrong.
+func (d *decoder) nextSpaced(end byte) (more bool, err error) {
+	d.skipSpace()
+	if d.i < len(d.s) && (d.s[d.i] == ',' || d.s[d.i] == end) {
+		return d.next(end)
 	}
 	what := "object"
 	if end == ']' {
