@@ -7,15 +7,16 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"unsafe"
 )
 
 // The streaming endpoint's I/O, tuned by measurement (BenchmarkStreamHandler,
 // BenchmarkStreamBody): reading the body and writing the answer. The flow
 // of a request is in stream.go.
 
-// bodyBuffers are the buffers request bodies are read into; the body
-// itself is then copied into a string of its exact size, which the
-// decoded values point into.
+// bodyBuffers are the buffers request bodies of up to maxPooledBody bytes
+// are read into; the body itself is then copied into a string of its
+// exact size, which the decoded values point into.
 var bodyBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 const (
@@ -55,11 +56,20 @@ func readBody(r *http.Request, limit int64) (string, error) {
 		n, err := r.Body.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
 		if err != nil {
+			pooled := cap(b) <= maxPooledBody
 			body := ""
-			if errors.Is(err, io.EOF) {
+			switch {
+			case !errors.Is(err, io.EOF):
+			case pooled:
 				body, err = string(b), nil
+			default:
+				// A buffer too large to pool is never written again: the
+				// string is made on it rather than on a copy, which
+				// saves a copy of the body (BenchmarkStreamBody: a 10 MiB
+				// request allocated 38 MB, now 27 MB).
+				body, err = unsafe.String(unsafe.SliceData(b), len(b)), nil
 			}
-			if cap(b) <= maxPooledBody {
+			if pooled {
 				*bp = b[:0]
 				bodyBuffers.Put(bp)
 			}
