@@ -357,8 +357,8 @@ func BenchmarkStreamHandler(b *testing.B) {
 	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{ReceiverID: set.ID, Transport: "http", ReceiverCreateSettings: set})
 	require.NoError(b, err)
 	s := &streamServer{
-		cfg: cfg.Stream.Get(), logger: zap.NewNop(), next: consumertest.NewNop(), obs: obs, tel: r.tel,
-		dedup: r.dedup, filter: r.filter, records: r.records, status: newStatusTracker(componenttest.NewNopHost()), now: time.Now,
+		cfg: cfg.Stream.Get(), logger: zap.NewNop(), emit: r.newEmitter(obs), tel: r.tel,
+		filter: r.filter, status: newStatusTracker(componenttest.NewNopHost()), now: time.Now,
 	}
 	s.init()
 	h := s.handler()

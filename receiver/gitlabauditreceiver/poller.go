@@ -7,11 +7,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
-	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.uber.org/zap"
 
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/auditlog"
@@ -30,19 +28,16 @@ const (
 // poller polls every configured feed, each in its own goroutine, through
 // one shared API client (one request budget).
 type poller struct {
-	cfg     *Config
-	logger  *zap.Logger
-	next    consumer.Logs
-	obs     *receiverhelper.ObsReport
-	tel     *telemetry
-	client  *gitlabapi.Client
-	dedup   *dedupCache
-	store   storage.Client
-	filter  *typeFilter
-	status  *statusTracker
-	records *recordFactory
-	now     func() time.Time
-	feeds   []*feedPoller
+	cfg    *Config
+	logger *zap.Logger
+	emit   *emitter
+	tel    *telemetry
+	client *gitlabapi.Client
+	store  storage.Client
+	filter *typeFilter
+	status *statusTracker
+	now    func() time.Time
+	feeds  []*feedPoller
 
 	spillThreshold int64
 	// persistent is set when a storage extension keeps the checkpoints;
@@ -187,20 +182,18 @@ func (f *feedPoller) poll(ctx context.Context) (behind bool, err error) {
 	return behind, nil
 }
 
-// pollBatch is a batch of records being built, with what is needed to
-// commit it once the pipeline accepted it.
+// pollBatch is a batch of owned records being built, with what the
+// checkpoint needs once the pipeline accepted it.
 type pollBatch struct {
-	logs    plog.Logs
-	records plog.LogRecordSlice
-	keys    []string
-	times   []int64 // created_at, Unix milliseconds, per key
-	upTo    int64   // created_at (unix ns) of the last event handled
+	*emitBatch
+	times []int64 // created_at, Unix milliseconds, per key
+	upTo  int64   // created_at (unix ns) of the last event handled
 }
 
 // emit emits the window's events in order, in batches. After each batch
 // the pipeline accepted, the checkpoint moves to the created_at of the last
-// event handled and is stored, so a failure later in a large window does
-// not re-emit what was accepted.
+// event handled and is stored with the batch's events, so a failure later
+// in a large window does not re-emit what was accepted.
 func (f *feedPoller) emit(ctx context.Context, buf *windowBuffer) error {
 	p := f.p
 	var b *pollBatch
@@ -231,13 +224,11 @@ func (f *feedPoller) emit(ctx context.Context, buf *windowBuffer) error {
 			continue
 		}
 		for {
-			cl := p.dedup.ClaimOne(ev.Key)
+			if b == nil {
+				b = &pollBatch{emitBatch: p.emit.newBatch()}
+			}
+			cl := p.emit.offer(b.emitBatch, ev.Key, scratch)
 			if cl.state == claimOwned {
-				if b == nil {
-					b = p.newBatch()
-				}
-				scratch.MoveTo(b.records.AppendEmpty())
-				b.keys = append(b.keys, ev.Key)
 				b.times = append(b.times, ev.CreatedAt.UnixMilli())
 				break
 			}
@@ -257,9 +248,9 @@ func (f *feedPoller) emit(ctx context.Context, buf *windowBuffer) error {
 				return ctx.Err()
 			}
 		}
-		if b != nil {
+		if b.len() > 0 {
 			b.upTo = ev.CreatedAt.UnixNano()
-			if b.records.Len() >= maxBatchRecords {
+			if b.len() >= maxBatchRecords {
 				if err := f.flush(ctx, b); err != nil {
 					return err
 				}
@@ -270,45 +261,30 @@ func (f *feedPoller) emit(ctx context.Context, buf *windowBuffer) error {
 	return f.flush(ctx, b)
 }
 
-func (p *poller) newBatch() *pollBatch {
-	logs, records := p.records.newLogs()
-	return &pollBatch{logs: logs, records: records}
-}
-
-// flush hands a batch to the pipeline; on success it commits the events
-// and moves the checkpoint, on failure it gives the events up so the same
-// window is read again at the next poll.
+// flush hands a batch to the pipeline. Once accepted, its events enter the
+// checkpoint, which moves to the last event handled and is stored in the
+// same transaction as the events; once refused, the same window is read
+// again at the next poll.
 func (f *feedPoller) flush(ctx context.Context, b *pollBatch) error {
-	if b == nil || len(b.keys) == 0 {
+	if b == nil {
 		return nil
 	}
-	p := f.p
-	n := len(b.keys)
-	opCtx := p.obs.StartLogsOp(ctx)
-	err := p.next.ConsumeLogs(opCtx, b.logs)
-	p.obs.EndLogsOp(opCtx, "json", n, err)
-	if err != nil {
-		p.dedup.Release(b.keys)
-		return fmt.Errorf("the pipeline refused %d events: %w", n, errPipeline{err})
-	}
-	for i, k := range b.keys {
-		f.cp.Seen[k] = b.times[i]
-	}
-	f.cp.advance(time.Unix(0, b.upTo), p.cfg.Overlap)
-	f.watermark.Store(f.cp.Watermark.UnixNano())
-	// The events and the checkpoint are recorded in one transaction, right
-	// after the pipeline took the batch.
-	var ops []*storage.Operation
-	if p.persistent {
+	return f.p.emit.deliver(ctx, b.emitBatch, func() []*storage.Operation {
+		for i, k := range b.keys {
+			f.cp.Seen[k] = b.times[i]
+		}
+		f.cp.advance(time.Unix(0, b.upTo), f.p.cfg.Overlap)
+		f.watermark.Store(f.cp.Watermark.UnixNano())
+		if !f.p.persistent {
+			return nil
+		}
 		op, err := checkpointOperation(f.feed, f.cp)
 		if err != nil {
-			p.logger.Warn("Could not encode the checkpoint", zap.String("feed", f.feed.String()), zap.Error(err))
-		} else {
-			ops = append(ops, op)
+			f.p.logger.Warn("Could not encode the checkpoint", zap.String("feed", f.feed.String()), zap.Error(err))
+			return nil
 		}
-	}
-	p.dedup.Commit(ctx, b.keys, ops...)
-	return nil
+		return []*storage.Operation{op}
+	})
 }
 
 // store writes the checkpoint to the storage extension, when there is one.
@@ -320,11 +296,6 @@ func (f *feedPoller) store(ctx context.Context) {
 		f.p.logger.Warn("Could not store the checkpoint", zap.String("feed", f.feed.String()), zap.Error(err))
 	}
 }
-
-// errPipeline marks errors of the next consumer, as opposed to GitLab's.
-type errPipeline struct{ error }
-
-func (e errPipeline) Unwrap() error { return e.error }
 
 // failed logs a failed poll once per cause, with what to do about it, and
 // reports it in the component status.

@@ -110,8 +110,8 @@ func (r *auditReceiver) start(ctx context.Context, host component.Host) error {
 			return err
 		}
 		r.stream = &streamServer{
-			cfg: r.cfg.Stream.Get(), logger: r.set.Logger, next: r.next, obs: obs, tel: r.tel,
-			dedup: r.dedup, filter: r.filter, records: r.records, status: r.status, now: r.now,
+			cfg: r.cfg.Stream.Get(), logger: r.set.Logger, emit: r.newEmitter(obs),
+			tel: r.tel, filter: r.filter, status: r.status, now: r.now,
 		}
 		r.stream.init()
 		if err := r.stream.start(ctx, host, r.set.TelemetrySettings); err != nil {
@@ -177,13 +177,18 @@ func (r *auditReceiver) newPoller(ctx context.Context, host component.Host) (*po
 		},
 	})
 	p := &poller{
-		cfg: r.cfg, logger: r.set.Logger, next: r.next, obs: obs, tel: r.tel, client: api,
-		dedup: r.dedup, store: r.storageClient, filter: r.filter, status: r.status,
-		records: r.records, now: r.now, spillThreshold: defaultSpillThreshold,
-		persistent: r.cfg.Storage != nil,
+		cfg: r.cfg, logger: r.set.Logger, emit: r.newEmitter(obs), tel: r.tel, client: api,
+		store: r.storageClient, filter: r.filter, status: r.status, now: r.now,
+		spillThreshold: defaultSpillThreshold, persistent: r.cfg.Storage != nil,
 	}
 	p.load(ctx)
 	return p, nil
+}
+
+// newEmitter returns an emitter for one path (each path reports its own
+// transport through obs); all share the de-duplication set.
+func (r *auditReceiver) newEmitter(obs *receiverhelper.ObsReport) *emitter {
+	return &emitter{next: r.next, obs: obs, dedup: r.dedup, records: r.records}
 }
 
 // storage returns the configured storage extension's client, or a client

@@ -11,11 +11,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/plog"
-	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.uber.org/zap"
 
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/auditlog"
@@ -30,16 +27,13 @@ const (
 
 // streamServer is the audit event streaming endpoint.
 type streamServer struct {
-	cfg     *StreamConfig
-	logger  *zap.Logger
-	next    consumer.Logs
-	obs     *receiverhelper.ObsReport
-	tel     *telemetry
-	dedup   *dedupCache
-	filter  *typeFilter
-	records *recordFactory
-	status  *statusTracker
-	now     func() time.Time
+	cfg    *StreamConfig
+	logger *zap.Logger
+	emit   *emitter
+	tel    *telemetry
+	filter *typeFilter
+	status *statusTracker
+	now    func() time.Time
 
 	tokens   [][sha256.Size]byte // digests of the verification tokens
 	required []requiredHeader
@@ -149,12 +143,6 @@ func (s *streamServer) reject(ctx context.Context, w http.ResponseWriter, status
 	writeJSON(w, status, a)
 }
 
-// pending is a decoded event waiting for its de-duplication claim.
-type pending struct {
-	key    string
-	record plog.LogRecord
-}
-
 func (s *streamServer) handleEvents(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if r.Method != http.MethodPost {
@@ -191,7 +179,7 @@ func (s *streamServer) handleEvents(w http.ResponseWriter, r *http.Request) {
 	s.tel.count(ctx, s.tel.filtered, filtered, attrSource, string(auditlog.SourceStream))
 	s.tel.count(ctx, s.tel.invalid, batch.refused.n, attrSource, string(auditlog.SourceStream))
 
-	accepted, dups, err := s.emit(ctx, events)
+	accepted, dups, err := s.emit.emitAll(ctx, events, maxInFlightWait)
 	s.tel.count(ctx, s.tel.duplicates, dups, attrSource, string(auditlog.SourceStream))
 	answer := streamAnswer{Accepted: accepted, Duplicates: dups, Filtered: filtered}
 	if err != nil {
@@ -211,59 +199,4 @@ func (s *streamServer) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	answer.Status = "ok"
 	writeJSON(w, http.StatusOK, answer)
-}
-
-// emit claims the events and hands the new ones to the pipeline. Events
-// that a concurrent request is emitting are waited for after this request's
-// own events are handed over, so no two requests wait on each other.
-func (s *streamServer) emit(ctx context.Context, events []pending) (accepted, dups int, err error) {
-	for len(events) > 0 {
-		keys := make([]string, len(events))
-		for i, e := range events {
-			keys[i] = e.key
-		}
-		claims := s.dedup.Claim(keys)
-		logs, records := s.records.newLogs()
-		var owned []string
-		var waiting []pending
-		var waits []<-chan struct{}
-		for i, c := range claims {
-			switch c.state {
-			case claimOwned:
-				events[i].record.MoveTo(records.AppendEmpty())
-				owned = append(owned, keys[i])
-			case claimDuplicate:
-				dups++
-			case claimInFlight:
-				waiting = append(waiting, events[i])
-				waits = append(waits, c.wait)
-			}
-		}
-		if len(owned) > 0 {
-			opCtx := s.obs.StartLogsOp(ctx)
-			cerr := s.next.ConsumeLogs(opCtx, logs)
-			s.obs.EndLogsOp(opCtx, "json", len(owned), cerr)
-			if cerr != nil {
-				s.dedup.Release(owned)
-				return accepted, dups, fmt.Errorf("the pipeline refused %d event(s): %w", len(owned), cerr)
-			}
-			s.dedup.Commit(ctx, owned)
-			accepted += len(owned)
-		}
-		if len(waiting) == 0 {
-			return accepted, dups, nil
-		}
-		wctx, cancel := context.WithTimeout(ctx, maxInFlightWait)
-		for _, ch := range waits {
-			select {
-			case <-ch:
-			case <-wctx.Done():
-				cancel()
-				return accepted, dups, fmt.Errorf("%d event(s) are still being delivered by another request; send them again", len(waiting))
-			}
-		}
-		cancel()
-		events = waiting
-	}
-	return accepted, dups, nil
 }
