@@ -357,7 +357,7 @@ func BenchmarkStreamHandler(b *testing.B) {
 	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{ReceiverID: set.ID, Transport: "http", ReceiverCreateSettings: set})
 	require.NoError(b, err)
 	s := &streamServer{
-		cfg: cfg.Stream.Get(), logger: zap.NewNop(), emit: r.newEmitter(obs), tel: r.tel,
+		cfg: cfg.Stream.Get(), logger: zap.NewNop(), emit: r.newEmitter(obs, auditlog.SourceStream), tel: r.tel,
 		filter: r.filter, status: newStatusTracker(componenttest.NewNopHost()), now: time.Now,
 	}
 	s.init()

@@ -1,18 +1,12 @@
 package gitlabauditreceiver // import "github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver"
 
 import (
-	"bufio"
 	"cmp"
-	"context"
-	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/collector/extension/xextension/storage"
-	"go.uber.org/zap"
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/auditlog"
 )
 
 // claimState is the answer of the de-duplication set for one event.
@@ -26,11 +20,19 @@ const (
 	// claimInFlight: another request or poll is emitting the event right
 	// now; wait on the channel, then claim again.
 	claimInFlight
+	// claimFull: as many events as the set may hold in flight are in
+	// flight; deliver again later.
+	claimFull
 )
 
+// claim is the answer for one event. When owned, key is the key to commit
+// or release: the event's key, or, for an id already emitted with other
+// content (conflict), a key of its own for this content.
 type claim struct {
-	state claimState
-	wait  <-chan struct{}
+	state    claimState
+	wait     <-chan struct{}
+	key      string
+	conflict bool
 }
 
 // dedupEntry is stored by value and holds no pointer: the set holds up to
@@ -39,6 +41,13 @@ type claim struct {
 type dedupEntry struct {
 	seq     uint64 // insertion number, to tell stale FIFO items apart
 	expires int64  // unix nanoseconds; 0 while in flight
+	fp      auditlog.Fingerprint
+}
+
+// dedupItem is a key with the fingerprint of the content emitted under it.
+type dedupItem struct {
+	key string
+	fp  auditlog.Fingerprint
 }
 
 type fifoItem struct {
@@ -46,12 +55,23 @@ type fifoItem struct {
 	seq uint64
 }
 
-// dedupCache is the bounded, time-limited set of recently emitted event
-// keys that both the poller and the stream endpoint consult, so that an
-// event delivered twice by GitLab, or by both paths, is emitted once.
-// Claiming an event before emitting it, and committing it only after the
-// pipeline accepted it, makes concurrent deliveries of the same event
-// resolve to exactly one emission, and lets a refused one be retried.
+// dedupCache is the bounded, time-limited, in-memory set of recently
+// emitted event keys that both the poller and the stream endpoint consult,
+// so that an event delivered twice by GitLab, or by both paths, is emitted
+// once. Claiming an event before emitting it, and committing it only after
+// the pipeline accepted it, makes concurrent deliveries of the same event
+// resolve to exactly one emission, and lets a refused one be retried. The
+// state store (state.go) keeps a copy in storage.
+//
+// The set holds at most max entries at all times. At most half of them may
+// be in flight (claimed, not yet committed or released); a claim beyond
+// that is answered claimFull. Committed entries leave the set when they
+// expire (ttl after the commit), or, when the set is full, oldest claimed
+// first; such an eviction before expiry is counted (evicted).
+//
+// Each entry holds the fingerprint of the content emitted. A delivery with
+// the same key and another fingerprint is not a duplicate: it is claimed
+// under a key of its own (conflictKey) and marked.
 type dedupCache struct {
 	mu      sync.Mutex
 	entries map[string]dedupEntry
@@ -61,48 +81,73 @@ type dedupCache struct {
 	fifo    []fifoItem // insertion order, oldest first from head
 	head    int
 	seq     uint64
-	max     int
-	ttl     time.Duration
-	now     func() time.Time
-
-	persist *dedupPersister // nil without a storage extension
-	logger  *zap.Logger
+	max      int
+	inFlight int // entries with expires == 0
+	evicted  int64
+	ttl      time.Duration
+	now      func() time.Time
 }
 
-func newDedupCache(maxEntries int, ttl time.Duration, now func() time.Time, logger *zap.Logger) *dedupCache {
+func newDedupCache(maxEntries int, ttl time.Duration, now func() time.Time) *dedupCache {
 	return &dedupCache{
 		entries: make(map[string]dedupEntry, min(maxEntries, 1<<16)),
 		max:     maxEntries,
 		ttl:     ttl,
 		now:     now,
-		logger:  logger,
 	}
 }
 
-// Claim asks, for each key, whether the caller may emit the event.
-func (c *dedupCache) Claim(keys []string) []claim {
-	out := make([]claim, len(keys))
+// maxInFlight is how many events may be claimed and not yet committed or
+// released at once: half the set, so that committed entries can always
+// make room for new claims.
+func (c *dedupCache) maxInFlight() int { return max(c.max/2, 1) }
+
+// Claim asks, for each event, whether the caller may emit it.
+func (c *dedupCache) Claim(items []dedupItem) []claim {
+	out := make([]claim, len(items))
 	now := c.now().UnixNano()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for i, k := range keys {
-		out[i] = c.claimLocked(k, now)
+	for i, it := range items {
+		out[i] = c.claimLocked(it, now)
 	}
 	c.evictLocked(now)
 	return out
 }
 
-// ClaimOne is Claim for one key.
-func (c *dedupCache) ClaimOne(key string) claim {
+// ClaimOne is Claim for one event.
+func (c *dedupCache) ClaimOne(it dedupItem) claim {
 	now := c.now().UnixNano()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	cl := c.claimLocked(key, now)
+	cl := c.claimLocked(it, now)
 	c.evictLocked(now)
 	return cl
 }
 
-func (c *dedupCache) claimLocked(k string, now int64) claim {
+// conflictKey is the key under which content fp of the event key is
+// claimed when key was emitted with other content. It starts with "!",
+// which no event key does (see auditlog.Event.Key), and the fingerprint
+// has a fixed length: it is unambiguous.
+func conflictKey(key string, fp auditlog.Fingerprint) string {
+	b := make([]byte, 0, 1+fingerprintSize+len(key))
+	b = append(b, '!')
+	b = appendFingerprint(b, fp)
+	return string(append(b, key...))
+}
+
+func (c *dedupCache) claimLocked(it dedupItem, now int64) claim {
+	cl := c.claimKeyLocked(it.key, it.fp, now)
+	if cl.state == claimDuplicate && cl.conflict {
+		cl = c.claimKeyLocked(conflictKey(it.key, it.fp), it.fp, now)
+		cl.conflict = true
+	}
+	return cl
+}
+
+// claimKeyLocked claims k. A committed entry of another fingerprint is
+// answered claimDuplicate with conflict set.
+func (c *dedupCache) claimKeyLocked(k string, fp auditlog.Fingerprint, now int64) claim {
 	if e, ok := c.entries[k]; ok {
 		switch {
 		case e.expires == 0:
@@ -114,48 +159,34 @@ func (c *dedupCache) claimLocked(k string, now int64) claim {
 				ch = make(chan struct{})
 				c.waiters[k] = ch
 			}
-			return claim{state: claimInFlight, wait: ch}
+			return claim{state: claimInFlight, wait: ch, key: k}
 		case e.expires > now:
-			return claim{state: claimDuplicate}
+			return claim{state: claimDuplicate, key: k, conflict: !e.fp.Matches(fp)}
 		}
 		delete(c.entries, k) // expired
 	}
-	c.insertLocked(k, dedupEntry{})
-	return claim{state: claimOwned}
+	if c.inFlight >= c.maxInFlight() {
+		return claim{state: claimFull, key: k}
+	}
+	c.insertLocked(k, dedupEntry{fp: fp})
+	c.inFlight++
+	return claim{state: claimOwned, key: k}
 }
 
-// Seen reports whether key was emitted and is still remembered.
-func (c *dedupCache) Seen(key string) bool {
-	now := c.now().UnixNano()
+// Commit marks owned keys as emitted and returns when they expire.
+func (c *dedupCache) Commit(keys []string) (expires int64) {
+	expires = c.now().Add(c.ttl).UnixNano()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.entries[key]
-	return ok && e.expires > now
-}
-
-// Commit marks owned keys as emitted, and records them in the storage
-// extension when one is configured, in one transaction with the extra
-// operations given (the poller's checkpoint): both are stored or neither,
-// which keeps the moment where a crash re-emits a batch as short as can be.
-func (c *dedupCache) Commit(ctx context.Context, keys []string, also ...*storage.Operation) {
-	if len(keys) == 0 {
-		return
-	}
-	expires := c.now().Add(c.ttl).UnixNano()
-	c.mu.Lock()
 	for _, k := range keys {
 		if e, ok := c.entries[k]; ok && e.expires == 0 {
 			e.expires = expires
 			c.entries[k] = e
+			c.inFlight--
 			c.wakeLocked(k)
 		}
 	}
-	c.mu.Unlock()
-	if c.persist != nil {
-		if err := c.persist.append(ctx, keys, expires, also...); err != nil {
-			c.logger.Warn("Could not record emitted events in storage (de-duplication state, checkpoint); after a restart some of these events may be emitted again", zap.Error(err))
-		}
-	}
+	return expires
 }
 
 // Release gives up owned keys that were not emitted, so a later delivery
@@ -166,6 +197,7 @@ func (c *dedupCache) Release(keys []string) {
 	for _, k := range keys {
 		if e, ok := c.entries[k]; ok && e.expires == 0 {
 			delete(c.entries, k)
+			c.inFlight--
 			c.wakeLocked(k)
 		}
 	}
@@ -193,9 +225,21 @@ func (c *dedupCache) insertLocked(k string, e dedupEntry) {
 	c.fifo = append(c.fifo, fifoItem{key: k, seq: e.seq})
 }
 
-// evictLocked drops expired keys from the head, and the oldest keys while
-// the set is over its size, never an in-flight key.
+// Evicted returns how many committed keys were evicted before they
+// expired, to keep the set within its size.
+func (c *dedupCache) Evicted() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.evicted
+}
+
+// evictLocked drops expired keys from the head, and the oldest committed
+// keys while the set is over its size. An in-flight key is never evicted:
+// when one is at the head of an over-full set, it moves to the tail (it is
+// committed or released soon). At most half the set is in flight, so the
+// set is back within its size when evictLocked returns.
 func (c *dedupCache) evictLocked(now int64) {
+	moved := 0
 	for c.head < len(c.fifo) {
 		it := c.fifo[c.head]
 		e, ok := c.entries[it.key]
@@ -203,11 +247,21 @@ func (c *dedupCache) evictLocked(now int64) {
 			c.head++ // stale item: the key was released, expired or re-inserted
 			continue
 		}
+		over := len(c.entries) > c.max
 		if e.expires == 0 {
-			break // in flight: stop here, it is committed or released soon
+			if !over || moved >= c.inFlight {
+				break // in flight: stop here, it is committed or released soon
+			}
+			c.fifo = append(c.fifo, it)
+			c.head++
+			moved++
+			continue
 		}
-		if e.expires > now && len(c.entries) <= c.max {
+		if e.expires > now && !over {
 			break
+		}
+		if e.expires > now {
+			c.evicted++
 		}
 		delete(c.entries, it.key)
 		c.head++
@@ -227,198 +281,31 @@ func (c *dedupCache) evictLocked(now int64) {
 	}
 }
 
-// snapshot returns the committed, unexpired keys with their expiry.
-func (c *dedupCache) snapshot() map[string]int64 {
-	now := c.now().UnixNano()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[string]int64, len(c.entries))
-	for _, it := range c.fifo[c.head:] {
-		if e, ok := c.entries[it.key]; ok && e.seq == it.seq && e.expires > now {
-			out[it.key] = e.expires
-		}
-	}
-	return out
-}
-
-// restore loads keys remembered by a previous run.
-func (c *dedupCache) restore(keys map[string]int64) {
+// restore loads keys remembered by a previous run. Restoring more than
+// the set holds keeps the newest and is not counted as eviction.
+func (c *dedupCache) restore(entries map[string]storedEntry) {
 	now := c.now().UnixNano()
 	type kv struct {
 		k string
-		e int64
+		e storedEntry
 	}
-	ordered := make([]kv, 0, len(keys))
-	for k, e := range keys {
-		if e > now {
+	ordered := make([]kv, 0, len(entries))
+	for k, e := range entries {
+		if e.expires > now {
 			ordered = append(ordered, kv{k, e})
 		}
 	}
 	// Oldest first, so that size eviction drops the oldest.
-	slices.SortFunc(ordered, func(a, b kv) int { return cmp.Compare(a.e, b.e) })
+	slices.SortFunc(ordered, func(a, b kv) int { return cmp.Compare(a.e.expires, b.e.expires) })
+	if len(ordered) > c.max {
+		ordered = ordered[len(ordered)-c.max:]
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, x := range ordered {
 		if _, ok := c.entries[x.k]; !ok {
-			c.insertLocked(x.k, dedupEntry{expires: x.e})
+			c.insertLocked(x.k, dedupEntry{expires: x.e.expires, fp: x.e.fp})
 		}
 	}
 	c.evictLocked(now)
-}
-
-// dedupPersister keeps the de-duplication set in a storage extension: each
-// commit appends a small chunk, and a periodic compaction folds the chunks
-// into one snapshot. Keys: dedup/meta, dedup/snapshot, dedup/chunk/<n>.
-type dedupPersister struct {
-	client storage.Client
-	mu     sync.Mutex
-	meta   dedupMeta
-}
-
-type dedupMeta struct {
-	First uint64 // first live chunk number
-	Next  uint64 // next chunk number
-}
-
-const (
-	dedupMetaKey     = "dedup/meta"
-	dedupSnapshotKey = "dedup/snapshot"
-	dedupChunkPrefix = "dedup/chunk/"
-)
-
-func encodeMeta(m dedupMeta) []byte {
-	return []byte(strconv.FormatUint(m.First, 10) + " " + strconv.FormatUint(m.Next, 10))
-}
-
-func decodeMeta(b []byte) (dedupMeta, error) {
-	var m dedupMeta
-	parts := strings.Fields(string(b))
-	if len(parts) != 2 {
-		return m, fmt.Errorf("malformed %s %q", dedupMetaKey, b)
-	}
-	var err1, err2 error
-	m.First, err1 = strconv.ParseUint(parts[0], 10, 64)
-	m.Next, err2 = strconv.ParseUint(parts[1], 10, 64)
-	if err1 != nil || err2 != nil || m.First > m.Next {
-		return dedupMeta{}, fmt.Errorf("malformed %s %q", dedupMetaKey, b)
-	}
-	return m, nil
-}
-
-// encodeEntries writes "key<TAB>expires" lines.
-func encodeEntries(keys []string, expires int64, all map[string]int64) []byte {
-	var b strings.Builder
-	e := strconv.FormatInt(expires, 10)
-	for _, k := range keys {
-		b.WriteString(k)
-		b.WriteByte('\t')
-		b.WriteString(e)
-		b.WriteByte('\n')
-	}
-	for k, x := range all {
-		b.WriteString(k)
-		b.WriteByte('\t')
-		b.WriteString(strconv.FormatInt(x, 10))
-		b.WriteByte('\n')
-	}
-	return []byte(b.String())
-}
-
-func decodeEntries(data []byte, into map[string]int64) error {
-	sc := bufio.NewScanner(strings.NewReader(string(data)))
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		k, e, ok := strings.Cut(line, "\t")
-		if !ok {
-			return fmt.Errorf("malformed de-duplication entry %q", line)
-		}
-		x, err := strconv.ParseInt(e, 10, 64)
-		if err != nil {
-			return fmt.Errorf("malformed de-duplication entry %q", line)
-		}
-		if x > into[k] {
-			into[k] = x
-		}
-	}
-	return sc.Err()
-}
-
-// load reads the persisted set. A missing or damaged state is reported and
-// yields what could be read.
-func (p *dedupPersister) load(ctx context.Context) (map[string]int64, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := map[string]int64{}
-	raw, err := p.client.Get(ctx, dedupMetaKey)
-	if err != nil {
-		return out, err
-	}
-	if raw == nil {
-		return out, nil
-	}
-	meta, err := decodeMeta(raw)
-	if err != nil {
-		return out, err
-	}
-	p.meta = meta
-	if snap, err := p.client.Get(ctx, dedupSnapshotKey); err != nil {
-		return out, err
-	} else if err := decodeEntries(snap, out); err != nil {
-		return out, err
-	}
-	for n := meta.First; n < meta.Next; n++ {
-		chunk, err := p.client.Get(ctx, dedupChunkPrefix+strconv.FormatUint(n, 10))
-		if err != nil {
-			return out, err
-		}
-		if err := decodeEntries(chunk, out); err != nil {
-			return out, err
-		}
-	}
-	return out, nil
-}
-
-func (p *dedupPersister) append(ctx context.Context, keys []string, expires int64, also ...*storage.Operation) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	next := p.meta
-	key := dedupChunkPrefix + strconv.FormatUint(next.Next, 10)
-	next.Next++
-	ops := append([]*storage.Operation{
-		storage.SetOperation(key, encodeEntries(keys, expires, nil)),
-		storage.SetOperation(dedupMetaKey, encodeMeta(next)),
-	}, also...)
-	err := p.client.Batch(ctx, ops...)
-	if err == nil {
-		p.meta = next
-	}
-	return err
-}
-
-// chunks returns how many chunks wait for compaction.
-func (p *dedupPersister) chunks() uint64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.meta.Next - p.meta.First
-}
-
-// compact replaces the snapshot and every chunk by the given set.
-func (p *dedupPersister) compact(ctx context.Context, all map[string]int64) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	next := dedupMeta{First: p.meta.Next, Next: p.meta.Next}
-	ops := make([]*storage.Operation, 0, 2+p.meta.Next-p.meta.First)
-	ops = append(ops,
-		storage.SetOperation(dedupSnapshotKey, encodeEntries(nil, 0, all)),
-		storage.SetOperation(dedupMetaKey, encodeMeta(next)),
-	)
-	for n := p.meta.First; n < p.meta.Next; n++ {
-		ops = append(ops, storage.DeleteOperation(dedupChunkPrefix+strconv.FormatUint(n, 10)))
-	}
-	if err := p.client.Batch(ctx, ops...); err != nil {
-		return err
-	}
-	p.meta = next
-	return nil
 }

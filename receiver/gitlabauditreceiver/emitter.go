@@ -3,12 +3,16 @@ package gitlabauditreceiver // import "github.com/kyra-mdr/otelcol-gitlab/receiv
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
+	"go.uber.org/zap"
+
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/auditlog"
 )
 
 // emitter is the one way events leave the receiver, for both paths: each
@@ -26,7 +30,14 @@ type emitter struct {
 	next    consumer.Logs
 	obs     *receiverhelper.ObsReport
 	dedup   *dedupCache
+	state   *stateStore // nil: nothing is stored
 	records *recordFactory
+	tel     *telemetry
+	logger  *zap.Logger
+	source  auditlog.Source
+	// conflictLogged is shared by the receiver's emitters: an id conflict
+	// is logged once.
+	conflictLogged *atomic.Bool
 
 	// beforeConsume, when set, runs on each batch right before ConsumeLogs,
 	// on both paths: the records are those this receiver owns and is about
@@ -43,9 +54,10 @@ type emitter struct {
 // emitBatch is a batch of owned records being built, with the keys to
 // commit or release once the pipeline answered.
 type emitBatch struct {
-	logs    plog.Logs
-	records plog.LogRecordSlice
-	keys    []string
+	logs      plog.Logs
+	records   plog.LogRecordSlice
+	items     []dedupItem // the keys claimed, with their fingerprints
+	conflicts int         // records marked gitlab.audit.id_conflict
 }
 
 func (e *emitter) newBatch() *emitBatch {
@@ -58,18 +70,38 @@ func (b *emitBatch) len() int {
 	if b == nil {
 		return 0
 	}
-	return len(b.keys)
+	return len(b.items)
+}
+
+// keys returns the keys claimed.
+func (b *emitBatch) keys() []string {
+	keys := make([]string, len(b.items))
+	for i, it := range b.items {
+		keys[i] = it.key
+	}
+	return keys
+}
+
+// add moves an owned record into the batch; a record whose id was emitted
+// with other content is marked.
+func (b *emitBatch) add(cl claim, fp auditlog.Fingerprint, lr plog.LogRecord) {
+	if cl.conflict {
+		lr.Attributes().PutBool(auditlog.AttrIDConflict, true)
+		b.conflicts++
+	}
+	lr.MoveTo(b.records.AppendEmpty())
+	b.items = append(b.items, dedupItem{key: cl.key, fp: fp})
 }
 
 // offer claims one event for the batch. When owned, lr is moved into the
 // batch (lr is then empty and may be reused). claimInFlight comes with the
-// channel to wait on: deliver (or drop) the batch first, then wait, then
-// offer the event again.
+// channel to wait on, claimFull with none: deliver the batch first, then
+// wait, then offer the event again.
 func (e *emitter) offer(b *emitBatch, key string, lr plog.LogRecord) claim {
-	cl := e.dedup.ClaimOne(key)
+	fp := auditlog.FingerprintOf(lr)
+	cl := e.dedup.ClaimOne(dedupItem{key: key, fp: fp})
 	if cl.state == claimOwned {
-		lr.MoveTo(b.records.AppendEmpty())
-		b.keys = append(b.keys, key)
+		b.add(cl, fp, lr)
 	}
 	return cl
 }
@@ -90,15 +122,29 @@ func (e *emitter) deliver(ctx context.Context, b *emitBatch, accepted func() []*
 	opCtx := e.obs.StartLogsOp(ctx)
 	err := e.next.ConsumeLogs(opCtx, b.logs)
 	e.obs.EndLogsOp(opCtx, "json", n, err)
+	keys := b.keys()
 	if err != nil {
-		e.dedup.Release(b.keys)
+		e.dedup.Release(keys)
 		return errPipeline{fmt.Errorf("the pipeline refused %d event(s): %w", n, err)}
 	}
 	var also []*storage.Operation
 	if accepted != nil {
 		also = accepted()
 	}
-	e.dedup.Commit(ctx, b.keys, also...)
+	expires := e.dedup.Commit(keys)
+	if e.state != nil {
+		if err := e.state.commit(ctx, b.items, expires, also...); err != nil {
+			e.logger.Warn("Could not record emitted events in storage (de-duplication state, checkpoint); after a restart some of these events may be emitted again", zap.Error(err))
+		}
+	}
+	if b.conflicts > 0 {
+		e.tel.count(ctx, e.tel.idConflicts, b.conflicts, attrSource, string(e.source))
+		if e.conflictLogged.CompareAndSwap(false, true) {
+			e.logger.Warn("An event id was delivered again with other content (created_at, author, entity or type); "+
+				"it is emitted as a distinct event marked "+auditlog.AttrIDConflict+" (logged once; see "+metricIDConflicts+")",
+				zap.String("source", string(e.source)))
+		}
+	}
 	return nil
 }
 
@@ -114,30 +160,35 @@ type pending struct {
 // again, so no two deliveries wait on each other.
 func (e *emitter) emitAll(ctx context.Context, events []pending, wait time.Duration) (accepted, dups int, err error) {
 	for len(events) > 0 {
-		keys := make([]string, len(events))
+		items := make([]dedupItem, len(events))
 		for i, ev := range events {
-			keys[i] = ev.key
+			items[i] = dedupItem{key: ev.key, fp: auditlog.FingerprintOf(ev.record)}
 		}
-		claims := e.dedup.Claim(keys)
+		claims := e.dedup.Claim(items)
 		b := e.newBatch()
 		var waiting []pending
 		var waits []<-chan struct{}
+		full := 0
 		for i, c := range claims {
 			switch c.state {
 			case claimOwned:
-				events[i].record.MoveTo(b.records.AppendEmpty())
-				b.keys = append(b.keys, keys[i])
+				b.add(c, items[i].fp, events[i].record)
 			case claimDuplicate:
 				dups++
 			case claimInFlight:
 				waiting = append(waiting, events[i])
 				waits = append(waits, c.wait)
+			case claimFull:
+				full++
 			}
 		}
 		if err := e.deliver(ctx, b, nil); err != nil {
 			return accepted, dups, err
 		}
 		accepted += b.len()
+		if full > 0 {
+			return accepted, dups, fmt.Errorf("%d event(s) were not taken: the de-duplication set holds as many events in flight as it may (half of max_entries); send them again", full+len(waiting))
+		}
 		if len(waiting) == 0 {
 			return accepted, dups, nil
 		}

@@ -118,9 +118,17 @@ func testReceiver(t *testing.T, cfg *Config, next consumer.Logs, clk *fakeClock)
 // startManual starts r without its poll loops; the test polls with pollAll.
 func startManual(t *testing.T, r *auditReceiver, host component.Host) {
 	t.Helper()
-	r.manualPolling = true
-	require.NoError(t, r.Start(context.Background(), host))
+	startWithoutPolling(t, r, host)
 	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
+}
+
+// startWithoutPolling starts r as Start does, but for the poll loops.
+func startWithoutPolling(t *testing.T, r *auditReceiver, host component.Host) {
+	t.Helper()
+	if _, err := r.start(context.Background(), host); err != nil {
+		_ = r.Shutdown(context.Background())
+		require.NoError(t, err)
+	}
 }
 
 // pollAll polls every feed once, and again while a backfill is behind.

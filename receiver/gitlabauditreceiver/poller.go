@@ -23,6 +23,9 @@ const (
 	// maxBatchRecords is the largest batch handed to the pipeline at once.
 	// The checkpoint moves after every accepted batch.
 	maxBatchRecords = 1000
+	// claimFullRetry is how long the poller waits before claiming again
+	// when the de-duplication set holds as many events in flight as it may.
+	claimFullRetry = 50 * time.Millisecond
 )
 
 // poller polls every configured feed, each in its own goroutine, through
@@ -33,16 +36,13 @@ type poller struct {
 	emit   *emitter
 	tel    *telemetry
 	client *gitlabapi.Client
-	store  storage.Client
+	state  *stateStore // nil: checkpoints live in memory only
 	filter *typeFilter
 	status *statusTracker
 	now    func() time.Time
 	feeds  []*feedPoller
 
 	spillThreshold int64
-	// persistent is set when a storage extension keeps the checkpoints;
-	// without one, checkpoints live in memory only and are not encoded.
-	persistent bool
 }
 
 // feedPoller polls one feed. Its checkpoint is owned by its goroutine.
@@ -74,7 +74,12 @@ func feedsOf(c CollectConfig) []gitlabapi.Feed {
 func (p *poller) load(ctx context.Context) {
 	for _, f := range feedsOf(p.cfg.Collect) {
 		fp := &feedPoller{p: p, feed: f}
-		cp, ok, err := loadCheckpoint(ctx, p.store, f)
+		var cp checkpoint
+		var ok bool
+		var err error
+		if p.state != nil {
+			cp, ok, err = p.state.loadCheckpoint(ctx, f)
+		}
 		switch {
 		case err != nil:
 			p.logger.Warn("Ignoring the stored checkpoint; reading from initial_lookback", zap.String("feed", f.String()), zap.Error(err))
@@ -236,16 +241,15 @@ func (f *feedPoller) emit(ctx context.Context, buf *windowBuffer) error {
 				dups++
 				break
 			}
-			// Another path is emitting this event now. Hand over what is
-			// held first, so that nobody waits on anybody holding claims.
+			// Another path is emitting this event now, or too many events
+			// are in flight. Hand over what is held first, so that nobody
+			// waits on anybody holding claims.
 			if err := f.flush(ctx, b); err != nil {
 				return err
 			}
 			b = nil
-			select {
-			case <-cl.wait:
-			case <-ctx.Done():
-				return ctx.Err()
+			if err := waitClaim(ctx, cl); err != nil {
+				return err
 			}
 		}
 		if b.len() > 0 {
@@ -261,6 +265,27 @@ func (f *feedPoller) emit(ctx context.Context, buf *windowBuffer) error {
 	return f.flush(ctx, b)
 }
 
+// waitClaim waits until an event that was not owned may be claimed again.
+func waitClaim(ctx context.Context, cl claim) error {
+	wait := cl.wait
+	if cl.state == claimFull {
+		t := time.NewTimer(claimFullRetry)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	select {
+	case <-wait:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // flush hands a batch to the pipeline. Once accepted, its events enter the
 // checkpoint, which moves to the last event handled and is stored in the
 // same transaction as the events; once refused, the same window is read
@@ -270,29 +295,24 @@ func (f *feedPoller) flush(ctx context.Context, b *pollBatch) error {
 		return nil
 	}
 	return f.p.emit.deliver(ctx, b.emitBatch, func() []*storage.Operation {
-		for i, k := range b.keys {
-			f.cp.Seen[k] = b.times[i]
+		for i, it := range b.items {
+			f.cp.Seen[it.key] = b.times[i]
 		}
 		f.cp.advance(time.Unix(0, b.upTo), f.p.cfg.Overlap)
 		f.watermark.Store(f.cp.Watermark.UnixNano())
-		if !f.p.persistent {
+		if f.p.state == nil {
 			return nil
 		}
-		op, err := checkpointOperation(f.feed, f.cp)
-		if err != nil {
-			f.p.logger.Warn("Could not encode the checkpoint", zap.String("feed", f.feed.String()), zap.Error(err))
-			return nil
-		}
-		return []*storage.Operation{op}
+		return []*storage.Operation{checkpointOperation(f.feed, f.cp)}
 	})
 }
 
 // store writes the checkpoint to the storage extension, when there is one.
 func (f *feedPoller) store(ctx context.Context) {
-	if !f.p.persistent {
+	if f.p.state == nil {
 		return
 	}
-	if err := saveCheckpoint(ctx, f.p.store, f.feed, f.cp); err != nil {
+	if err := f.p.state.saveCheckpoint(ctx, f.feed, f.cp); err != nil {
 		f.p.logger.Warn("Could not store the checkpoint", zap.String("feed", f.feed.String()), zap.Error(err))
 	}
 }

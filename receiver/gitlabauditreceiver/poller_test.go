@@ -102,8 +102,7 @@ func TestPollRestartFromStoredCheckpoint(t *testing.T) {
 
 	sink := new(consumertest.LogsSink)
 	r1, _ := testReceiver(t, cfg, sink, clk)
-	r1.manualPolling = true
-	require.NoError(t, r1.Start(context.Background(), host))
+	startWithoutPolling(t, r1, host)
 	require.NoError(t, pollAll(t, r1))
 	require.NoError(t, r1.Shutdown(context.Background()))
 	before := ids(records(sink.AllLogs()))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -15,12 +16,13 @@ import (
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.uber.org/zap"
 
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/auditlog"
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/gitlabapi"
 )
 
-// dedupCompactInterval is how often the persisted de-duplication chunks
-// are folded into one snapshot.
-const dedupCompactInterval = 30 * time.Second
+// stateCompactInterval is how often the state store drops expired
+// segments when no segment closed in between.
+const stateCompactInterval = 30 * time.Second
 
 // auditReceiver is the gitlab_audit receiver: a poller, a stream endpoint,
 // or both, sharing one de-duplication set.
@@ -37,14 +39,13 @@ type auditReceiver struct {
 	status  *statusTracker
 
 	storageClient storage.Client
+	state         *stateStore // nil without a storage extension
 	poller        *poller
 	stream        *streamServer
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-
-	// manualPolling is set by tests that drive polls themselves.
-	manualPolling bool
+	cancel         context.CancelFunc
+	wg             sync.WaitGroup
+	conflictLogged atomic.Bool
 }
 
 func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*auditReceiver, error) {
@@ -66,7 +67,7 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*audit
 		return nil, err
 	}
 	r.tel = tel
-	r.dedup = newDedupCache(cfg.Dedup.MaxEntries, cfg.Dedup.TTL, r.now, set.Logger)
+	r.dedup = newDedupCache(cfg.Dedup.MaxEntries, cfg.Dedup.TTL, r.now)
 	return r, nil
 }
 
@@ -79,24 +80,41 @@ func (r *auditReceiver) Start(ctx context.Context, host component.Host) (err err
 			_ = r.Shutdown(ctx)
 		}
 	}()
-	return r.start(ctx, host)
-}
-
-func (r *auditReceiver) start(ctx context.Context, host component.Host) error {
-	r.status = newStatusTracker(host)
-	client, err := r.storage(ctx, host)
+	runCtx, err := r.start(ctx, host)
 	if err != nil {
 		return err
 	}
+	r.startPolling(runCtx)
+	return nil
+}
+
+// startPolling starts one goroutine per feed.
+func (r *auditReceiver) startPolling(ctx context.Context) {
+	if r.poller == nil {
+		return
+	}
+	for _, f := range r.poller.feeds {
+		r.wg.Go(func() { f.run(ctx) })
+	}
+}
+
+// start makes everything ready (state restored, stream endpoint open,
+// poller built) but does not poll: it returns the context the poll loops
+// run in.
+func (r *auditReceiver) start(ctx context.Context, host component.Host) (context.Context, error) {
+	r.status = newStatusTracker(host)
+	client, err := r.storage(ctx, host)
+	if err != nil {
+		return nil, err
+	}
 	r.storageClient = client
 	if r.cfg.Storage != nil {
-		p := &dedupPersister{client: client}
-		keys, lerr := p.load(ctx)
+		r.state = newStateStore(client, r.set.Logger, r.now, r.cfg.Dedup.MaxEntries, r.cfg.Dedup.TTL)
+		entries, lerr := r.state.load(ctx)
 		if lerr != nil {
 			r.set.Logger.Warn("Could not read all the stored de-duplication state; events delivered again may be emitted twice", zap.Error(lerr))
 		}
-		r.dedup.restore(keys)
-		r.dedup.persist = p
+		r.dedup.restore(entries)
 	}
 
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -107,38 +125,33 @@ func (r *auditReceiver) start(ctx context.Context, host component.Host) error {
 			ReceiverID: r.set.ID, Transport: "http", ReceiverCreateSettings: r.set,
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		r.stream = &streamServer{
-			cfg: r.cfg.Stream.Get(), logger: r.set.Logger, emit: r.newEmitter(obs),
+			cfg: r.cfg.Stream.Get(), logger: r.set.Logger, emit: r.newEmitter(obs, auditlog.SourceStream),
 			tel: r.tel, filter: r.filter, status: r.status, now: r.now,
 		}
 		r.stream.init()
 		if err := r.stream.start(ctx, host, r.set.TelemetrySettings); err != nil {
-			return err
+			return nil, err
 		}
 	}
 
 	if r.cfg.Collect.HasScopes() {
 		p, err := r.newPoller(ctx, host)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		r.poller = p
-		for _, f := range p.feeds {
-			if !r.manualPolling {
-				r.wg.Go(func() { f.run(runCtx) })
-			}
-		}
 	}
 
-	if err := r.tel.observe(r.set.TelemetrySettings, r.lag, r.dedup.Len); err != nil {
-		return err
+	if err := r.tel.observe(r.set.TelemetrySettings, r.lag, r.dedup.Len, r.dedup.Evicted); err != nil {
+		return nil, err
 	}
-	if r.dedup.persist != nil {
+	if r.state != nil {
 		r.wg.Go(func() { r.compactLoop(runCtx) })
 	}
-	return nil
+	return runCtx, nil
 }
 
 // newPoller builds the poller and loads the feeds' checkpoints.
@@ -177,9 +190,9 @@ func (r *auditReceiver) newPoller(ctx context.Context, host component.Host) (*po
 		},
 	})
 	p := &poller{
-		cfg: r.cfg, logger: r.set.Logger, emit: r.newEmitter(obs), tel: r.tel, client: api,
-		store: r.storageClient, filter: r.filter, status: r.status, now: r.now,
-		spillThreshold: defaultSpillThreshold, persistent: r.cfg.Storage != nil,
+		cfg: r.cfg, logger: r.set.Logger, emit: r.newEmitter(obs, auditlog.SourcePoll), tel: r.tel,
+		client: api, state: r.state, filter: r.filter, status: r.status, now: r.now,
+		spillThreshold: defaultSpillThreshold,
 	}
 	p.load(ctx)
 	return p, nil
@@ -187,8 +200,11 @@ func (r *auditReceiver) newPoller(ctx context.Context, host component.Host) (*po
 
 // newEmitter returns an emitter for one path (each path reports its own
 // transport through obs); all share the de-duplication set.
-func (r *auditReceiver) newEmitter(obs *receiverhelper.ObsReport) *emitter {
-	return &emitter{next: r.next, obs: obs, dedup: r.dedup, records: r.records}
+func (r *auditReceiver) newEmitter(obs *receiverhelper.ObsReport, src auditlog.Source) *emitter {
+	return &emitter{
+		next: r.next, obs: obs, dedup: r.dedup, state: r.state, records: r.records,
+		tel: r.tel, logger: r.set.Logger, source: src, conflictLogged: &r.conflictLogged,
+	}
 }
 
 // storage returns the configured storage extension's client, or a client
@@ -218,25 +234,27 @@ func (r *auditReceiver) lag(observe func(feed string, seconds float64)) {
 	}
 }
 
+// compactLoop compacts the stored state when a segment closed, and every
+// stateCompactInterval, off the commit path.
 func (r *auditReceiver) compactLoop(ctx context.Context) {
-	t := time.NewTicker(dedupCompactInterval)
+	t := time.NewTicker(stateCompactInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			r.compact(ctx)
+		case <-r.state.compactNow:
 		}
+		r.compact(ctx)
 	}
 }
 
 func (r *auditReceiver) compact(ctx context.Context) {
-	p := r.dedup.persist
-	if p == nil || p.chunks() == 0 {
+	if r.state == nil {
 		return
 	}
-	if err := p.compact(ctx, r.dedup.snapshot()); err != nil {
+	if err := r.state.compact(ctx); err != nil && ctx.Err() == nil {
 		r.set.Logger.Warn("Could not compact the stored de-duplication state", zap.Error(err))
 	}
 }

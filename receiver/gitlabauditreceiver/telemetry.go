@@ -23,6 +23,8 @@ const (
 	metricFiltered        = "otelcol_gitlab_audit_events_filtered"
 	metricInvalid         = "otelcol_gitlab_audit_events_invalid"
 	metricDedupEntries    = "otelcol_gitlab_audit_dedup_entries"
+	metricDedupEvicted    = "otelcol_gitlab_audit_dedup_evicted"
+	metricIDConflicts     = "otelcol_gitlab_audit_id_conflicts"
 	attrFeed              = "feed"
 	attrStatusCode        = "http.response.status_code"
 	attrReason            = "reason"
@@ -33,6 +35,7 @@ const (
 	reasonOverloaded      = "overloaded"
 	reasonMethod          = "method"
 	reasonPipelineFailure = "pipeline_failure"
+	reasonTooManyEvents   = "too_many_events"
 )
 
 // telemetry holds the receiver's own metrics.
@@ -44,8 +47,10 @@ type telemetry struct {
 	duplicates     metric.Int64Counter
 	filtered       metric.Int64Counter
 	invalid        metric.Int64Counter
+	idConflicts    metric.Int64Counter
 	lag            metric.Float64ObservableGauge
 	dedupEntries   metric.Int64ObservableGauge
+	dedupEvicted   metric.Int64ObservableCounter
 	registrations  []metric.Registration
 }
 
@@ -65,7 +70,7 @@ func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
 		metric.WithDescription("Polls that failed, by feed and reason."))
 	add(err)
 	t.streamRejected, err = m.Int64Counter(metricStreamRejected, metric.WithUnit("{request}"),
-		metric.WithDescription("Streaming requests refused, by reason (auth, malformed, too_large, overloaded, method)."))
+		metric.WithDescription("Streaming requests refused, by reason (auth, malformed, too_large, too_many_events, overloaded, method)."))
 	add(err)
 	t.duplicates, err = m.Int64Counter(metricDuplicates, metric.WithUnit("{event}"),
 		metric.WithDescription("Events not emitted because they were already emitted, by source (poll, stream)."))
@@ -75,6 +80,12 @@ func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
 	add(err)
 	t.invalid, err = m.Int64Counter(metricInvalid, metric.WithUnit("{event}"),
 		metric.WithDescription("Events that could not be decoded (no id, no created_at, malformed JSON), by source."))
+	add(err)
+	t.idConflicts, err = m.Int64Counter(metricIDConflicts, metric.WithUnit("{event}"),
+		metric.WithDescription("Events emitted although their id was emitted before, because their content differs (marked gitlab.audit.id_conflict), by source."))
+	add(err)
+	t.dedupEvicted, err = m.Int64ObservableCounter(metricDedupEvicted, metric.WithUnit("{event}"),
+		metric.WithDescription("Event ids evicted from the de-duplication set before they expired, to keep it within max_entries: their redelivery would be emitted again."))
 	add(err)
 	t.lag, err = m.Float64ObservableGauge(metricCheckpointLag, metric.WithUnit("s"),
 		metric.WithDescription("How far each feed's checkpoint is behind now."))
@@ -86,15 +97,16 @@ func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
 }
 
 // observe registers the callbacks of the gauges.
-func (t *telemetry) observe(set component.TelemetrySettings, lag func(func(feed string, seconds float64)), dedupLen func() int) error {
+func (t *telemetry) observe(set component.TelemetrySettings, lag func(func(feed string, seconds float64)), dedupLen func() int, dedupEvicted func() int64) error {
 	m := set.MeterProvider.Meter(metadata.ScopeName)
 	reg, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		lag(func(feed string, seconds float64) {
 			o.ObserveFloat64(t.lag, seconds, metric.WithAttributes(attribute.String(attrFeed, feed)))
 		})
 		o.ObserveInt64(t.dedupEntries, int64(dedupLen()))
+		o.ObserveInt64(t.dedupEvicted, dedupEvicted())
 		return nil
-	}, t.lag, t.dedupEntries)
+	}, t.lag, t.dedupEntries, t.dedupEvicted)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,8 @@ package auditlog // import "github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabau
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -43,6 +45,10 @@ const (
 	AttrTargetDetails   = "gitlab.audit.target.details"
 	AttrClientAddress   = "client.address"
 	AttrMessage         = "gitlab.audit.message"
+	// AttrIDConflict (bool) marks an event whose id was already emitted
+	// with other content (created_at, author, entity or type): it is
+	// emitted anyway, marked, since the first delivery may have been forged.
+	AttrIDConflict = "gitlab.audit.id_conflict"
 
 	// EventNamePrefix prefixes the event type in the record's EventName.
 	EventNamePrefix = "gitlab.audit."
@@ -60,10 +66,9 @@ type Event struct {
 	// ID is GitLab's event id as text: a number for events saved to the
 	// database, a UUID for stream-only events.
 	ID string
-	// Key identifies the event for de-duplication: its entity type (in
-	// short: P, G, U or I for Project, Group, User and the instance) and
-	// its id, e.g. "P:1234". Keys are held by the thousands, so they are kept
-	// small.
+	// Key identifies the event for de-duplication: its entity type and
+	// its id, e.g. "P:1234" (see key). Keys are held by the thousands, so
+	// they are kept small.
 	Key string
 	// CreatedAt is when GitLab recorded the event.
 	CreatedAt time.Time
@@ -76,6 +81,10 @@ var (
 	ErrNoID        = errors.New(`the event has no "id"`)
 	ErrNoCreatedAt = errors.New(`the event has no "created_at"`)
 )
+
+// maxEntityTypeLen bounds the entity type kept in a key: GitLab's are Ruby
+// class names ("Gitlab::Audit::InstanceScope" is the longest known).
+const maxEntityTypeLen = 128
 
 // eventNames holds "gitlab.audit.<type>" for every catalogued type, so that
 // the common case costs no allocation.
@@ -167,6 +176,12 @@ func Annotate(lr plog.LogRecord, src Source, hint string, observed pcommon.Times
 	if ev.ID == "" {
 		return ev, ErrNoID
 	}
+	if !ValidID(ev.ID) {
+		return ev, fmt.Errorf(`"id" %s is neither a GitLab event number nor a UUID`, quoteBounded(ev.ID))
+	}
+	if len(f.entityType) > maxEntityTypeLen {
+		return ev, fmt.Errorf(`"entity_type" is longer than %d bytes`, maxEntityTypeLen)
+	}
 	ca := auditevent.ScalarText(f.createdAt)
 	if ca == "" {
 		return ev, ErrNoCreatedAt
@@ -176,7 +191,7 @@ func Annotate(lr plog.LogRecord, src Source, hint string, observed pcommon.Times
 		return ev, fmt.Errorf(`"created_at" %q is not an RFC 3339 time`, ca)
 	}
 	ev.CreatedAt = t
-	ev.Key = entityCode(f.entityType) + ":" + ev.ID
+	ev.Key = key(f.entityType, ev.ID)
 
 	attrs := lr.Attributes()
 	attrs.EnsureCapacity(18)
@@ -249,20 +264,86 @@ func Annotate(lr plog.LogRecord, src Source, hint string, observed pcommon.Times
 	return ev, nil
 }
 
-// entityCode shortens the entity types GitLab uses for de-duplication keys.
-func entityCode(entityType string) string {
+// key returns the de-duplication key of an event: a code for its entity
+// type, ":" and its id. The entity types GitLab uses are one letter (P, G,
+// U, I for Project, Group, User and the instance); any other is written
+// "~" and the type as sent, so no entity type can take another's code
+// ("P" is "~P"). The id is a number or a UUID (ValidID), which holds no
+// ":", so the last ":" separates the two and no two (entity type, id)
+// pairs share a key.
+func key(entityType, id string) string {
 	switch entityType {
 	case "Project":
-		return "P"
+		return "P:" + id
 	case "Group":
-		return "G"
+		return "G:" + id
 	case "User":
-		return "U"
+		return "U:" + id
 	case "Gitlab::Audit::InstanceScope":
-		return "I"
+		return "I:" + id
 	default:
-		return entityType
+		return "~" + entityType + ":" + id
 	}
+}
+
+// LegacyKey converts a key written by an earlier version (the entity type
+// as sent, unmarked, for types other than the four coded ones) to the
+// current form.
+func LegacyKey(k string) string {
+	if len(k) >= 2 && k[1] == ':' && strings.IndexByte("PGUI", k[0]) >= 0 {
+		return k
+	}
+	return "~" + k
+}
+
+// maxIDLen bounds a numeric id: GitLab's are 64-bit (at most 20 digits);
+// a little room is left for larger ones, kept as text.
+const maxIDLen = 32
+
+// ValidID reports whether id is an id GitLab gives audit events: a
+// decimal number (events saved to the database) or a UUID (stream-only
+// events), 8-4-4-4-12 hexadecimal digits.
+func ValidID(id string) bool {
+	if id == "" {
+		return false
+	}
+	digits := len(id) <= maxIDLen
+	for i := 0; i < len(id); i++ {
+		if id[i] < '0' || id[i] > '9' {
+			digits = false
+			break
+		}
+	}
+	if digits {
+		return true
+	}
+	if len(id) != 36 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// quoteBounded quotes a refused value for an error message, cut to a few
+// dozen bytes: an answer never echoes a large input.
+func quoteBounded(s string) string {
+	const limit = 40
+	if len(s) > limit {
+		return strconv.Quote(s[:limit]) + "..."
+	}
+	return strconv.Quote(s)
 }
 
 // ScopeOf returns the level an event belongs to, from its entity type:
