@@ -77,10 +77,10 @@ type dedupCache struct {
 	entries map[string]dedupEntry
 	// waiters holds, for in-flight keys that another delivery waits for
 	// (rare), the channel closed when the owner commits or releases.
-	waiters map[string]chan struct{}
-	fifo    []fifoItem // insertion order, oldest first from head
-	head    int
-	seq     uint64
+	waiters  map[string]chan struct{}
+	fifo     []fifoItem // insertion order, oldest first from head
+	head     int
+	seq      uint64
 	max      int
 	inFlight int // entries with expires == 0
 	evicted  int64
