@@ -178,6 +178,12 @@ func (s *streamServer) handleEvents(w http.ResponseWriter, r *http.Request) {
 	events, filtered := batch.events, batch.filtered
 	s.tel.count(ctx, s.tel.filtered, filtered, attrSource, string(auditlog.SourceStream))
 	s.tel.count(ctx, s.tel.invalid, batch.refused.n, attrSource, string(auditlog.SourceStream))
+	if n, most := len(events), s.emit.dedup.maxInFlight(); n > most {
+		// Taken at once, they would flush the de-duplication set.
+		s.reject(ctx, w, http.StatusRequestEntityTooLarge, reasonTooManyEvents, streamAnswer{Error: fmt.Sprintf(
+			"the request holds %d events; a request may hold at most %d (half of dedup::max_entries): send smaller batches", n, most)})
+		return
+	}
 
 	accepted, dups, err := s.emit.emitAll(ctx, events, maxInFlightWait)
 	s.tel.count(ctx, s.tel.duplicates, dups, attrSource, string(auditlog.SourceStream))
