@@ -176,7 +176,7 @@ func Annotate(lr plog.LogRecord, src Source, hint string, observed pcommon.Times
 	if ev.ID == "" {
 		return ev, ErrNoID
 	}
-	if !ValidID(ev.ID) {
+	if !validID(ev.ID) {
 		return ev, fmt.Errorf(`"id" %s is neither a GitLab event number nor a UUID`, quoteBounded(ev.ID))
 	}
 	if len(f.entityType) > maxEntityTypeLen {
@@ -268,7 +268,7 @@ func Annotate(lr plog.LogRecord, src Source, hint string, observed pcommon.Times
 // type, ":" and its id. The entity types GitLab uses are one letter (P, G,
 // U, I for Project, Group, User and the instance); any other is written
 // "~" and the type as sent, so no entity type can take another's code
-// ("P" is "~P"). The id is a number or a UUID (ValidID), which holds no
+// ("P" is "~P"). The id is a number or a UUID (validID), which holds no
 // ":", so the last ":" separates the two and no two (entity type, id)
 // pairs share a key.
 func key(entityType, id string) string {
@@ -300,10 +300,10 @@ func LegacyKey(k string) string {
 // a little room is left for larger ones, kept as text.
 const maxIDLen = 32
 
-// ValidID reports whether id is an id GitLab gives audit events: a
+// validID reports whether id is an id GitLab gives audit events: a
 // decimal number (events saved to the database) or a UUID (stream-only
 // events), 8-4-4-4-12 hexadecimal digits.
-func ValidID(id string) bool {
+func validID(id string) bool {
 	if id == "" {
 		return false
 	}

@@ -9,7 +9,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 )
 
-func TestValidID(t *testing.T) {
+func TestValidIDs(t *testing.T) {
 	for id, ok := range map[string]bool{
 		"1":                                    true,
 		"985001":                               true,
@@ -28,7 +28,7 @@ func TestValidID(t *testing.T) {
 		"5d9b1c1e-3f0a-4a8e-9a57-8f3c0e7c2b1g": false,
 		"5d9b1c1e3f0a-4a8e-9a57-8f3c0e7c2b11-": false,
 	} {
-		assert.Equal(t, ok, ValidID(id), "%q", id)
+		assert.Equal(t, ok, validID(id), "%q", id)
 	}
 }
 

@@ -27,8 +27,9 @@ type windowEvent struct {
 	off, n uint32 // byte span of the event in its page
 }
 
-// windowBuffer holds every page of one poll window, so that its events can
-// be emitted oldest first although GitLab serves them newest first. Memory
+// windowBuffer is the poll window spool: it holds every page of one poll
+// window, so that its events can be emitted oldest first although GitLab
+// serves them newest first. Memory
 // stays bounded: past spillThreshold the pages go to a temporary file and
 // only the index stays in memory.
 type windowBuffer struct {
