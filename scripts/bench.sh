@@ -10,7 +10,9 @@
 #      against the core OTLP/HTTP receiver of the same build;
 #   4. runs the backfill: a million simulated events polled by the
 #      distribution, with Go's default memory settings and with GOMEMLIMIT;
-#   5. writes BENCHMARKS.md from bench/BENCHMARKS.md.tmpl.
+#   5. runs the soak: 10 minutes of streaming into the distribution with
+#      its de-duplication state in file_storage (BENCH_SOAK_DURATION);
+#   6. writes BENCHMARKS.md from bench/BENCHMARKS.md.tmpl.
 #
 # BENCH_QUICK=1 makes a short smoke run and writes
 # _build/bench/BENCHMARKS.quick.md instead of BENCHMARKS.md (BENCH_OUT
@@ -34,11 +36,13 @@ if [[ "$QUICK" == 1 ]]; then
 	COUNT=1 BENCHTIME=200ms
 	DURATION=1s WARMUP=300ms LEVELS=1,8
 	EVENTS=100000
+	SOAK_DURATION=${BENCH_SOAK_DURATION:-20s} SOAK_INTERVAL=5s
 	OUT=${BENCH_OUT:-$DIR/BENCHMARKS.quick.md}
 else
 	COUNT=${BENCH_COUNT:-8} BENCHTIME=1s
 	DURATION=${BENCH_DURATION:-10s} WARMUP=2s LEVELS=${BENCH_LEVELS:-1,8,32}
 	EVENTS=1000000
+	SOAK_DURATION=${BENCH_SOAK_DURATION:-10m} SOAK_INTERVAL=1m
 	OUT=${BENCH_OUT:-BENCHMARKS.md}
 fi
 MEMLIMIT=${BENCH_GOMEMLIMIT:-128MiB}
@@ -75,6 +79,11 @@ measure() {
 	GOMEMLIMIT=$MEMLIMIT "$LOADGEN" backfill -collector "$DIST" -config bench/backfill.yaml -events "$EVENTS" \
 		-workdir "$RES/logs" -out "$RES/backfill-memlimit.md" -json "$RES/backfill-memlimit.json"
 
+	SOAK_ARGS="-duration $SOAK_DURATION -interval $SOAK_INTERVAL -concurrency 16"
+	step "soak: gitlab-loadgen soak $SOAK_ARGS"
+	# shellcheck disable=SC2086 # word splitting of the arguments is intended
+	"$LOADGEN" soak -collector "$DIST" -config bench/soak.yaml $SOAK_ARGS \
+		-workdir "$RES/logs" -out "$RES/soak.md" -json "$RES/soak.json"
 
 	step "write $OUT"
 	mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
@@ -104,6 +113,7 @@ measure() {
 	go run ./testbed/cmd/gitlab-loadgen stream -collector $DIST -configs bench $STREAM_ARGS
 	go run ./testbed/cmd/gitlab-loadgen backfill -collector $DIST -config bench/backfill.yaml -events $EVENTS
 	GOMEMLIMIT=$MEMLIMIT go run ./testbed/cmd/gitlab-loadgen backfill -collector $DIST -config bench/backfill.yaml -events $EVENTS
+	go run ./testbed/cmd/gitlab-loadgen soak -collector $DIST -config bench/soak.yaml $SOAK_ARGS
 	\`\`\`
 	EOF
 	{

@@ -15,6 +15,11 @@
 // client-side p50/p99 latency and the collector's CPU time per event
 // (utime+stime of the process, from /proc).
 //
+// soak streams for a long time (10 minutes by default) into a collector
+// that keeps its de-duplication state in file_storage, and reports per
+// interval (a minute by default) the events/s and the size of the storage
+// directory: throughput must hold and storage must stay bounded.
+//
 // backfill serves a simulated GitLab holding N events in this process,
 // starts the collector polling it, and measures the time until the
 // collector accepted all N records, its peak RSS (VmHWM) and the API
@@ -50,7 +55,7 @@ func main() {
 	}
 }
 
-const usage = `usage: gitlab-loadgen <stream|backfill|gobench> [flags]; -h after a subcommand lists its flags`
+const usage = `usage: gitlab-loadgen <stream|soak|backfill|gobench> [flags]; -h after a subcommand lists its flags`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -60,6 +65,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "stream":
 		return runStream(ctx, args[1:], stdout, stderr)
+	case "soak":
+		return runSoak(ctx, args[1:], stdout, stderr)
 	case "backfill":
 		return runBackfill(ctx, args[1:], stdout, stderr)
 	case "gobench":
