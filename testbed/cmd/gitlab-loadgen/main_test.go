@@ -274,3 +274,31 @@ func TestBackfillMarkdown(t *testing.T) {
 	assert.Contains(t, b.String(), "| Peak RSS of the collector (VmHWM) | 100.0 MiB |")
 	assert.Contains(t, b.String(), "| API requests (simulator's count) | 10 | ≤ 11 (10 pages + 1 per scope) |")
 }
+
+func TestSoakFlagsAndReport(t *testing.T) {
+	_, err := parseSoakFlags([]string{"-duration", "10s", "-interval", "1m"}, io.Discard)
+	require.Error(t, err, "no -collector")
+	_, err = parseSoakFlags([]string{"-collector", "x", "-duration", "10s", "-interval", "1m"}, io.Discard)
+	require.Error(t, err, "duration shorter than one interval")
+	o, err := parseSoakFlags([]string{"-collector", "x"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, 10*time.Minute, o.duration)
+	assert.Equal(t, 16, o.concurrency)
+
+	res := soakResult{Intervals: []soakInterval{
+		{streamResult: streamResult{EventsPerS: 1000}, End: 60, StorageBytes: 10 << 20},
+		{streamResult: streamResult{EventsPerS: 700}, End: 120, StorageBytes: 30 << 20},
+	}, LastOverFirst: 0.7, StorageGrowth: 3}
+	var b bytes.Buffer
+	require.NoError(t, soakMarkdown(&b, o, res))
+	assert.Contains(t, b.String(), "| 120 s | 700 |")
+	assert.Contains(t, b.String(), "**FAIL**")
+
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(dir+"/a", make([]byte, 1000), 0o600))
+	require.NoError(t, os.MkdirAll(dir+"/d", 0o755))
+	require.NoError(t, os.WriteFile(dir+"/d/b", make([]byte, 24), 0o600))
+	n, err := dirSize(dir)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1024), n)
+}
