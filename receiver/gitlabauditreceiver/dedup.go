@@ -174,11 +174,12 @@ func (c *dedupCache) claimKeyLocked(k string, fp auditlog.Fingerprint, now int64
 }
 
 // Commit marks owned keys as emitted and returns when they expire.
-func (c *dedupCache) Commit(keys []string) (expires int64) {
+func (c *dedupCache) Commit(items []dedupItem) (expires int64) {
 	expires = c.now().Add(c.ttl).UnixNano()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, k := range keys {
+	for _, it := range items {
+		k := it.key
 		if e, ok := c.entries[k]; ok && e.expires == 0 {
 			e.expires = expires
 			c.entries[k] = e
@@ -191,10 +192,11 @@ func (c *dedupCache) Commit(keys []string) (expires int64) {
 
 // Release gives up owned keys that were not emitted, so a later delivery
 // of the same events is accepted.
-func (c *dedupCache) Release(keys []string) {
+func (c *dedupCache) Release(items []dedupItem) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, k := range keys {
+	for _, it := range items {
+		k := it.key
 		if e, ok := c.entries[k]; ok && e.expires == 0 {
 			delete(c.entries, k)
 			c.inFlight--

@@ -62,13 +62,13 @@ func TestDedupClaimCommitRelease(t *testing.T) {
 
 	cl := c.Claim(keysOf("Project/1", "Project/2", "Project/1"))
 	assert.Equal(t, []claimState{claimOwned, claimOwned, claimInFlight}, states(cl), "a repeated key in one claim waits on the first")
-	c.Commit([]string{"Project/1"})
+	c.Commit(keysOf("Project/1"))
 	select {
 	case <-cl[2].wait:
 	default:
 		t.Fatal("commit must wake the waiters")
 	}
-	c.Release([]string{"Project/2"})
+	c.Release(keysOf("Project/2"))
 
 	assert.Equal(t, []claimState{claimDuplicate, claimOwned}, states(c.Claim(keysOf("Project/1", "Project/2"))),
 		"a committed key is a duplicate, a released one can be claimed again")
@@ -86,7 +86,7 @@ func TestDedupBoundedBySize(t *testing.T) {
 	for i := range 50_000 {
 		k := fmt.Sprintf("Project/%d", i)
 		require.Equal(t, claimOwned, c.Claim(keysOf(k))[0].state)
-		c.Commit([]string{k})
+		c.Commit(keysOf(k))
 	}
 	assert.LessOrEqual(t, c.Len(), 1001)
 	assert.LessOrEqual(t, len(c.fifo)-c.head, 2*1000+1024+1, "the FIFO stays bounded too")
@@ -97,7 +97,7 @@ func TestDedupBoundedBySize(t *testing.T) {
 	for i := range 50_000 {
 		k := fmt.Sprintf("Group/%d", i)
 		c.Claim(keysOf(k))
-		c.Release([]string{k})
+		c.Release(keysOf(k))
 	}
 	assert.LessOrEqual(t, len(c.fifo)-c.head, 2*1000+1024+1)
 }
@@ -109,7 +109,7 @@ func TestDedupInFlightIsNeverEvicted(t *testing.T) {
 	for i := range 10 {
 		k := fmt.Sprint(i)
 		c.Claim(keysOf(k))
-		c.Commit([]string{k})
+		c.Commit(keysOf(k))
 	}
 	assert.Equal(t, claimInFlight, c.Claim(keysOf("a"))[0].state)
 }
@@ -134,11 +134,11 @@ func TestDedupConcurrentDeliveries(t *testing.T) {
 						continue
 					}
 					if (g+i)%7 == 0 { // this delivery fails: give the event up
-						c.Release([]string{k})
+						c.Release(keysOf(k))
 						break
 					}
 					emitted[i].Add(1)
-					c.Commit([]string{k})
+					c.Commit(keysOf(k))
 					break
 				}
 			}

@@ -60,9 +60,9 @@ type emitBatch struct {
 	conflicts int         // records marked gitlab.audit.id_conflict
 }
 
-func (e *emitter) newBatch() *emitBatch {
+func (e *emitter) newBatch() emitBatch {
 	logs, records := e.records.newLogs()
-	return &emitBatch{logs: logs, records: records}
+	return emitBatch{logs: logs, records: records}
 }
 
 // len returns the number of records in the batch; a nil batch is empty.
@@ -71,15 +71,6 @@ func (b *emitBatch) len() int {
 		return 0
 	}
 	return len(b.items)
-}
-
-// keys returns the keys claimed.
-func (b *emitBatch) keys() []string {
-	keys := make([]string, len(b.items))
-	for i, it := range b.items {
-		keys[i] = it.key
-	}
-	return keys
 }
 
 // add moves an owned record into the batch; a record whose id was emitted
@@ -122,16 +113,15 @@ func (e *emitter) deliver(ctx context.Context, b *emitBatch, accepted func() []*
 	opCtx := e.obs.StartLogsOp(ctx)
 	err := e.next.ConsumeLogs(opCtx, b.logs)
 	e.obs.EndLogsOp(opCtx, "json", n, err)
-	keys := b.keys()
 	if err != nil {
-		e.dedup.Release(keys)
+		e.dedup.Release(b.items)
 		return errPipeline{fmt.Errorf("the pipeline refused %d event(s): %w", n, err)}
 	}
 	var also []*storage.Operation
 	if accepted != nil {
 		also = accepted()
 	}
-	expires := e.dedup.Commit(keys)
+	expires := e.dedup.Commit(b.items)
 	if e.state != nil {
 		if err := e.state.commit(ctx, b.items, expires, also...); err != nil {
 			e.logger.Warn("Could not record emitted events in storage (de-duplication state, checkpoint); after a restart some of these events may be emitted again", zap.Error(err))
@@ -182,7 +172,7 @@ func (e *emitter) emitAll(ctx context.Context, events []pending, wait time.Durat
 				full++
 			}
 		}
-		if err := e.deliver(ctx, b, nil); err != nil {
+		if err := e.deliver(ctx, &b, nil); err != nil {
 			return accepted, dups, err
 		}
 		accepted += b.len()

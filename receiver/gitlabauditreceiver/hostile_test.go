@@ -174,13 +174,13 @@ func TestDedupBoundHoldsWithEventsInFlight(t *testing.T) {
 	for i := range 8 {
 		k := fmt.Sprint("c", i)
 		c.ClaimOne(dedupItem{key: k})
-		c.Commit([]string{k})
+		c.Commit(keysOf(k))
 	}
 	cl := c.Claim(keysOf("a", "b", "c", "d", "e", "f"))
 	assert.Equal(t, []claimState{claimOwned, claimOwned, claimOwned, claimOwned, claimOwned, claimFull}, states(cl))
 	assert.Equal(t, 10, c.Len())
 	assert.Equal(t, int64(3), c.Evicted())
-	c.Release([]string{"a"})
+	c.Release(keysOf("a"))
 	assert.Equal(t, claimOwned, c.ClaimOne(dedupItem{key: "f"}).state)
 }
 

@@ -190,7 +190,7 @@ func (f *feedPoller) poll(ctx context.Context) (behind bool, err error) {
 // pollBatch is a batch of owned records being built, with what the
 // checkpoint needs once the pipeline accepted it.
 type pollBatch struct {
-	*emitBatch
+	emitBatch
 	times []int64 // created_at, Unix milliseconds, per key
 	upTo  int64   // created_at (unix ns) of the last event handled
 }
@@ -232,7 +232,7 @@ func (f *feedPoller) emit(ctx context.Context, buf *windowBuffer) error {
 			if b == nil {
 				b = &pollBatch{emitBatch: p.emit.newBatch()}
 			}
-			cl := p.emit.offer(b.emitBatch, ev.Key, scratch)
+			cl := p.emit.offer(&b.emitBatch, ev.Key, scratch)
 			if cl.state == claimOwned {
 				b.times = append(b.times, ev.CreatedAt.UnixMilli())
 				break
@@ -294,7 +294,7 @@ func (f *feedPoller) flush(ctx context.Context, b *pollBatch) error {
 	if b == nil {
 		return nil
 	}
-	return f.p.emit.deliver(ctx, b.emitBatch, func() []*storage.Operation {
+	return f.p.emit.deliver(ctx, &b.emitBatch, func() []*storage.Operation {
 		for i, it := range b.items {
 			f.cp.Seen[it.key] = b.times[i]
 		}

@@ -31,7 +31,7 @@ func commitKeys(t *testing.T, c *dedupCache, s *stateStore, keys ...string) {
 	for _, k := range keys {
 		it := dedupItem{key: k, fp: auditlog.Fingerprint{CreatedAt: 1, Who: 2, Type: 3}}
 		require.Equal(t, claimOwned, c.ClaimOne(it).state)
-		require.NoError(t, s.commit(context.Background(), []dedupItem{it}, c.Commit([]string{k})))
+		require.NoError(t, s.commit(context.Background(), []dedupItem{it}, c.Commit(keysOf(k))))
 	}
 }
 
