@@ -389,6 +389,9 @@ func (d *stateDecoder) uint() uint64 {
 		if i == 9 && c > 1 {
 			break
 		}
+		if i > 0 && c == 0 {
+			break // not the shortest form: one value, one encoding
+		}
 		v |= uint64(c&0x7f) << (7 * i)
 		if c < 0x80 {
 			d.b = d.b[i+1:]
