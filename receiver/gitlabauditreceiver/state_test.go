@@ -3,7 +3,6 @@ package gitlabauditreceiver
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -229,5 +228,5 @@ func TestStateFuzzSeedsDecode(t *testing.T) {
 	// them in every `go test`); a value of another version is refused.
 	_, err := decodeStateMeta([]byte{1})
 	require.Error(t, err)
-	assert.True(t, strings.Contains(err.Error(), "unknown encoding version"))
+	assert.Contains(t, err.Error(), "unknown encoding version")
 }
