@@ -271,7 +271,7 @@ var (
 )
 
 // objectsOf returns the objects an event names, in the state the event
-// leaves them. Properties the event does not carry come from a hash of the
+// leaves them (objects that exist already are kept, see registerObjects). Properties the event does not carry come from a hash of the
 // object and seed. ev must be complete (Sim.complete).
 func objectsOf(ev *Event, seed uint64) []any {
 	msg, _ := ev.CustomMessage.(string)
@@ -434,9 +434,25 @@ func objectHash(seed uint64, parts ...string) uint64 {
 	return h.Sum64()
 }
 
-// registerObjects stores the objects of events, in order. mu must be held for writing.
+// registerObjects stores the objects of events, in order. An object that
+// exists already (added by a test, or named by an earlier event) is kept;
+// changes apply to it. mu must be held for writing.
 func (s *Sim) registerObjects(objs []any) {
+	st := s.objs()
 	for _, o := range objs {
-		s.putObject(o)
+		exists := false
+		switch o := o.(type) {
+		case AccessToken:
+			_, exists = st.tokens[o.ID]
+		case Variable:
+			_, exists = st.variables[variableKey(o.Scope, o.Owner, o.Key)]
+		case DeployKey:
+			_, exists = st.deployKeys[o.ID]
+		case DeployToken:
+			_, exists = st.deployTokens[o.ID]
+		}
+		if !exists {
+			s.putObject(o)
+		}
 	}
 }
