@@ -31,6 +31,7 @@ type enrichOptions struct {
 	events        int
 	concurrency   int
 	securityShare float64
+	lookupDelay   time.Duration
 	seed          uint64
 	out, json     string
 	progress      io.Writer
@@ -46,6 +47,7 @@ func parseEnrichFlags(args []string, stderr io.Writer) (enrichOptions, error) {
 	fs.IntVar(&o.events, "events", 5000, "simulated events streamed, each once")
 	fs.IntVar(&o.concurrency, "concurrency", 8, "connections, one request in flight on each")
 	fs.Float64Var(&o.securityShare, "security-share", 0, "share of events drawn from the security-relevant types (0: the natural mix of a busy instance)")
+	fs.DurationVar(&o.lookupDelay, "lookup-delay", 0, "time the simulator takes to answer each lookup (a real GitLab: tens of milliseconds)")
 	fs.Uint64Var(&o.seed, "seed", 1, "simulator seed")
 	fs.StringVar(&o.out, "out", "", "Markdown report file (default stdout)")
 	fs.StringVar(&o.json, "json", "", "also write the results as JSON to this file")
@@ -57,6 +59,9 @@ func parseEnrichFlags(args []string, stderr io.Writer) (enrichOptions, error) {
 	}
 	if o.collector == "" {
 		return o, errors.New("-collector is required")
+	}
+	if o.lookupDelay < 0 {
+		return o, errors.New("-lookup-delay must not be negative")
 	}
 	if o.events <= 0 || o.concurrency <= 0 || o.securityShare < 0 || o.securityShare > 1 {
 		return o, errors.New("-events and -concurrency must be positive, -security-share within [0, 1]")
@@ -113,6 +118,7 @@ func enrichBench(ctx context.Context, o enrichOptions) ([]enrichResult, error) {
 	sim.Populate(gitlabsim.DefaultGroups, gitlabsim.DefaultProjects)
 	end := time.Now().Add(-time.Minute)
 	events := sim.GenerateWith(gitlabsim.GenerateOptions{Count: o.events, From: end.Add(-time.Hour), To: end, NoStream: true})
+	sim.SetLookupDelay(o.lookupDelay)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -268,8 +274,12 @@ func enrichMarkdown(w io.Writer, o enrichOptions, results []enrichResult) error 
 	if o.securityShare > 0 {
 		mix = fmt.Sprintf("%.0f %% drawn from the security-relevant types", o.securityShare*100)
 	}
-	fmt.Fprintf(&b, "%s simulated events (%s), each streamed once on %d connections to a fresh collector (`%s`, cold lookup cache, enrich::timeout 3 s), with enrichment off and on; the simulator answers the lookups on loopback.\n\n",
-		thousands(float64(o.events)), mix, o.concurrency, filepath.Base(o.config))
+	delay := "at once"
+	if o.lookupDelay > 0 {
+		delay = "after " + o.lookupDelay.String() + " each"
+	}
+	fmt.Fprintf(&b, "%s simulated events (%s), each streamed once on %d connections to a fresh collector (`%s`, cold lookup cache, enrich::timeout 3 s), with enrichment off and on; the simulator answers the lookups on loopback, %s.\n\n",
+		thousands(float64(o.events)), mix, o.concurrency, filepath.Base(o.config), delay)
 	b.WriteString("| Enrichment | events | events/s | p50 | p99 | max | lookup requests | per 1,000 events | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range results {
 		total := 0
