@@ -1,7 +1,8 @@
 // Command gitlab-loadgen measures the KYRA GitLab audit collector
-// distribution on loopback. It has four subcommands:
+// distribution on loopback. It has five subcommands:
 //
 //	gitlab-loadgen stream   -collector BIN [flags]
+//	gitlab-loadgen soak     -collector BIN [flags]
 //	gitlab-loadgen backfill -collector BIN [flags]
 //	gitlab-loadgen enrich   -collector BIN [flags]
 //	gitlab-loadgen gobench  -in bench.txt
