@@ -49,8 +49,11 @@ func (r *auditReceiver) startEnrich(ctx context.Context, host component.Host) er
 		r.set.Logger.Info("Looking up the objects of security events in GitLab's API (enrichment)",
 			zap.Duration("timeout", r.cfg.Enrich.Timeout), zap.Int("cache_entries", r.cfg.Enrich.Cache.MaxEntries))
 	} else {
-		r.set.Logger.Info("Not enriching security events: "+s.Off+"; their records carry gitlab.enrichment.status=skipped",
-			zap.String("what_to_do", "set endpoint and token (read_api) to look up CI/CD variables, tokens and deploy keys"))
+		fields := []zap.Field{}
+		if r.cfg.Enrich.Enabled == nil {
+			fields = append(fields, zap.String("what_to_do", "set endpoint and token (read_api) to look up CI/CD variables, tokens and deploy keys"))
+		}
+		r.set.Logger.Info("Not enriching security events: "+s.Off+"; their records carry gitlab.enrichment.status=skipped", fields...)
 	}
 	r.enricher = enrich.New(s)
 	return nil
