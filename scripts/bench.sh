@@ -48,7 +48,7 @@ else
 	OUT=${BENCH_OUT:-BENCHMARKS.md}
 fi
 MEMLIMIT=${BENCH_GOMEMLIMIT:-128MiB}
-PACKAGES=(./receiver/gitlabauditreceiver/ ./processor/gitlabdetectprocessor/)
+PACKAGES=(./receiver/gitlabauditreceiver/ ./receiver/gitlabauditreceiver/internal/enrich/ ./processor/gitlabdetectprocessor/)
 
 step() { printf '\n== %s\n' "$*" >&2; }
 

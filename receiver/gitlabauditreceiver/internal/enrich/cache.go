@@ -15,25 +15,25 @@ type cache struct {
 	now func() time.Time
 
 	mu      sync.Mutex
-	entries map[string]*list.Element // of *entry
-	lru     list.List                // front: most recently used
+	entries map[objectKey]*list.Element // of *entry
+	lru     list.List                   // front: most recently used
 }
 
 // entry is a cached result, or a lookup in flight when done is open.
 type entry struct {
-	key     string
+	key     objectKey
 	done    chan struct{} // closed when res is set
 	res     Result
 	expires time.Time
 }
 
 func newCache(maxEntries int, ttl time.Duration, now func() time.Time) *cache {
-	return &cache{max: maxEntries, ttl: ttl, now: now, entries: map[string]*list.Element{}}
+	return &cache{max: maxEntries, ttl: ttl, now: now, entries: map[objectKey]*list.Element{}}
 }
 
 // join returns the entry of key: a fresh result, a lookup in flight, or a
 // new entry the caller must fill with finish (leader is true).
-func (c *cache) join(key string) (e *entry, leader bool) {
+func (c *cache) join(key objectKey) (e *entry, leader bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.entries[key]; ok {

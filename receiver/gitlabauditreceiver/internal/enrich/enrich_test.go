@@ -499,5 +499,5 @@ func TestPlanTable(t *testing.T) {
 	assert.False(t, ok, "no lookup for special authors")
 	o, ok := authorObject(rec(auditlog.AttrUserID, "12"))
 	assert.True(t, ok)
-	assert.Equal(t, "/users/12", o.path)
+	assert.Equal(t, "/users/12", o.pathOf())
 }

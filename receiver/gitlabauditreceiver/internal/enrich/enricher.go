@@ -97,6 +97,9 @@ type pendingLookup struct {
 // flight then go on in the background and fill the cache for later events.
 func (e *Enricher) Enrich(ctx context.Context, records plog.LogRecordSlice) {
 	var pending []pendingLookup
+	if e.s.Client != nil {
+		pending = make([]pendingLookup, 0, records.Len())
+	}
 	for i := 0; i < records.Len(); i++ {
 		attrs := records.At(i).Attributes()
 		typ, ok := attrs.Get(auditlog.AttrEventType)
@@ -129,13 +132,18 @@ func (e *Enricher) Enrich(ctx context.Context, records plog.LogRecordSlice) {
 	for _, p := range pending {
 		res := Result{Status: auditevent.EnrichmentStatusTimeout}
 		select {
-		case <-p.entry.done:
+		case <-p.entry.done: // answered (from the cache, mostly): no waiting
 			res = p.entry.res
-		case <-ctx.Done():
+		default:
 			select {
-			case <-p.entry.done: // answered meanwhile
+			case <-p.entry.done:
 				res = p.entry.res
-			default:
+			case <-ctx.Done():
+				select {
+				case <-p.entry.done: // answered meanwhile
+					res = p.entry.res
+				default:
+				}
 			}
 		}
 		if p.author {
@@ -177,13 +185,14 @@ func (e *Enricher) start(obj object) *entry {
 		defer e.wg.Done()
 		ctx, cancel := context.WithTimeout(e.base, e.s.Timeout)
 		defer cancel()
-		body, err := e.s.Client.Lookup(ctx, string(obj.kind), obj.path, obj.query)
+		path := obj.pathOf()
+		body, err := e.s.Client.Lookup(ctx, string(obj.kind), path, obj.query)
 		res := outcome(obj.kind, body, err, e.s.Now())
 		e.cache.finish(en, res)
 		// The body may hold a secret (a CI/CD variable's value): it is
 		// neither logged nor kept; only the decoded facts are.
 		e.s.Logger.Debug("GitLab object looked up", zap.String("kind", string(obj.kind)),
-			zap.String("path", obj.path), zap.String("status", res.Status), zap.String("reason", res.Reason))
+			zap.String("path", path), zap.String("status", res.Status), zap.String("reason", res.Reason))
 	}()
 	return en
 }

@@ -109,12 +109,28 @@ func EventTypes() map[string]Kind {
 // object is one object to look up.
 type object struct {
 	kind Kind
-	// path is the escaped API path below /api/v4.
+	// path is the escaped API path below /api/v4; authors leave it empty
+	// until a request is made (pathOf), so that a cache hit costs no allocation.
 	path string
 	// query holds the request's parameters, if any.
 	query url.Values
 	// key identifies the object in the cache.
-	key string
+	key objectKey
+}
+
+// objectKey identifies an object: its kind and its id within the kind
+// (e.g. "100/NPM_TOKEN" for a project's variable).
+type objectKey struct {
+	kind Kind
+	id   string
+}
+
+// pathOf returns the API path of an object.
+func (o object) pathOf() string {
+	if o.path == "" && o.kind == KindUser {
+		return "/users/" + o.key.id
+	}
+	return o.path
 }
 
 // Messages GitLab writes, with the id of the token they name:
@@ -228,7 +244,7 @@ func plan(kind Kind, attrs pcommon.Map) (obj object, reason string, ok bool) {
 		return obj, "no lookup for this event type", false
 	}
 	obj.kind = kind
-	obj.key = string(kind) + ":" + id
+	obj.key = objectKey{kind: kind, id: id}
 	return obj, "", true
 }
 
@@ -243,7 +259,7 @@ func authorObject(attrs pcommon.Map) (object, bool) {
 	if !isID(id) {
 		return object{}, false
 	}
-	return object{kind: KindUser, path: "/users/" + id, key: string(KindUser) + ":" + id}, true
+	return object{kind: KindUser, key: objectKey{kind: KindUser, id: id}}, true
 }
 
 // isID reports whether s is a positive decimal id.

@@ -20,7 +20,8 @@ import (
 // secret: responses are decoded into structs that have no field for one.
 type Result struct {
 	Status string
-	Time   time.Time
+	// Time is when GitLab answered, RFC 3339 UTC; empty when it did not.
+	Time   string
 	Reason string
 	facts  []fact
 }
@@ -38,8 +39,8 @@ func (r Result) cacheable() bool {
 // apply writes the status attributes and the facts.
 func (r Result) apply(m pcommon.Map) {
 	m.PutStr(auditevent.AttrEnrichmentStatus, r.Status)
-	if !r.Time.IsZero() {
-		m.PutStr(auditevent.AttrEnrichmentTime, r.Time.UTC().Format(time.RFC3339))
+	if r.Time != "" {
+		m.PutStr(auditevent.AttrEnrichmentTime, r.Time)
 	}
 	if r.Reason != "" {
 		m.PutStr(auditevent.AttrEnrichmentReason, r.Reason)
@@ -219,7 +220,8 @@ func decode(k Kind, body string) ([]fact, error) {
 }
 
 // outcome turns the answer of a lookup into a Result.
-func outcome(k Kind, body string, err error, now time.Time) Result {
+func outcome(k Kind, body string, err error, answered time.Time) Result {
+	now := answered.UTC().Format(time.RFC3339)
 	switch {
 	case err == nil:
 		fs, derr := decode(k, body)
