@@ -48,7 +48,7 @@ func TestEnrichConfigInvalid(t *testing.T) {
 		"enrich::cache::max_entries: must be at least 1, got 0",
 		"enrich::cache::ttl: must be positive, got 0s",
 	} {
-		assert.ErrorContains(t, err, want)
+		require.ErrorContains(t, err, want)
 	}
 	_, err = loadConfig(t, "enrich_bad_endpoint")
 	assert.ErrorContains(t, err, "endpoint: \"https://gitlab.example.com/gitlab\" must be the GitLab base URL without a path")

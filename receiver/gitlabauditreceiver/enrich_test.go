@@ -271,7 +271,7 @@ func TestEnrichTelemetry(t *testing.T) {
 	points:
 		for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
 			for i := 0; i < len(kv); i += 2 {
-				if v, ok := dp.Attributes.Value(attribute.Key(kv[i])); !ok || v.Emit() != kv[i+1] {
+				if v, ok := dp.Attributes.Value(attribute.Key(kv[i])); !ok || v.String() != kv[i+1] {
 					continue points
 				}
 			}

@@ -1,7 +1,6 @@
 package gitlabsim
 
 import (
-	"fmt"
 	"hash/fnv"
 	"regexp"
 	"strconv"
@@ -426,7 +425,7 @@ func roleNamed(name string) Role {
 
 func objectHash(seed uint64, parts ...string) uint64 {
 	h := fnv.New64a()
-	fmt.Fprintf(h, "%d", seed)
+	h.Write(strconv.AppendUint(nil, seed, 10))
 	for _, p := range parts {
 		h.Write([]byte{0})
 		h.Write([]byte(p))
