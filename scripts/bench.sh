@@ -12,7 +12,9 @@
 #      distribution, with Go's default memory settings and with GOMEMLIMIT;
 #   5. runs the soak: 10 minutes of streaming into the distribution with
 #      its de-duplication state in file_storage (BENCH_SOAK_DURATION);
-#   6. writes BENCHMARKS.md from bench/BENCHMARKS.md.tmpl.
+#   6. runs the enrichment load test: the same streamed events with the
+#      API lookups off and on, lookups per 1,000 events and latency;
+#   7. writes BENCHMARKS.md from bench/BENCHMARKS.md.tmpl.
 #
 # BENCH_QUICK=1 makes a short smoke run and writes
 # _build/bench/BENCHMARKS.quick.md instead of BENCHMARKS.md (BENCH_OUT
@@ -35,18 +37,18 @@ LOADGEN=$DIR/gitlab-loadgen
 if [[ "$QUICK" == 1 ]]; then
 	COUNT=1 BENCHTIME=200ms
 	DURATION=1s WARMUP=300ms LEVELS=1,8
-	EVENTS=100000
+	EVENTS=100000 ENRICH_EVENTS=2000
 	SOAK_DURATION=${BENCH_SOAK_DURATION:-20s} SOAK_INTERVAL=5s
 	OUT=${BENCH_OUT:-$DIR/BENCHMARKS.quick.md}
 else
 	COUNT=${BENCH_COUNT:-8} BENCHTIME=1s
 	DURATION=${BENCH_DURATION:-10s} WARMUP=2s LEVELS=${BENCH_LEVELS:-1,8,32}
-	EVENTS=1000000
+	EVENTS=1000000 ENRICH_EVENTS=20000
 	SOAK_DURATION=${BENCH_SOAK_DURATION:-10m} SOAK_INTERVAL=1m
 	OUT=${BENCH_OUT:-BENCHMARKS.md}
 fi
 MEMLIMIT=${BENCH_GOMEMLIMIT:-128MiB}
-PACKAGES=(./receiver/gitlabauditreceiver/ ./processor/gitlabdetectprocessor/)
+PACKAGES=(./receiver/gitlabauditreceiver/ ./receiver/gitlabauditreceiver/internal/enrich/ ./processor/gitlabdetectprocessor/)
 
 step() { printf '\n== %s\n' "$*" >&2; }
 
@@ -84,6 +86,10 @@ measure() {
 	# shellcheck disable=SC2086 # word splitting of the arguments is intended
 	"$LOADGEN" soak -collector "$DIST" -config bench/soak.yaml $SOAK_ARGS \
 		-workdir "$RES/logs" -out "$RES/soak.md" -json "$RES/soak.json"
+	step "enrichment: $ENRICH_EVENTS streamed events, lookups off and on"
+	"$LOADGEN" enrich -collector "$DIST" -config bench/stream-enrich.yaml -events "$ENRICH_EVENTS" -concurrency 8 \
+		-workdir "$RES/logs" -out "$RES/enrich.md" -json "$RES/enrich.json"
+
 
 	step "write $OUT"
 	mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
@@ -114,6 +120,7 @@ measure() {
 	go run ./testbed/cmd/gitlab-loadgen backfill -collector $DIST -config bench/backfill.yaml -events $EVENTS
 	GOMEMLIMIT=$MEMLIMIT go run ./testbed/cmd/gitlab-loadgen backfill -collector $DIST -config bench/backfill.yaml -events $EVENTS
 	go run ./testbed/cmd/gitlab-loadgen soak -collector $DIST -config bench/soak.yaml $SOAK_ARGS
+	go run ./testbed/cmd/gitlab-loadgen enrich -collector $DIST -config bench/stream-enrich.yaml -events $ENRICH_EVENTS -concurrency 8
 	\`\`\`
 	EOF
 	{

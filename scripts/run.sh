@@ -92,6 +92,16 @@ echo
   /gitlab\.audit\.event\.id=/ {
     sev = val("gitlab.detect.severity"); ind = val("gitlab.detect.indicator")
     line = sprintf("%-24s by %-18s %-8s %s", val("gitlab.audit.event_type"), val("user.name"), val("gitlab.audit.source"), val("gitlab.audit.entity.path"))
+    # What the receiver looked up in the GitLab API (enrichment), when it did.
+    st = val("gitlab.enrichment.status")
+    if (st == "ok") {
+      facts = ""
+      if ((v = val("gitlab.ci_variable.protected")) != "") facts = facts " protected=" v " masked=" val("gitlab.ci_variable.masked")
+      if ((v = val("gitlab.token.scopes")) != "") { e = val("gitlab.token.expires_at"); facts = facts " expires=" (e == "" ? "never" : e) " scopes=" v }
+      if ((v = val("gitlab.deploy_key.can_push")) != "") facts = facts " can_push=" v
+      if ((v = val("gitlab.deploy_token.scopes")) != "") facts = facts " scopes=" v
+      line = line "  [" substr(facts, 2) "]"
+    } else if (st != "") line = line "  [lookup " st "]"
     if (sev == "") { print paint("2", sprintf("%-8s %-20s %s", "INFO", "", line)); fflush(); next }
     code = (sev == "CRITICAL" || sev == "HIGH") ? "1;31" : (sev == "MEDIUM" ? "1;33" : "36")
     print paint(code, sprintf("%-8s %-20s %s  <- %s", sev, ind, line, val("security_rule.name"))); fflush(); next

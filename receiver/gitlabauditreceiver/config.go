@@ -80,6 +80,8 @@ type Config struct {
 	Dedup DedupConfig `mapstructure:"dedup"`
 	// Stream enables the audit event streaming endpoint. Absent means off.
 	Stream configoptional.Optional[StreamConfig] `mapstructure:"stream"`
+	// Enrich looks up the objects security events name (config_enrich.go).
+	Enrich EnrichConfig `mapstructure:"enrich"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -231,7 +233,7 @@ func (cfg *Config) Validate() error {
 		add("nothing to collect: set collect (instance, groups, projects) to poll the API, and/or stream to receive audit event streaming")
 	}
 
-	if polling {
+	if polling || (cfg.Endpoint != "" && cfg.enrichOn()) {
 		if cfg.Endpoint == "" {
 			add("endpoint: missing; set the GitLab base URL, e.g. https://gitlab.example.com")
 		} else if u, err := url.Parse(cfg.Endpoint); err != nil {
@@ -318,6 +320,7 @@ func (cfg *Config) Validate() error {
 	if cfg.Stream.HasValue() {
 		errs = append(errs, cfg.Stream.Get().validate()...)
 	}
+	errs = append(errs, cfg.validateEnrich()...)
 	return errors.Join(errs...)
 }
 

@@ -61,6 +61,7 @@ func createDefaultConfig() component.Config {
 			Path:         defaultStreamPath,
 			HealthPath:   defaultHealthPath,
 		}),
+		Enrich: defaultEnrichConfig(),
 	}
 }
 

@@ -57,12 +57,16 @@ func newTestSim(t *testing.T, clk *fakeClock, opts gitlabsim.Options) (*gitlabsi
 	return sim, srv
 }
 
-// pollConfig is a valid polling configuration against endpoint.
+// pollConfig is a valid polling configuration against endpoint, without
+// enrichment: tests that count API requests count the polls' (enrichment
+// tests turn it on).
 func pollConfig(endpoint string) *Config {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Endpoint = endpoint
 	cfg.Token = adminToken
 	cfg.Collect.Instance = true
+	off := false
+	cfg.Enrich.Enabled = &off
 	cfg.BackOff.InitialInterval = 10 * time.Millisecond
 	cfg.BackOff.MaxInterval = 50 * time.Millisecond
 	cfg.BackOff.MaxElapsedTime = 2 * time.Second

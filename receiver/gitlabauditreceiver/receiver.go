@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/auditlog"
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/enrich"
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/gitlabapi"
 )
 
@@ -42,6 +43,8 @@ type auditReceiver struct {
 	state         *stateStore // nil without a storage extension
 	poller        *poller
 	stream        *streamServer
+	api           *gitlabapi.Client // polls and lookups; nil without endpoint
+	enricher      *enrich.Enricher  // runs on every batch of both paths (enrich.go)
 
 	cancel         context.CancelFunc
 	wg             sync.WaitGroup
@@ -120,6 +123,9 @@ func (r *auditReceiver) start(ctx context.Context, host component.Host) (context
 	runCtx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 
+	if err := r.startEnrich(ctx, host); err != nil {
+		return nil, err
+	}
 	if r.cfg.Stream.HasValue() {
 		obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
 			ReceiverID: r.set.ID, Transport: "http", ReceiverCreateSettings: r.set,
@@ -138,7 +144,7 @@ func (r *auditReceiver) start(ctx context.Context, host component.Host) (context
 	}
 
 	if r.cfg.Collect.HasScopes() {
-		p, err := r.newPoller(ctx, host)
+		p, err := r.newPoller(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -155,40 +161,18 @@ func (r *auditReceiver) start(ctx context.Context, host component.Host) (context
 }
 
 // newPoller builds the poller and loads the feeds' checkpoints.
-func (r *auditReceiver) newPoller(ctx context.Context, host component.Host) (*poller, error) {
-	httpClient, err := r.cfg.ToClient(ctx, host.GetExtensions(), r.set.TelemetrySettings)
-	if err != nil {
-		return nil, fmt.Errorf("creating the GitLab API client: %w", err)
-	}
+func (r *auditReceiver) newPoller(ctx context.Context) (*poller, error) {
 	base, err := url.Parse(r.cfg.Endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("endpoint: %w", err)
 	}
-	base.Path = ""
 	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
 		ReceiverID: r.set.ID, Transport: base.Scheme, ReceiverCreateSettings: r.set,
 	})
 	if err != nil {
 		return nil, err
 	}
-	tel := r.tel
-	api := gitlabapi.New(gitlabapi.Options{
-		HTTPClient:        httpClient,
-		BaseURL:           base,
-		Token:             string(r.cfg.Token),
-		Bearer:            r.cfg.TokenType == TokenTypeBearer,
-		PerPage:           r.cfg.PageSize,
-		RequestsPerMinute: r.cfg.MaxRequestsPerMinute,
-		MaxConcurrent:     r.cfg.MaxConcurrentRequests,
-		BackOff:           r.cfg.BackOff,
-		Logger:            r.set.Logger,
-		OnResponse: func(f gitlabapi.Feed, status int) {
-			tel.apiResponse(context.Background(), f.String(), status)
-		},
-		OnRateLimited: func(f gitlabapi.Feed, _ time.Duration) {
-			tel.count(context.Background(), tel.rateLimited, 1, attrFeed, f.String())
-		},
-	})
+	api := r.api
 	p := &poller{
 		cfg: r.cfg, logger: r.set.Logger, emit: r.newEmitter(obs, auditlog.SourcePoll), tel: r.tel,
 		client: api, state: r.state, filter: r.filter, status: r.status, now: r.now,
@@ -201,10 +185,14 @@ func (r *auditReceiver) newPoller(ctx context.Context, host component.Host) (*po
 // newEmitter returns an emitter for one path (each path reports its own
 // transport through obs); all share the de-duplication set.
 func (r *auditReceiver) newEmitter(obs *receiverhelper.ObsReport, src auditlog.Source) *emitter {
-	return &emitter{
+	e := &emitter{
 		next: r.next, obs: obs, dedup: r.dedup, state: r.state, records: r.records,
 		tel: r.tel, logger: r.set.Logger, source: src, conflictLogged: &r.conflictLogged,
 	}
+	if r.enricher != nil {
+		e.beforeConsume = r.enricher.Enrich
+	}
+	return e
 }
 
 // storage returns the configured storage extension's client, or a client
@@ -281,6 +269,9 @@ func (r *auditReceiver) Shutdown(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		errs = append(errs, fmt.Errorf("waiting for the pollers to stop: %w", ctx.Err()))
+	}
+	if r.enricher != nil {
+		r.enricher.Shutdown() // stops the lookups still in flight
 	}
 	r.tel.shutdown()
 	if r.storageClient != nil {

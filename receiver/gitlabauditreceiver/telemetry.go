@@ -25,6 +25,9 @@ const (
 	metricDedupEntries    = "otelcol_gitlab_audit_dedup_entries"
 	metricDedupEvicted    = "otelcol_gitlab_audit_dedup_evicted"
 	metricIDConflicts     = "otelcol_gitlab_audit_id_conflicts"
+	metricEnrichLookups   = "otelcol_gitlab_audit_enrichment_lookups"
+	attrKind              = "kind"
+	attrStatus            = "status"
 	attrFeed              = "feed"
 	attrStatusCode        = "http.response.status_code"
 	attrReason            = "reason"
@@ -48,6 +51,7 @@ type telemetry struct {
 	filtered       metric.Int64Counter
 	invalid        metric.Int64Counter
 	idConflicts    metric.Int64Counter
+	enrichLookups  metric.Int64Counter
 	lag            metric.Float64ObservableGauge
 	dedupEntries   metric.Int64ObservableGauge
 	dedupEvicted   metric.Int64ObservableCounter
@@ -87,6 +91,9 @@ func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
 	t.dedupEvicted, err = m.Int64ObservableCounter(metricDedupEvicted, metric.WithUnit("{event}"),
 		metric.WithDescription("Event ids evicted from the de-duplication set before they expired, to keep it within max_entries: their redelivery would be emitted again."))
 	add(err)
+	t.enrichLookups, err = m.Int64Counter(metricEnrichLookups, metric.WithUnit("{record}"),
+		metric.WithDescription("Records enriched with a GitLab API lookup, by kind (personal_access_token, ci_variable, deploy_key, user, ...) and status (ok, not_found, forbidden, error, timeout, skipped)."))
+	add(err)
 	t.lag, err = m.Float64ObservableGauge(metricCheckpointLag, metric.WithUnit("s"),
 		metric.WithDescription("How far each feed's checkpoint is behind now."))
 	add(err)
@@ -123,6 +130,10 @@ func (t *telemetry) shutdown() {
 
 func (t *telemetry) apiResponse(ctx context.Context, feed string, status int) {
 	t.apiRequests.Add(ctx, 1, metric.WithAttributes(attribute.String(attrFeed, feed), attribute.Int(attrStatusCode, status)))
+}
+
+func (t *telemetry) enrichLookup(ctx context.Context, kind, status string) {
+	t.enrichLookups.Add(ctx, 1, metric.WithAttributes(attribute.String(attrKind, kind), attribute.String(attrStatus, status)))
 }
 
 func (t *telemetry) count(ctx context.Context, c metric.Int64Counter, n int, key, value string) {

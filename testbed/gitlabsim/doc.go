@@ -10,6 +10,14 @@
 //     administrators, Premium and Ultimate);
 //   - GET /api/v4/groups/:id/audit_events[/:audit_event_id];
 //   - GET /api/v4/projects/:id/audit_events[/:audit_event_id];
+//   - the objects events name, for enrichment lookups (lookups.go,
+//     objects.go): GET /api/v4/personal_access_tokens/:id,
+//     /projects/:id/access_tokens/:token_id, /groups/:id/access_tokens/:token_id,
+//     /projects/:id/variables/:key, /groups/:id/variables/:key,
+//     /admin/ci/variables/:key, /projects/:id/deploy_keys/:key_id,
+//     /projects/:id/deploy_tokens/:token_id, /groups/:id/deploy_tokens/:token_id,
+//     /users/:id, with GitLab's roles and answers; every CI/CD variable
+//     value is a unique marker (SecretMarkerPrefix);
 //   - GET /-/health.
 //
 // The behaviour copies GitLab: newest-first order (id desc), inclusive

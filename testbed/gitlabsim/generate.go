@@ -89,6 +89,7 @@ func (s *Sim) GenerateWith(o GenerateOptions) []StoredEvent {
 	}
 
 	out := make([]StoredEvent, n)
+	objs := make([][]any, chunks) // the objects the events name (objects.go)
 	parallel(chunks, func(c int) {
 		r := rand.New(rand.NewPCG(callSeed, uint64(2*c+1)))
 		g := &gen{r: r, t: tp, legacyShare: s.opts.LegacyShare}
@@ -100,6 +101,7 @@ func (s *Sim) GenerateWith(o GenerateOptions) []StoredEvent {
 			ti := catalog[types[k]]
 			legacy := legacyTemplates[ti.Name] != nil && g.legacyShare > 0 && r.Float64() < g.legacyShare
 			ev := g.build(ti, at, legacy)
+			objs[c] = append(objs[c], objectsOf(&ev, s.opts.Seed)...)
 			se := StoredEvent{
 				Type:            ev.Type,
 				StreamType:      streamType(&ev),
@@ -139,6 +141,9 @@ func (s *Sim) GenerateWith(o GenerateOptions) []StoredEvent {
 		} else {
 			s.streamOnly = append(s.streamOnly, out[k])
 		}
+	}
+	for _, o := range objs {
+		s.registerObjects(o)
 	}
 	s.mu.Unlock()
 	s.writeMu.Unlock()

@@ -161,6 +161,9 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, path, tok string,
 			return
 		}
 	}
+	if s.serveObject(w, r, path, tok) { // lookups.go
+		return
+	}
 	rt, ok := matchRoute(path)
 	if !ok {
 		writeError(w, http.StatusNotFound, "404 Not Found")

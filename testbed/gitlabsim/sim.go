@@ -210,6 +210,8 @@ type Sim struct {
 	limiter rateLimiter
 
 	worker *streamWorker
+
+	objects *objects // tokens, variables, deploy keys and tokens events name (objects.go)
 }
 
 // New returns a simulator with no events, users, groups or projects.
@@ -395,6 +397,11 @@ func (s *Sim) Insert(ev Event) StoredEvent {
 	s.complete(&ev)
 	s.mu.RUnlock()
 	se := s.storeOne(&ev)
+	if objs := objectsOf(&ev, s.opts.Seed); objs != nil {
+		s.mu.Lock()
+		s.registerObjects(objs)
+		s.mu.Unlock()
+	}
 	s.writeMu.Unlock()
 	s.enqueue([]StoredEvent{se})
 	return se

@@ -1,8 +1,10 @@
 // Command gitlab-loadgen measures the KYRA GitLab audit collector
-// distribution on loopback. It has three subcommands:
+// distribution on loopback. It has five subcommands:
 //
 //	gitlab-loadgen stream   -collector BIN [flags]
+//	gitlab-loadgen soak     -collector BIN [flags]
 //	gitlab-loadgen backfill -collector BIN [flags]
+//	gitlab-loadgen enrich   -collector BIN [flags]
 //	gitlab-loadgen gobench  -in bench.txt
 //
 // stream starts one collector process per target (the gitlab_audit
@@ -24,6 +26,11 @@
 // starts the collector polling it, and measures the time until the
 // collector accepted all N records, its peak RSS (VmHWM) and the API
 // requests it made.
+//
+// enrich serves a simulated GitLab, streams the same simulated events
+// once each to a collector with enrichment off and then on, and reports
+// the stream latency (p50/p99) and the lookups the simulator answered per
+// 1,000 events.
 //
 // gobench summarises `go test -bench` output of the project's benchmarks
 // as Markdown tables with the ratios the benchmarks exist for.
@@ -55,7 +62,7 @@ func main() {
 	}
 }
 
-const usage = `usage: gitlab-loadgen <stream|soak|backfill|gobench> [flags]; -h after a subcommand lists its flags`
+const usage = `usage: gitlab-loadgen <stream|soak|backfill|enrich|gobench> [flags]; -h after a subcommand lists its flags`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -71,6 +78,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runBackfill(ctx, args[1:], stdout, stderr)
 	case "gobench":
 		return runGoBench(args[1:], stdout, stderr)
+	case "enrich":
+		return runEnrich(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		logf(stdout, "%s\n", usage)
 		return nil

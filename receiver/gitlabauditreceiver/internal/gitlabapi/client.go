@@ -194,14 +194,40 @@ func (c *Client) setOffsetOnly(f Feed) {
 	c.offsetOnly[f.String()] = true
 }
 
-// get performs one GET with the shared budget, rate-limit pauses and retries.
-func (c *Client) get(ctx context.Context, feed Feed, q url.Values) (http.Header, string, error) {
-	target := feedURL(c.opts.BaseURL, feed, q)
+// request is one GET: a page of a feed or the lookup of one object.
+type request struct {
+	target string
+	// feed is the feed of a page, or {KindLookup, kind} for a lookup:
+	// callbacks, metrics and logs name it the same way.
+	feed   Feed
+	lookup string // the kind of a lookup; empty for a page
+}
 
+// what names the request in error messages.
+func (r request) what() string {
+	if r.lookup != "" {
+		return "the " + strings.ReplaceAll(r.lookup, "_", " ") + " lookup"
+	}
+	return "the " + r.feed.String() + " audit events"
+}
+
+func (c *Client) observe(r request, status int) {
+	if c.opts.OnResponse != nil {
+		c.opts.OnResponse(r.feed, status)
+	}
+}
+
+// get performs one GET of a feed page.
+func (c *Client) get(ctx context.Context, feed Feed, q url.Values) (http.Header, string, error) {
+	return c.do(ctx, request{target: feedURL(c.opts.BaseURL, feed, q), feed: feed})
+}
+
+// do performs one GET with the shared budget, rate-limit pauses and retries.
+func (c *Client) do(ctx context.Context, r request) (http.Header, string, error) {
 	bo := c.newBackOff()
 	start := time.Now()
 	for {
-		header, body, err := c.attempt(ctx, feed, target)
+		header, body, err := c.attempt(ctx, r)
 		if err == nil {
 			return header, body, nil
 		}
@@ -217,9 +243,9 @@ func (c *Client) get(ctx context.Context, feed Feed, q url.Values) (http.Header,
 			}
 			c.pause(wait)
 			if c.opts.OnRateLimited != nil {
-				c.opts.OnRateLimited(feed, wait)
+				c.opts.OnRateLimited(r.feed, wait)
 			}
-			c.opts.Logger.Info("GitLab rate limit reached; waiting", zap.String("feed", feed.String()), zap.Duration("wait", wait))
+			c.opts.Logger.Info("GitLab rate limit reached; waiting", zap.String("feed", r.feed.String()), zap.Duration("wait", wait))
 			continue
 		}
 		transient := !isAPI || ae.Status >= 500 || ae.Status == http.StatusRequestTimeout
@@ -230,7 +256,7 @@ func (c *Client) get(ctx context.Context, feed Feed, q url.Values) (http.Header,
 		if c.opts.BackOff.MaxElapsedTime > 0 && time.Since(start)+wait > c.opts.BackOff.MaxElapsedTime {
 			return nil, "", fmt.Errorf("giving up after %s of retries: %w", c.opts.BackOff.MaxElapsedTime, err)
 		}
-		c.opts.Logger.Debug("GitLab request failed; retrying", zap.String("feed", feed.String()), zap.Duration("wait", wait), zap.Error(err))
+		c.opts.Logger.Debug("GitLab request failed; retrying", zap.String("feed", r.feed.String()), zap.Duration("wait", wait), zap.Error(err))
 		if err := sleep(ctx, wait); err != nil {
 			return nil, "", err
 		}
@@ -256,7 +282,7 @@ func (c *Client) newBackOff() *backoff.ExponentialBackOff {
 
 // attempt sends one request. On a non-2xx answer it returns the response
 // headers and an *APIError.
-func (c *Client) attempt(ctx context.Context, feed Feed, target string) (http.Header, string, error) {
+func (c *Client) attempt(ctx context.Context, r request) (http.Header, string, error) {
 	if err := c.waitTurn(ctx); err != nil {
 		return nil, "", err
 	}
@@ -267,7 +293,7 @@ func (c *Client) attempt(ctx context.Context, feed Feed, target string) (http.He
 	}
 	defer func() { <-c.sem }()
 
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, http.NoBody)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.target, http.NoBody)
 	if err != nil {
 		return nil, "", err
 	}
@@ -281,15 +307,11 @@ func (c *Client) attempt(ctx context.Context, feed Feed, target string) (http.He
 	}
 	resp, err := c.opts.HTTPClient.Do(req)
 	if err != nil {
-		if c.opts.OnResponse != nil {
-			c.opts.OnResponse(feed, 0)
-		}
-		return nil, "", fmt.Errorf("requesting the %s audit events: %w", feed, redactURLError(err))
+		c.observe(r, 0)
+		return nil, "", fmt.Errorf("requesting %s: %w", r.what(), redactURLError(err))
 	}
 	defer resp.Body.Close()
-	if c.opts.OnResponse != nil {
-		c.opts.OnResponse(feed, resp.StatusCode)
-	}
+	c.observe(r, resp.StatusCode)
 	c.noteQuota(resp.Header)
 
 	var sb strings.Builder
@@ -298,32 +320,43 @@ func (c *Client) attempt(ctx context.Context, feed Feed, target string) (http.He
 	}
 	n, err := io.Copy(&sb, io.LimitReader(resp.Body, maxPageBytes+1))
 	if err != nil {
-		return resp.Header, "", fmt.Errorf("reading the %s audit events: %w", feed, err)
+		return resp.Header, "", fmt.Errorf("reading %s: %w", r.what(), err)
 	}
 	if n > maxPageBytes {
-		return resp.Header, "", fmt.Errorf("the %s audit events page is larger than %d bytes", feed, maxPageBytes)
+		return resp.Header, "", fmt.Errorf("the answer for %s is larger than %d bytes", r.what(), maxPageBytes)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp.Header, "", &APIError{Feed: feed, Status: resp.StatusCode, Message: errorMessage([]byte(sb.String()))}
+		return resp.Header, "", &APIError{Feed: r.feed, Lookup: r.lookup, Status: resp.StatusCode, Message: errorMessage([]byte(sb.String()))}
 	}
 	return resp.Header, sb.String(), nil
 }
 
 // waitTurn waits for a rate-limit pause to end and for the request budget.
+// When ctx has a deadline the wait cannot meet, it returns ErrPaused or
+// ErrBudgetExhausted at once rather than wait in vain.
 func (c *Client) waitTurn(ctx context.Context) error {
 	for {
 		c.mu.Lock()
-		wait := time.Until(c.pauseUntil)
+		until := c.pauseUntil
 		c.mu.Unlock()
+		wait := time.Until(until)
 		if wait <= 0 {
 			break
+		}
+		if d, ok := ctx.Deadline(); ok && d.Before(until) {
+			return fmt.Errorf("%w for %s", ErrPaused, wait.Round(time.Second))
 		}
 		if err := sleep(ctx, wait); err != nil {
 			return err
 		}
 	}
 	if c.limiter != nil {
-		return c.limiter.Wait(ctx)
+		if err := c.limiter.Wait(ctx); err != nil {
+			if ctx.Err() == nil {
+				return fmt.Errorf("%w: %w", ErrBudgetExhausted, err)
+			}
+			return err
+		}
 	}
 	return nil
 }

@@ -10,13 +10,21 @@ import (
 
 // APIError is a non-success answer of the GitLab API.
 type APIError struct {
-	Feed   Feed
+	Feed Feed
+	// Lookup is the kind of an object lookup; empty for a feed's page.
+	Lookup string
 	Status int
 	// Message is GitLab's error message ("403 Forbidden", "404 Group Not Found", ...).
 	Message string
 }
 
 func (e *APIError) Error() string {
+	if e.Lookup != "" {
+		if e.Message != "" {
+			return fmt.Sprintf("GitLab answered %d to the %s lookup: %s", e.Status, e.Lookup, e.Message)
+		}
+		return fmt.Sprintf("GitLab answered %d %s to the %s lookup", e.Status, http.StatusText(e.Status), e.Lookup)
+	}
 	if e.Message != "" {
 		return fmt.Sprintf("GitLab answered %d for the %s audit events: %s", e.Status, e.Feed, e.Message)
 	}

@@ -18,6 +18,9 @@ const (
 	KindInstance Kind = "instance"
 	KindGroup    Kind = "group"
 	KindProject  Kind = "project"
+	// KindLookup is not a feed: it names an object lookup (Ref is the
+	// lookup's kind) in callbacks, metrics and logs, e.g. "lookup:ci_variable".
+	KindLookup Kind = "lookup"
 )
 
 // Feed is one audit event list endpoint: the instance feed, or the feed of
