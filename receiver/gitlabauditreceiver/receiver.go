@@ -143,6 +143,9 @@ func (r *auditReceiver) start(ctx context.Context, host component.Host) (context
 			return nil, err
 		}
 		r.poller = p
+		if err := r.tel.observePoller(r.set.TelemetrySettings, p); err != nil {
+			return nil, err
+		}
 	}
 
 	if err := r.tel.observe(r.set.TelemetrySettings, r.lag, r.dedup.Len, r.dedup.Evicted); err != nil {
@@ -182,6 +185,7 @@ func (r *auditReceiver) newPoller(ctx context.Context, host component.Host) (*po
 		MaxConcurrent:     r.cfg.MaxConcurrentRequests,
 		BackOff:           r.cfg.BackOff,
 		Logger:            r.set.Logger,
+		Clock:             gitlabapi.NewClock(r.now),
 		OnResponse: func(f gitlabapi.Feed, status int) {
 			tel.apiResponse(context.Background(), f.String(), status)
 		},
