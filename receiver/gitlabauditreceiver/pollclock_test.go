@@ -90,6 +90,11 @@ func TestPollFollowsGitLabsClockWhateverTheSkew(t *testing.T) {
 			dps := m.Data.(metricdata.Gauge[float64]).DataPoints
 			require.Len(t, dps, 1)
 			assert.InDelta(t, skew.Seconds(), dps[0].Value, 0.5, "the measured skew")
+			m, err = tel.GetMetric(metricPollSlice)
+			require.NoError(t, err)
+			slices := m.Data.(metricdata.Gauge[float64]).DataPoints
+			require.Len(t, slices, 2, "one per feed")
+			assert.Equal(t, maxWindow.Seconds(), slices[0].Value, "no failure: one query per poll")
 			assert.Len(t, logs.FilterMessageSnippet("clock and the collector's differ").All(), 1, "warned once")
 		})
 	}

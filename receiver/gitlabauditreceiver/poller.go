@@ -57,7 +57,8 @@ type feedPoller struct {
 
 	// slice is the length of the time slices the feed is read in (see
 	// slice.go), in nanoseconds; read by the slice gauge.
-	slice atomic.Int64
+	slice    atomic.Int64
+	sliceRun int // slices completed in a row
 	// settled: every event created before it was read after GitLab had
 	// certainly committed it, so it need not be read again (in memory only).
 	settled time.Time

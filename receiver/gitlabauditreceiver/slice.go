@@ -17,11 +17,14 @@ import (
 // after retry_on_failure gave up (a slow or failing GitLab: its audit
 // queries slow down and time out as the range grows), the same time is
 // read again at once in slices a quarter as long, down to minSlice; every
-// completed slice doubles the length again, up to a whole window.
+// sliceGrowAfter completed slices in a row double the length again, up to
+// a whole window. (Doubling after every success would bring back, every
+// other slice, the length that just failed.)
 const (
-	minSlice    = 10 * time.Second
-	sliceShrink = 4
-	sliceGrow   = 2
+	minSlice       = 10 * time.Second
+	sliceShrink    = 4
+	sliceGrow      = 2
+	sliceGrowAfter = 3
 )
 
 // sliceEnd is the end of the slice that starts at from, at most end.
@@ -47,14 +50,18 @@ func (f *feedPoller) shrink(w gitlabapi.Window, err error) bool {
 	}
 	next := max(minSlice, length/sliceShrink)
 	f.slice.Store(int64(next))
+	f.sliceRun = 0
 	f.p.logger.Info("Reading a failed time slice again in shorter slices", zap.String("feed", f.feed.String()),
 		zap.Time("from", w.After), zap.Duration("failed_slice", length), zap.Duration("slice", next), zap.Error(err))
 	return true
 }
 
-// grow lengthens the slices after a completed one.
+// grow lengthens the slices after enough completed ones.
 func (f *feedPoller) grow() {
-	f.slice.Store(min(int64(maxWindow), f.slice.Load()*sliceGrow))
+	f.sliceRun++
+	if f.sliceRun%sliceGrowAfter == 0 {
+		f.slice.Store(min(int64(maxWindow), f.slice.Load()*sliceGrow))
+	}
 }
 
 // sliceHelps reports whether a failure may go away with a shorter time

@@ -31,6 +31,10 @@ type Faults struct {
 	Seed uint64
 }
 
+// StatusClientClosedRequest is the status logged for a slow request its
+// client gave up on before the answer (nginx's 499).
+const StatusClientClosedRequest = 499
+
 // SetFaults replaces the faults injected into API requests; the zero value
 // turns them off.
 func (s *Sim) SetFaults(f Faults) {
@@ -57,6 +61,8 @@ func (s *Sim) injectFault(w http.ResponseWriter, r *http.Request, now time.Time)
 		case <-t.C:
 		case <-r.Context().Done():
 			t.Stop()
+			// Logged as nginx logs a request its client gave up on.
+			w.WriteHeader(StatusClientClosedRequest)
 			return true
 		}
 	}
