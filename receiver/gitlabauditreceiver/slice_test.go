@@ -20,8 +20,10 @@ import (
 // one request per page: failed slices are read again in shorter slices,
 // completed ones are never read again.
 func TestPollBackfillProgressesUnderAFlakyGitLab(t *testing.T) {
+	// The full 100,000 events without -short and -race (about 15 s);
+	// 20,000 otherwise, to keep make test fast.
 	count := 100_000
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		count = 20_000
 	}
 	clk := newFakeClock()
