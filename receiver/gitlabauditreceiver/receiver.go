@@ -108,6 +108,7 @@ func (r *auditReceiver) start(ctx context.Context, host component.Host) (context
 		return nil, err
 	}
 	r.storageClient = client
+	warnPersistence(r.set.Logger, r.cfg)
 	if r.cfg.Storage != nil {
 		r.state = newStateStore(client, r.set.Logger, r.now, r.cfg.Dedup.MaxEntries, r.cfg.Dedup.TTL)
 		entries, lerr := r.state.load(ctx)
