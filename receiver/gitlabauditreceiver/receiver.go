@@ -42,6 +42,8 @@ type auditReceiver struct {
 	state         *stateStore // nil without a storage extension
 	poller        *poller
 	stream        *streamServer
+	clock         *gitlabapi.Clock // GitLab's clock, learnt by the poller
+	watch         *streamWatch     // polling and streaming together: see streamwatch.go
 
 	cancel         context.CancelFunc
 	wg             sync.WaitGroup
@@ -120,6 +122,10 @@ func (r *auditReceiver) start(ctx context.Context, host component.Host) (context
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
+	r.clock = gitlabapi.NewClock(r.now)
+	if r.cfg.Stream.HasValue() && r.cfg.Collect.HasScopes() {
+		r.watch = newStreamWatch(r.clock, streamGrace)
+	}
 
 	if r.cfg.Stream.HasValue() {
 		obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
@@ -155,6 +161,9 @@ func (r *auditReceiver) start(ctx context.Context, host component.Host) (context
 	if r.state != nil {
 		r.wg.Go(func() { r.compactLoop(runCtx) })
 	}
+	if r.watch != nil {
+		r.wg.Go(func() { r.watchLoop(runCtx) })
+	}
 	return runCtx, nil
 }
 
@@ -186,7 +195,7 @@ func (r *auditReceiver) newPoller(ctx context.Context, host component.Host) (*po
 		MaxConcurrent:     r.cfg.MaxConcurrentRequests,
 		BackOff:           r.cfg.BackOff,
 		Logger:            r.set.Logger,
-		Clock:             gitlabapi.NewClock(r.now),
+		Clock:             r.clock,
 		OnResponse: func(f gitlabapi.Feed, status int) {
 			tel.apiResponse(context.Background(), f.String(), status)
 		},
@@ -209,6 +218,7 @@ func (r *auditReceiver) newEmitter(obs *receiverhelper.ObsReport, src auditlog.S
 	return &emitter{
 		next: r.next, obs: obs, dedup: r.dedup, state: r.state, records: r.records,
 		tel: r.tel, logger: r.set.Logger, source: src, conflictLogged: &r.conflictLogged,
+		watch: r.watch,
 	}
 }
 

@@ -27,6 +27,7 @@ const (
 	metricIDConflicts     = "otelcol_gitlab_audit_id_conflicts"
 	metricClockSkew       = "otelcol_gitlab_audit_clock_skew_seconds"
 	metricPollSlice       = "otelcol_gitlab_audit_poll_slice_seconds"
+	metricStreamMissed    = "otelcol_gitlab_audit_stream_missed"
 	attrFeed              = "feed"
 	attrStatusCode        = "http.response.status_code"
 	attrReason            = "reason"
@@ -55,6 +56,7 @@ type telemetry struct {
 	dedupEvicted   metric.Int64ObservableCounter
 	clockSkew      metric.Float64ObservableGauge
 	pollSlice      metric.Float64ObservableGauge
+	streamMissed   metric.Int64Counter
 	registrations  []metric.Registration
 }
 
@@ -102,6 +104,9 @@ func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
 	add(err)
 	t.pollSlice, err = m.Float64ObservableGauge(metricPollSlice, metric.WithUnit("s"),
 		metric.WithDescription("Length of the created_at time slices each feed is read in; shorter after failures, back to 30 days after successes."))
+	add(err)
+	t.streamMissed, err = m.Int64Counter(metricStreamMissed, metric.WithUnit("{event}"),
+		metric.WithDescription("Events polling emitted first although the stream delivers their kind, that the stream had not delivered 30 s after they were created."))
 	add(err)
 	return t, errors.Join(errs...)
 }
