@@ -69,6 +69,7 @@ type record struct {
 	category  string
 	indicator string
 	severity  plog.SeverityNumber
+	body      string // the body as JSON text
 }
 
 // otlpSink is an OTLP/HTTP logs endpoint that remembers every record of
@@ -201,6 +202,7 @@ func (s *otlpSink) add(l plog.Logs) {
 					category:  get("gitlab.audit.category"),
 					indicator: get("gitlab.detect.indicator"),
 					severity:  lr.SeverityNumber(),
+					body:      lr.Body().AsString(),
 				})
 			}
 		}
