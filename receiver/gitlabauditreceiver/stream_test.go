@@ -52,7 +52,7 @@ func streamConfig() *Config {
 }
 
 // startStream starts a receiver and returns the URL of its events path.
-func startStream(t *testing.T, cfg *Config, next consumer.Logs) (*auditReceiver, string) {
+func startStream(t testing.TB, cfg *Config, next consumer.Logs) (*auditReceiver, string) {
 	t.Helper()
 	r, _ := testReceiver(t, cfg, next, newFakeClock())
 	r.now = time.Now
