@@ -86,6 +86,9 @@ func TestDeepEventCrossesThePersistentQueueAndProtobuf(t *testing.T) {
 	// queue only.
 	require.Eventually(t, func() bool { return sink.waiting() > 0 }, 30*time.Second, 5*time.Millisecond, "an export is in flight:\n%s", col.log())
 	col.kill()
+	// The held request sees its sender gone before the sink opens again:
+	// nothing of it is acknowledged.
+	require.Eventually(t, func() bool { return sink.waiting() == 0 }, 10*time.Second, 5*time.Millisecond)
 	sink.release()
 	require.Zero(t, sink.count(), "nothing was acknowledged before the kill")
 	col.start()
