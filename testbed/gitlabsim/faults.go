@@ -35,6 +35,11 @@ type Faults struct {
 // client gave up on before the answer (nginx's 499).
 const StatusClientClosedRequest = 499
 
+// Now is the simulator's clock: the time it stamps new events and its
+// answers' Date header with (Options.Now; set it apart from the client's
+// to simulate clock skew).
+func (s *Sim) Now() time.Time { return s.now() }
+
 // SetFaults replaces the faults injected into API requests; the zero value
 // turns them off.
 func (s *Sim) SetFaults(f Faults) {
