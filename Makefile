@@ -65,6 +65,18 @@ test: build
 unit:
 	$(GO) test -race -timeout $(GOTEST_TIMEOUT) ./...
 
+## fuzz: every fuzz test (stream handler, state encoding, JSON decoder) for
+## FUZZTIME each (default 1m); make test runs their seed corpora only
+FUZZTIME ?= 1m
+.PHONY: fuzz
+fuzz:
+	@set -e; for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+		for fn in $$(grep -h --include='*_test.go' -r -o '^func Fuzz[A-Za-z0-9_]*' $$dir | sed 's/^func //' | sort -u); do \
+			echo "== $$dir $$fn ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$dir; \
+		done; \
+	done
+
 ## lint: gofmt, go vet, golangci-lint
 .PHONY: lint
 lint: $(GOLANGCI_LINT)

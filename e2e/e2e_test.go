@@ -241,6 +241,10 @@ func TestExactlyOnceAcrossKill(t *testing.T) {
 	sink.hold()
 	require.Eventually(t, func() bool { return sink.waiting() > 0 }, 30*time.Second, 5*time.Millisecond)
 	col.kill()
+	// Open the sink only once the held request saw its sender gone: else
+	// it could acknowledge (record) what the collector never saw
+	// acknowledged, and the persistent queue sends it again.
+	require.Eventually(t, func() bool { return sink.waiting() == 0 }, 10*time.Second, 5*time.Millisecond)
 	sink.release()
 	t.Logf("killed the collector with %d records exported", sink.count())
 	live(2*time.Second, true) // GitLab keeps recording; the stream deliveries fail

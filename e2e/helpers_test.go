@@ -70,6 +70,7 @@ type record struct {
 	indicator string
 	severity  plog.SeverityNumber
 	attrs     map[string]any // every attribute
+	body      string         // the body as JSON text
 }
 
 // otlpSink is an OTLP/HTTP logs endpoint that remembers every record of
@@ -203,6 +204,7 @@ func (s *otlpSink) add(l plog.Logs) {
 					indicator: get("gitlab.detect.indicator"),
 					severity:  lr.SeverityNumber(),
 					attrs:     lr.Attributes().AsRaw(),
+					body:      lr.Body().AsString(),
 				})
 			}
 		}

@@ -6,8 +6,10 @@
 // The input is a string. Decoded strings that need no unescaping are
 // substrings of the input, so they cost no allocation and keep the input
 // alive while they are referenced. Integers that fit in an int64 become Int
-// values, other numbers Double values, null an empty value: nothing GitLab
-// sent is lost or rounded. Invalid UTF-8 is replaced by U+FFFD, as
+// values, other numbers Double values, null an empty value; integers beyond
+// int64 and numbers beyond float64 keep their exact text as a Str value (as
+// a float64, two distinct large ids would become one): nothing GitLab sent
+// is lost or rounded. Invalid UTF-8 is replaced by U+FFFD, as
 // encoding/json does, so that every string can be exported over OTLP.
 //
 // Objects and arrays nested deeper than [MaxTreeDepth] levels are kept as
@@ -286,8 +288,8 @@ const (
 )
 
 // number parses a JSON number. Integers that fit an int64 are returned as
-// such, other numbers as a float64; a number beyond the float64 range is
-// reported as numText and its literal is left in d.lastNumber, so that it
+// such, other numbers as a float64; an integer beyond int64 or a number
+// beyond the float64 range is reported as numText and its literal is left in d.lastNumber, so that it
 // is kept as written rather than turned into an infinity.
 func (d *decoder) number() (int64, float64, numKind, error) {
 	start := d.i
@@ -335,9 +337,14 @@ func (d *decoder) number() (int64, float64, numKind, error) {
 	}
 	lit := d.s[start:d.i]
 	if !isFloat {
-		if iv, err := strconv.ParseInt(lit, 10, 64); err == nil {
+		iv, err := strconv.ParseInt(lit, 10, 64)
+		if err == nil {
 			return iv, 0, numInt, nil
 		}
+		// Beyond int64: the exact text, not a rounded float64 (ids
+		// 18446744073709551616 and ...617 must stay distinct).
+		d.lastNumber = lit
+		return 0, 0, numText, nil
 	}
 	fv, err := strconv.ParseFloat(lit, 64)
 	if err != nil {

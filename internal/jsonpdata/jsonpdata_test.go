@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -18,11 +19,44 @@ func reference(t testing.TB, src string) (pcommon.Value, error) {
 	if err := json.Unmarshal([]byte(src), &raw); err != nil {
 		return pcommon.Value{}, err
 	}
+	// Integers beyond int64 are kept as their text by this decoder.
+	dec := json.NewDecoder(strings.NewReader(src))
+	dec.UseNumber()
+	var exact any
+	if err := dec.Decode(&exact); err == nil {
+		raw = bigIntegersAsText(raw, exact)
+	}
 	v := pcommon.NewValueEmpty()
 	if err := v.FromRaw(raw); err != nil {
 		t.Fatalf("FromRaw: %v", err)
 	}
 	return v, nil
+}
+
+// bigIntegersAsText replaces, in raw (encoding/json's float64 numbers),
+// the integers beyond int64 by their text, read from exact (the same
+// document decoded with UseNumber).
+func bigIntegersAsText(raw, exact any) any {
+	switch e := exact.(type) {
+	case json.Number:
+		lit := string(e)
+		if !strings.ContainsAny(lit, ".eE") {
+			if _, err := strconv.ParseInt(lit, 10, 64); err != nil {
+				return lit
+			}
+		}
+	case map[string]any:
+		r := raw.(map[string]any)
+		for k, v := range e {
+			r[k] = bigIntegersAsText(r[k], v)
+		}
+	case []any:
+		r := raw.([]any)
+		for i, v := range e {
+			r[i] = bigIntegersAsText(r[i], v)
+		}
+	}
+	return raw
 }
 
 // normalize turns Int values into Double ones, the only difference allowed

@@ -49,6 +49,11 @@ type emitter struct {
 	// record as it is. It may add or change attributes; it must not add,
 	// remove or reorder records.
 	beforeConsume func(ctx context.Context, records plog.LogRecordSlice)
+
+	// watch, with polling and streaming together, learns from every
+	// accepted batch and stream duplicate what the stream missed (see
+	// streamwatch.go); nil otherwise.
+	watch *streamWatch
 }
 
 // emitBatch is a batch of owned records being built, with the keys to
@@ -110,6 +115,7 @@ func (e *emitter) deliver(ctx context.Context, b *emitBatch, accepted func() []*
 	if e.beforeConsume != nil {
 		e.beforeConsume(ctx, b.records)
 	}
+	watched := e.watch.describe(b.items, b.records) // before the pipeline owns the records
 	opCtx := e.obs.StartLogsOp(ctx)
 	err := e.next.ConsumeLogs(opCtx, b.logs)
 	e.obs.EndLogsOp(opCtx, "json", n, err)
@@ -121,6 +127,7 @@ func (e *emitter) deliver(ctx context.Context, b *emitBatch, accepted func() []*
 	if accepted != nil {
 		also = accepted()
 	}
+	e.watch.accepted(e.source, watched)
 	expires := e.dedup.Commit(b.items)
 	if e.state != nil {
 		if err := e.state.commit(ctx, b.items, expires, also...); err != nil {
@@ -165,6 +172,9 @@ func (e *emitter) emitAll(ctx context.Context, events []pending, wait time.Durat
 				b.add(c, items[i].fp, events[i].record)
 			case claimDuplicate:
 				dups++
+				if e.source == auditlog.SourceStream {
+					e.watch.streamDuplicate(items[i].key)
+				}
 			case claimInFlight:
 				waiting = append(waiting, events[i])
 				waits = append(waits, c.wait)

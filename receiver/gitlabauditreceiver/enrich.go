@@ -83,6 +83,7 @@ func (r *auditReceiver) newAPIClient(ctx context.Context, host component.Host) (
 		MaxConcurrent:     r.cfg.MaxConcurrentRequests,
 		BackOff:           r.cfg.BackOff,
 		Logger:            r.set.Logger,
+		Clock:             r.clock,
 		OnResponse: func(f gitlabapi.Feed, status int) {
 			tel.apiResponse(context.Background(), f.String(), status)
 		},

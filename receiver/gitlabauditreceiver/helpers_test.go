@@ -106,7 +106,7 @@ func (h *statusHost) last() *componentstatus.Event {
 
 // testReceiver builds a receiver whose clock is clk and whose logs are
 // observed at debug level.
-func testReceiver(t *testing.T, cfg *Config, next consumer.Logs, clk *fakeClock) (*auditReceiver, *observer.ObservedLogs) {
+func testReceiver(t testing.TB, cfg *Config, next consumer.Logs, clk *fakeClock) (*auditReceiver, *observer.ObservedLogs) {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
 	set := receivertest.NewNopSettings(metadata.Type)

@@ -43,6 +43,7 @@ type poller struct {
 	feeds  []*feedPoller
 
 	spillThreshold int64
+	skewWarned     atomic.Bool // see pollclock.go
 }
 
 // feedPoller polls one feed. Its checkpoint is owned by its goroutine.
@@ -53,6 +54,14 @@ type feedPoller struct {
 	watermark  atomic.Int64 // unix nanoseconds, read by the lag gauge
 	lastReason string
 	polledOnce bool // the first successful poll is logged at info level
+
+	// slice is the length of the time slices the feed is read in (see
+	// slice.go), in nanoseconds; read by the slice gauge.
+	slice    atomic.Int64
+	sliceRun int // slices completed in a row
+	// settled: every event created before it was read after GitLab had
+	// certainly committed it, so it need not be read again (in memory only).
+	settled time.Time
 }
 
 func feedsOf(c CollectConfig) []gitlabapi.Feed {
@@ -91,13 +100,14 @@ func (p *poller) load(ctx context.Context) {
 		}
 		fp.cp = cp
 		fp.watermark.Store(cp.Watermark.UnixNano())
+		fp.slice.Store(int64(maxWindow))
 		p.feeds = append(p.feeds, fp)
 	}
 }
 
-// lag reports how far each feed's checkpoint is behind now.
+// lag reports how far each feed's checkpoint is behind GitLab's now.
 func (p *poller) lag(observe func(feed string, seconds float64)) {
-	now := p.now()
+	now := p.gitlabNow()
 	for _, f := range p.feeds {
 		observe(f.feed.String(), now.Sub(time.Unix(0, f.watermark.Load())).Seconds())
 	}
@@ -131,51 +141,48 @@ func (f *feedPoller) run(ctx context.Context) {
 	}
 }
 
-// poll reads one window of the feed and emits its new events, oldest
-// first. behind is true when the window stopped short of now (a backfill
+// poll reads the feed from its checkpoint up to GitLab's now and emits
+// the new events, oldest first, one time slice at a time (see slice.go):
+// each slice's events are emitted and checkpointed before the next slice
+// is read. behind is true when the window stopped short of now (a backfill
 // longer than GitLab's 30-day query limit).
 func (f *feedPoller) poll(ctx context.Context) (behind bool, err error) {
 	p := f.p
-	now := p.now()
-	w := gitlabapi.Window{After: f.cp.Watermark.Add(-p.cfg.Overlap), Before: now.Add(-pollLag)}
-	if w.Before.Sub(w.After) > maxWindow {
-		w.Before = w.After.Add(maxWindow)
+	// GitLab's time, not the collector's: a window never reaches past what
+	// GitLab can have written, whatever the skew between the two clocks.
+	now := p.gitlabNow()
+	from := f.readFrom()
+	end := now.Add(-pollLag)
+	if end.Sub(from) > maxWindow {
+		end = from.Add(maxWindow)
 		behind = true
 	}
-	if !w.Before.After(w.After) {
+	if !end.After(from) {
 		return false, nil
 	}
 
-	buf := newWindowBuffer(p.spillThreshold, w.After)
-	defer buf.close()
-	pages := p.client.Pages(f.feed, w)
-	for {
-		body, ok, err := pages.Next(ctx)
+	f.settled = from
+	var st pollStats
+	for from.Before(end) {
+		w := gitlabapi.Window{After: from, Before: f.sliceEnd(from, end)}
+		done, err := f.pollSlice(ctx, w, &st)
 		if err != nil {
+			if ctx.Err() == nil && f.shrink(w, err) {
+				continue // the same time, in smaller slices
+			}
 			return behind, err
 		}
-		if !ok {
-			break
+		f.grow()
+		if !done.After(from) {
+			break // GitLab's clock has not reached the window's end yet
 		}
-		if err := buf.addPage(body); err != nil {
-			return behind, fmt.Errorf("page %d of the %s audit events: %w", pages.Pages(), f.feed, err)
-		}
+		from = done
 	}
-	if buf.spilled() {
-		p.logger.Info("Large window spilled to a temporary file", zap.String("feed", f.feed.String()),
-			zap.Int("events", len(buf.events)), zap.Int("pages", pages.Pages()))
-	}
-	buf.sort()
-	if err := f.emit(ctx, buf); err != nil {
-		return behind, err
-	}
-	f.cp.advance(w.Before, p.cfg.Overlap)
-	f.watermark.Store(f.cp.Watermark.UnixNano())
-	f.store(ctx)
+	p.checkSkew()
 
 	fields := []zap.Field{
-		zap.String("feed", f.feed.String()), zap.Int("pages", pages.Pages()),
-		zap.Int("events_in_window", len(buf.events)), zap.Time("checkpoint", f.cp.Watermark),
+		zap.String("feed", f.feed.String()), zap.Int("pages", st.pages), zap.Int("slices", st.slices),
+		zap.Int("events_in_window", st.events), zap.Time("checkpoint", f.cp.Watermark),
 		zap.Duration("lag", now.Sub(f.cp.Watermark)),
 	}
 	if !f.polledOnce {
@@ -185,6 +192,53 @@ func (f *feedPoller) poll(ctx context.Context) (behind bool, err error) {
 		p.logger.Debug("Polled GitLab audit events", fields...)
 	}
 	return behind, nil
+}
+
+// pollStats add up the slices of one poll for its log line.
+type pollStats struct{ pages, slices, events int }
+
+// pollSlice reads one slice of the feed, emits its new events and moves
+// the checkpoint to the slice's end: w.Before, or earlier when GitLab's
+// clock (the Date of its first answer) had not reached it. It returns
+// where the checkpoint now stands for this slice.
+func (f *feedPoller) pollSlice(ctx context.Context, w gitlabapi.Window, st *pollStats) (time.Time, error) {
+	p := f.p
+	buf := newWindowBuffer(p.spillThreshold, w.After)
+	defer buf.close()
+	pages := p.client.Pages(f.feed, w)
+	for {
+		body, ok, err := pages.Next(ctx)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if !ok {
+			break
+		}
+		if err := buf.addPage(body); err != nil {
+			return time.Time{}, fmt.Errorf("page %d of the %s audit events: %w", pages.Pages(), f.feed, err)
+		}
+	}
+	if buf.spilled() {
+		p.logger.Info("Large window spilled to a temporary file", zap.String("feed", f.feed.String()),
+			zap.Int("events", len(buf.events)), zap.Int("pages", pages.Pages()))
+	}
+	buf.sort()
+	if err := f.emit(ctx, buf); err != nil {
+		return time.Time{}, err
+	}
+	done := w.Before
+	answered := pages.FirstAnswer()
+	if !answered.IsZero() && answered.Add(-pollLag).Before(done) {
+		done = answered.Add(-pollLag)
+	}
+	f.cp.advance(done, p.cfg.Overlap)
+	f.watermark.Store(f.cp.Watermark.UnixNano())
+	f.store(ctx)
+	f.settle(w, done, answered)
+	st.pages += pages.Pages()
+	st.slices++
+	st.events += len(buf.events)
+	return done, nil
 }
 
 // pollBatch is a batch of owned records being built, with what the

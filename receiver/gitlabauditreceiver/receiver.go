@@ -45,6 +45,8 @@ type auditReceiver struct {
 	stream        *streamServer
 	api           *gitlabapi.Client // polls and lookups; nil without endpoint
 	enricher      *enrich.Enricher  // runs on every batch of both paths (enrich.go)
+	clock         *gitlabapi.Clock  // GitLab's clock, learnt by the poller
+	watch         *streamWatch      // polling and streaming together: see streamwatch.go
 
 	cancel         context.CancelFunc
 	wg             sync.WaitGroup
@@ -111,6 +113,7 @@ func (r *auditReceiver) start(ctx context.Context, host component.Host) (context
 		return nil, err
 	}
 	r.storageClient = client
+	warnPersistence(r.set.Logger, r.cfg)
 	if r.cfg.Storage != nil {
 		r.state = newStateStore(client, r.set.Logger, r.now, r.cfg.Dedup.MaxEntries, r.cfg.Dedup.TTL)
 		entries, lerr := r.state.load(ctx)
@@ -122,6 +125,10 @@ func (r *auditReceiver) start(ctx context.Context, host component.Host) (context
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
+	r.clock = gitlabapi.NewClock(r.now)
+	if r.cfg.Stream.HasValue() && r.cfg.Collect.HasScopes() {
+		r.watch = newStreamWatch(r.clock, streamGrace)
+	}
 
 	if err := r.startEnrich(ctx, host); err != nil {
 		return nil, err
@@ -149,6 +156,9 @@ func (r *auditReceiver) start(ctx context.Context, host component.Host) (context
 			return nil, err
 		}
 		r.poller = p
+		if err := r.tel.observePoller(r.set.TelemetrySettings, p); err != nil {
+			return nil, err
+		}
 	}
 
 	if err := r.tel.observe(r.set.TelemetrySettings, r.lag, r.dedup.Len, r.dedup.Evicted); err != nil {
@@ -156,6 +166,9 @@ func (r *auditReceiver) start(ctx context.Context, host component.Host) (context
 	}
 	if r.state != nil {
 		r.wg.Go(func() { r.compactLoop(runCtx) })
+	}
+	if r.watch != nil {
+		r.wg.Go(func() { r.watchLoop(runCtx) })
 	}
 	return runCtx, nil
 }
@@ -188,6 +201,7 @@ func (r *auditReceiver) newEmitter(obs *receiverhelper.ObsReport, src auditlog.S
 	e := &emitter{
 		next: r.next, obs: obs, dedup: r.dedup, state: r.state, records: r.records,
 		tel: r.tel, logger: r.set.Logger, source: src, conflictLogged: &r.conflictLogged,
+		watch: r.watch,
 	}
 	if r.enricher != nil {
 		e.beforeConsume = r.enricher.Enrich

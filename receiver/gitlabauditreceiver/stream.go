@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -57,12 +58,33 @@ func (s *streamServer) init() {
 	}
 }
 
-// handler routes the events path and the health path.
+// handler routes the events path and the health path, behind the token
+// check.
 func (s *streamServer) handler() http.Handler {
+	return s.checkToken(s.routes())
+}
+
+func (s *streamServer) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc(s.cfg.Path, s.handleEvents)
 	mux.HandleFunc(s.cfg.HealthPath, s.handleHealth)
 	return mux
+}
+
+// checkToken refuses a POST to the events path without the verification
+// token (or a required header) before anything else looks at the request:
+// the server's middleware (decompression, body limits) comes after it, so
+// a wrong token always gets 401, counted as an auth refusal, whatever else
+// is wrong with the request.
+func (s *streamServer) checkToken(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == s.cfg.Path && !s.authorized(r) {
+			s.logger.Debug("Refused a streaming request: missing or invalid verification token or required header", zap.String("remote", r.RemoteAddr))
+			s.reject(r.Context(), w, http.StatusUnauthorized, reasonAuth, streamAnswer{Error: "missing or invalid verification token"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (s *streamServer) start(ctx context.Context, host component.Host, set component.TelemetrySettings) error {
@@ -70,11 +92,12 @@ func (s *streamServer) start(ctx context.Context, host component.Host, set compo
 	if err != nil {
 		return fmt.Errorf("stream: listening on %s: %w", s.cfg.NetAddr.Endpoint, err)
 	}
-	srv, err := s.cfg.ToServer(ctx, host.GetExtensions(), set, s.handler())
+	srv, err := s.cfg.ToServer(ctx, host.GetExtensions(), set, s.routes())
 	if err != nil {
 		_ = ln.Close()
 		return fmt.Errorf("stream: %w", err)
 	}
+	srv.Handler = s.checkToken(srv.Handler) // outermost: see checkToken
 	s.server = srv
 	s.addr = ln.Addr().String()
 	s.logger.Info("Accepting GitLab audit event streaming", zap.String("endpoint", ln.Addr().String()), zap.String("path", s.cfg.Path))
@@ -104,7 +127,12 @@ func (s *streamServer) handleHealth(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, streamAnswer{Error: "use GET"})
 		return
 	}
-	writeJSON(w, http.StatusOK, streamAnswer{Status: "ok"})
+	// Exactly the documented answer (no counts: nothing was received).
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = io.WriteString(w, "{\"status\":\"ok\"}\n")
+	}
 }
 
 // authorized checks the verification token and the required headers, in
@@ -150,11 +178,7 @@ func (s *streamServer) handleEvents(w http.ResponseWriter, r *http.Request) {
 		s.reject(ctx, w, http.StatusMethodNotAllowed, reasonMethod, streamAnswer{Error: "GitLab audit events are POSTed"})
 		return
 	}
-	if !s.authorized(r) {
-		s.logger.Debug("Refused a streaming request: missing or invalid verification token or required header", zap.String("remote", r.RemoteAddr))
-		s.reject(ctx, w, http.StatusUnauthorized, reasonAuth, streamAnswer{Error: "missing or invalid verification token"})
-		return
-	}
+	// The token was checked by checkToken, which wraps every route.
 
 	// GitLab sends JSON as application/x-www-form-urlencoded by default:
 	// the body is read as JSON whatever the Content-Type says.
@@ -198,7 +222,8 @@ func (s *streamServer) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if batch.refused.n > 0 {
-		answer.Error = fmt.Sprintf("%d event(s) refused; the %d valid event(s) were accepted", batch.refused.n, accepted+dups+filtered)
+		answer.Error = fmt.Sprintf("%d event(s) refused; of the %d valid event(s), %d accepted now, %d already accepted before (duplicates), %d filtered out by event_types",
+			batch.refused.n, accepted+dups+filtered, accepted, dups, filtered)
 		answer.Refused = batch.refused.list()
 		s.reject(ctx, w, http.StatusBadRequest, reasonMalformed, answer)
 		return

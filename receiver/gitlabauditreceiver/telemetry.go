@@ -28,6 +28,9 @@ const (
 	metricEnrichLookups   = "otelcol_gitlab_audit_enrichment_lookups"
 	attrKind              = "kind"
 	attrStatus            = "status"
+	metricClockSkew       = "otelcol_gitlab_audit_clock_skew_seconds"
+	metricPollSlice       = "otelcol_gitlab_audit_poll_slice_seconds"
+	metricStreamMissed    = "otelcol_gitlab_audit_stream_missed"
 	attrFeed              = "feed"
 	attrStatusCode        = "http.response.status_code"
 	attrReason            = "reason"
@@ -55,6 +58,9 @@ type telemetry struct {
 	lag            metric.Float64ObservableGauge
 	dedupEntries   metric.Int64ObservableGauge
 	dedupEvicted   metric.Int64ObservableCounter
+	clockSkew      metric.Float64ObservableGauge
+	pollSlice      metric.Float64ObservableGauge
+	streamMissed   metric.Int64Counter
 	registrations  []metric.Registration
 }
 
@@ -100,7 +106,33 @@ func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
 	t.dedupEntries, err = m.Int64ObservableGauge(metricDedupEntries, metric.WithUnit("{event}"),
 		metric.WithDescription("Event ids remembered for de-duplication."))
 	add(err)
+	t.clockSkew, err = m.Float64ObservableGauge(metricClockSkew, metric.WithUnit("s"),
+		metric.WithDescription("GitLab's clock minus the collector's, measured from the Date header of GitLab's answers."))
+	add(err)
+	t.pollSlice, err = m.Float64ObservableGauge(metricPollSlice, metric.WithUnit("s"),
+		metric.WithDescription("Length of the created_at time slices each feed is read in; shorter after failures, back to 30 days after successes."))
+	add(err)
+	t.streamMissed, err = m.Int64Counter(metricStreamMissed, metric.WithUnit("{event}"),
+		metric.WithDescription("Events polling emitted first although the stream delivers their kind, that the stream had not delivered 30 s after they were created."))
+	add(err)
 	return t, errors.Join(errs...)
+}
+
+// observePoller registers the callback of the poller's gauges.
+func (t *telemetry) observePoller(set component.TelemetrySettings, p *poller) error {
+	m := set.MeterProvider.Meter(metadata.ScopeName)
+	reg, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		p.clockSkew(func(seconds float64) { o.ObserveFloat64(t.clockSkew, seconds) })
+		p.slices(func(feed string, seconds float64) {
+			o.ObserveFloat64(t.pollSlice, seconds, metric.WithAttributes(attribute.String(attrFeed, feed)))
+		})
+		return nil
+	}, t.clockSkew, t.pollSlice)
+	if err != nil {
+		return err
+	}
+	t.registrations = append(t.registrations, reg)
+	return nil
 }
 
 // observe registers the callbacks of the gauges.

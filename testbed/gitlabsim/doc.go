@@ -30,6 +30,12 @@
 // shapes (from/to as strings in REST, raw in the stream; author_email in
 // REST only; UUID ids for stream-only types).
 //
+// Its clock (Options.Now) stamps created_at and the Date header of every
+// answer, so it can be set apart from the client's to simulate clock skew.
+// Faults (SetFaults) make it slow or failing like a loaded instance: a
+// share of requests answered late or with a 5xx, and 500s for audit
+// queries over long time ranges.
+//
 // Timestamps are kept at microsecond precision, as PostgreSQL stores them,
 // and rendered with milliseconds, as the GitLab API does. As on a real
 // instance, an event stored at 10:00:00.123456 is rendered

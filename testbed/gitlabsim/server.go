@@ -107,6 +107,7 @@ func (r *statusRecorder) Write(p []byte) (int, error) {
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.EscapedPath()
 	if path == "/-/health" {
+		w.Header().Set("Date", s.now().UTC().Format(http.TimeFormat))
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusOK)
 		if r.Method != http.MethodHead {
@@ -136,9 +137,15 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, path, tok string,
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "SAMEORIGIN")
 	h.Set("X-Request-Id", fmt.Sprintf("01SIM%021d", s.nextRequestID()))
+	// The simulator's clock, not the host's: it may be set apart from the
+	// client's to simulate clock skew.
+	h.Set("Date", now.UTC().Format(http.TimeFormat))
 
 	if status, fail := s.takeFailure(); fail {
 		writeMessage(w, status, fmt.Sprintf("%d %s", status, http.StatusText(status)))
+		return
+	}
+	if s.injectFault(w, r, now) {
 		return
 	}
 	if limit := s.opts.RateLimitPerMinute; limit > 0 {

@@ -206,6 +206,8 @@ type Sim struct {
 	failN      int
 	failStatus int
 	reqSeq     uint64
+	faults     Faults // see faults.go
+	faultRank  uint64
 
 	limiter rateLimiter
 

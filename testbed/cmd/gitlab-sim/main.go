@@ -75,6 +75,8 @@ type config struct {
 	groupRollup     bool
 	noEventName     bool
 	quiet           bool
+	clockOffset     time.Duration
+	faults          gitlabsim.Faults
 }
 
 func parseFlags(args []string, output io.Writer) (config, error) {
@@ -103,6 +105,12 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.BoolVar(&c.groupRollup, "group-rollup", false, "group feeds include their subgroups' and projects' events")
 	fs.BoolVar(&c.noEventName, "no-event-name", false, "omit event_name from REST answers, like instances older than 17.0")
 	fs.BoolVar(&c.quiet, "quiet", false, "do not log each streaming request")
+	fs.DurationVar(&c.clockOffset, "clock-offset", 0, "the simulated GitLab's clock minus the host's (e.g. -20m): stamps created_at and the Date header")
+	fs.Float64Var(&c.faults.FailShare, "fail-share", 0, "share of API requests answered with -fail-status")
+	fs.IntVar(&c.faults.FailStatus, "fail-status", 500, "status of failed API requests")
+	fs.Float64Var(&c.faults.SlowShare, "slow-share", 0, "share of API requests answered only after -slow-delay")
+	fs.DurationVar(&c.faults.SlowDelay, "slow-delay", 40*time.Second, "how late slow API requests are answered")
+	fs.DurationVar(&c.faults.MaxRange, "max-range", 0, "answer 500 to audit event queries over a longer created_at range (0 = no limit)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -119,7 +127,12 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 		return c, errors.New("-backfill, -backfill-span, -rate and -rate-limit must not be negative")
 	case !isShare(c.lateShare) || !isShare(c.dupRatio) || !isShare(c.legacyShare) || !isShare(c.securityShare):
 		return c, errors.New("-late-share, -dup-ratio, -legacy-share and -security-share must be between 0 and 1")
+	case !isShare(c.faults.FailShare) || !isShare(c.faults.SlowShare):
+		return c, errors.New("-fail-share and -slow-share must be between 0 and 1")
+	case c.faults.FailStatus < 400 || c.faults.FailStatus > 599 || c.faults.SlowDelay < 0 || c.faults.MaxRange < 0:
+		return c, errors.New("-fail-status must be a 4xx or 5xx status; -slow-delay and -max-range must not be negative")
 	}
+	c.faults.Seed = c.seed
 	switch strings.ToLower(c.tier) {
 	case gitlabsim.TierUltimate, gitlabsim.TierPremium, gitlabsim.TierFree:
 	default:
@@ -161,6 +174,10 @@ func run(ctx context.Context, cfg config, out io.Writer, logger *log.Logger, rea
 		LegacyShare:        cfg.legacyShare,
 		SecurityShare:      cfg.securityShare,
 	}
+	if cfg.clockOffset != 0 {
+		offset := cfg.clockOffset
+		opts.Now = func() time.Time { return time.Now().Add(offset) }
+	}
 	if cfg.streamURL != "" {
 		opts.StreamTo = &gitlabsim.Streamer{
 			URL:            cfg.streamURL,
@@ -173,6 +190,7 @@ func run(ctx context.Context, cfg config, out io.Writer, logger *log.Logger, rea
 		}
 	}
 	sim := gitlabsim.New(opts)
+	sim.SetFaults(cfg.faults)
 	sim.Populate(cfg.groups, cfg.projects)
 	var topLevel []string
 	for _, g := range sim.Groups() {
@@ -195,12 +213,12 @@ func run(ctx context.Context, cfg config, out io.Writer, logger *log.Logger, rea
 	}
 
 	if cfg.backfill > 0 {
-		start := time.Now()
+		t0, start := time.Now(), sim.Now()
 		evs := sim.GenerateWith(gitlabsim.GenerateOptions{
 			Count: cfg.backfill, From: start.Add(-cfg.backfillSpan), To: start, SavedOnly: true, NoStream: true,
 		})
 		logger.Printf("backfilled %d events (ids %d..%d) over %s in %s",
-			len(evs), evs[0].ID, evs[len(evs)-1].ID, cfg.backfillSpan, time.Since(start).Round(time.Millisecond))
+			len(evs), evs[0].ID, evs[len(evs)-1].ID, cfg.backfillSpan, time.Since(t0).Round(time.Millisecond))
 	}
 
 	ln, err := net.Listen("tcp", cfg.listen)
@@ -280,9 +298,9 @@ func produce(ctx context.Context, sim *gitlabsim.Sim, cfg config) {
 			due += cfg.rate * now.Sub(last).Seconds()
 			last = now
 			for ; due >= 1; due-- {
-				at := now
+				at := sim.Now()
 				if r.Float64() < cfg.lateShare {
-					at = now.Add(-time.Duration(1+r.IntN(120)) * time.Second)
+					at = at.Add(-time.Duration(1+r.IntN(120)) * time.Second)
 				}
 				sim.GenerateWith(gitlabsim.GenerateOptions{Count: 1, From: at, To: at})
 			}

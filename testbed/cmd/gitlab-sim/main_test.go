@@ -39,7 +39,15 @@ func TestParseFlags(t *testing.T) {
 	assert.Equal(t, 1_000_000, c.backfill)
 	assert.True(t, c.streamBatch)
 
+	c, err = parseFlags([]string{"-clock-offset", "-1h", "-fail-share", "0.1", "-slow-share", "0.05", "-max-range", "6h"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, -time.Hour, c.clockOffset)
+	assert.Equal(t, gitlabsim.Faults{FailShare: 0.1, FailStatus: 500, SlowShare: 0.05, SlowDelay: 40 * time.Second, MaxRange: 6 * time.Hour, Seed: 1}, c.faults)
+
 	for _, bad := range [][]string{
+		{"-fail-share", "2"},
+		{"-fail-status", "200"},
+		{"-max-range", "-1h"},
 		{"-dup-ratio", "1.5"},
 		{"-security-share", "-0.1"},
 		{"-tier", "gold"},
@@ -189,4 +197,51 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+func TestRunWithSkewedClockAndFaults(t *testing.T) {
+	const tok = "glpat-test-admin-token"
+	cfg, err := parseFlags([]string{
+		"-listen", "127.0.0.1:0", "-token", tok, "-backfill", "50", "-backfill-span", "1h", "-rate", "0",
+		"-clock-offset", "-20m", "-max-range", "2h",
+	}, io.Discard)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, logs lockedBuffer
+	ready := make(chan string, 1)
+	errc := make(chan error, 1)
+	go func() { errc <- run(ctx, cfg, &out, log.New(&logs, "", 0), ready) }()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-errc:
+		t.Fatal(err)
+	}
+	get := func(query string) *http.Response {
+		req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/api/v4/audit_events?"+query, http.NoBody)
+		require.NoError(t, err)
+		req.Header.Set("PRIVATE-TOKEN", tok)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = resp.Body.Close() })
+		return resp
+	}
+	since := time.Now().Add(-20*time.Minute - 90*time.Minute).UTC().Format(time.RFC3339)
+	resp := get("per_page=100&created_after=" + since)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	date, err := http.ParseTime(resp.Header.Get("Date"))
+	require.NoError(t, err)
+	assert.WithinDuration(t, time.Now().Add(-20*time.Minute), date, 5*time.Second, "the Date header follows the skewed clock")
+	var evs []struct {
+		CreatedAt time.Time `json:"created_at"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&evs))
+	require.Len(t, evs, 50)
+	for _, ev := range evs {
+		assert.False(t, ev.CreatedAt.After(date.Add(time.Second)), "created_at on the skewed clock: %s", ev.CreatedAt)
+	}
+	assert.Equal(t, http.StatusInternalServerError, get("created_after="+time.Now().Add(-5*time.Hour).UTC().Format(time.RFC3339)).StatusCode, "beyond -max-range")
+	cancel()
+	require.NoError(t, <-errc)
 }

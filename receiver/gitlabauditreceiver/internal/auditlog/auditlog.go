@@ -186,9 +186,9 @@ func Annotate(lr plog.LogRecord, src Source, hint string, observed pcommon.Times
 	if ca == "" {
 		return ev, ErrNoCreatedAt
 	}
-	t, err := time.Parse(time.RFC3339Nano, ca)
+	t, err := parseCreatedAt(ca)
 	if err != nil {
-		return ev, fmt.Errorf(`"created_at" %q is not an RFC 3339 time`, ca)
+		return ev, err
 	}
 	ev.CreatedAt = t
 	ev.Key = key(f.entityType, ev.ID)

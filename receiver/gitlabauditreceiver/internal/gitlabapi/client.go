@@ -46,6 +46,9 @@ type Options struct {
 	OnResponse func(feed Feed, status int)
 	// OnRateLimited is called when GitLab answers 429.
 	OnRateLimited func(feed Feed, wait time.Duration)
+	// Clock learns GitLab's clock from every answer; default a Clock on
+	// time.Now.
+	Clock *Clock
 }
 
 // Client reads audit event feeds. It is safe for concurrent use: every
@@ -68,12 +71,18 @@ func New(opts Options) *Client {
 	if opts.MaxConcurrent < 1 {
 		opts.MaxConcurrent = 1
 	}
+	if opts.Clock == nil {
+		opts.Clock = NewClock(nil)
+	}
 	c := &Client{opts: opts, sem: make(chan struct{}, opts.MaxConcurrent), offsetOnly: map[string]bool{}}
 	if opts.RequestsPerMinute > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(float64(opts.RequestsPerMinute)/60), 1)
 	}
 	return c
 }
+
+// Clock returns the estimate of GitLab's clock the client keeps.
+func (c *Client) Clock() *Clock { return c.opts.Clock }
 
 // Window is the created_at range of one read, both bounds inclusive as in GitLab.
 type Window struct {
@@ -88,6 +97,7 @@ type Pager struct {
 	query  url.Values // next request; nil when the walk is over
 	keyset bool
 	pages  int
+	first  time.Time // Date of the first page's answer
 }
 
 // Pages starts a walk over the window of a feed.
@@ -114,6 +124,12 @@ func (c *Client) firstQuery(w Window, keyset bool) url.Values {
 // Pages returns how many pages were read so far.
 func (p *Pager) Pages() int { return p.pages }
 
+// FirstAnswer returns the Date of the first page's answer: GitLab's clock
+// read at least this when it started answering the walk, so every event
+// created up to then that GitLab had committed was visible to it. Zero
+// before the first page, or when GitLab sent no Date.
+func (p *Pager) FirstAnswer() time.Time { return p.first }
+
 // Next returns the body of the next page (a JSON array), or ok=false at
 // the end of the window.
 func (p *Pager) Next(ctx context.Context) (body string, ok bool, err error) {
@@ -130,6 +146,9 @@ func (p *Pager) Next(ctx context.Context) (body string, ok bool, err error) {
 			return p.Next(ctx)
 		}
 		return "", false, err
+	}
+	if p.pages == 0 {
+		p.first = answerDate(header)
 	}
 	p.pages++
 	current := p.query.Encode()
@@ -305,12 +324,14 @@ func (c *Client) attempt(ctx context.Context, r request) (http.Header, string, e
 			req.Header.Set("PRIVATE-TOKEN", c.opts.Token)
 		}
 	}
+	sent := c.opts.Clock.Local()
 	resp, err := c.opts.HTTPClient.Do(req)
 	if err != nil {
 		c.observe(r, 0)
 		return nil, "", fmt.Errorf("requesting %s: %w", r.what(), redactURLError(err))
 	}
 	defer resp.Body.Close()
+	c.opts.Clock.Observe(resp.Header.Get("Date"), sent, c.opts.Clock.Local())
 	c.observe(r, resp.StatusCode)
 	c.noteQuota(resp.Header)
 

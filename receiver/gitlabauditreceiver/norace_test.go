@@ -1,0 +1,5 @@
+//go:build !race
+
+package gitlabauditreceiver
+
+const raceEnabled = false
