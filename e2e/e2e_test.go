@@ -178,15 +178,15 @@ func (d *deliveries) onDelivery(dl gitlabsim.Delivery) {
 	}
 }
 
+// maxBatchRecords is the receiver's largest batch (maxBatchRecords in
+// receiver/gitlabauditreceiver/poller.go).
+const maxBatchRecords = 1000
+
 // TestExactlyOnceAcrossKill feeds a history by polling and live events by
 // streaming (some delivered twice, single and batched), kills the collector
 // with SIGKILL in the middle of the flow, keeps GitLab busy while it is
 // down, and starts it again on the same file_storage: every event arrives
 // exactly once at the OTLP backend, tagged.
-// maxBatchRecords is the receiver's largest batch (maxBatchRecords in
-// receiver/gitlabauditreceiver/poller.go).
-const maxBatchRecords = 1000
-
 func TestExactlyOnceAcrossKill(t *testing.T) {
 	bin := collectorBinary(t)
 	sim := gitlabsim.New(gitlabsim.Options{

@@ -236,7 +236,7 @@ func TestStreamHealthNeedsNoToken(t *testing.T) {
 	defer resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	body, _ := io.ReadAll(resp.Body)
-	assert.Equal(t, "{\"status\":\"ok\"}\n", string(body), "exactly the documented answer")
+	assert.Equal(t, "{\"status\":\"ok\"}\n", string(body), "exactly the documented answer") //nolint:testifylint // the exact bytes, not JSON equivalence
 }
 
 // selfSigned writes a self-signed certificate for 127.0.0.1 and returns

@@ -58,7 +58,10 @@ func TestFaultsSlowRequestsOutlastAClientTimeout(t *testing.T) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/api/v4/audit_events", http.NoBody)
 	require.NoError(t, err)
 	req.Header.Set("PRIVATE-TOKEN", adminToken)
-	_, err = http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(req)
+	if resp != nil {
+		_ = resp.Body.Close()
+	}
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 }
 
