@@ -232,3 +232,14 @@ func TestDebPackage(t *testing.T) {
 	st := pkgStatus(t)
 	assert.True(t, st == "" || strings.Contains(st, "not-installed"), "dpkg status after purge: %q", st)
 }
+
+// TestContribComponents checks the contrib components of builder-config.yaml
+// that the packaged configurations use are in the distribution.
+func TestContribComponents(t *testing.T) {
+	bin := collectorBinary(t)
+	out, err := exec.Command(bin, "components").CombinedOutput()
+	require.NoError(t, err, string(out))
+	for _, name := range []string{"file_log", "redaction", "kafka"} {
+		assert.Contains(t, string(out), "name: "+name+"\n", name)
+	}
+}
