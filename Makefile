@@ -130,13 +130,14 @@ image: $(DIST_BIN)
 unit:
 	$(GO) test -race -timeout $(GOTEST_TIMEOUT) ./...
 
-## lint: gofmt, go vet, golangci-lint
+## lint: gofmt, go vet, golangci-lint (the distribution's module and deploy/)
 .PHONY: lint
 lint: $(GOLANGCI_LINT)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GOLANGCI_LINT) run ./...
+	cd deploy && $(GO) vet ./... && $(GOLANGCI_LINT) run --config ../.golangci.yml ./...
 
 $(BENCHSTAT):
 	GOBIN=$(TOOLS_BIN) $(GO) install golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION)

@@ -104,7 +104,7 @@ func splitDocs(t *testing.T, path string) [][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	r := utilyaml.NewYAMLReader(bufio.NewReader(f))
 	var docs [][]byte
 	for {

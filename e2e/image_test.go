@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -45,7 +46,7 @@ func readOCIArchive(t *testing.T, file string) *ociArchive {
 	tr := tar.NewReader(f)
 	for {
 		h, err := tr.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		require.NoError(t, err)
@@ -104,7 +105,7 @@ func (a *ociArchive) unpack(t *testing.T, dir string) map[string]imageEntry {
 		tr := tar.NewReader(bufio.NewReader(r))
 		for {
 			h, err := tr.Next()
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				break
 			}
 			require.NoError(t, err)

@@ -82,9 +82,7 @@ func run(t *testing.T, name string, args ...string) string {
 func checkFile(t *testing.T, path, owner, group string, mode os.FileMode) {
 	t.Helper()
 	fi, err := os.Stat(path)
-	if !assert.NoError(t, err, path) {
-		return
-	}
+	require.NoError(t, err, path)
 	st := fi.Sys().(*syscall.Stat_t)
 	u, err := user.LookupId(strconv.Itoa(int(st.Uid)))
 	require.NoError(t, err)
@@ -149,7 +147,7 @@ func TestDebPackage(t *testing.T) {
 	checkFile(t, pkgUnit, "root", "root", 0o644)
 	checkFile(t, pkgStateDir, pkgUser, pkgUser, 0o750)
 	_, err := os.Stat("/usr/share/doc/otelcol-kyra-gitlab/examples/privacy.yaml")
-	assert.NoError(t, err, "example configurations")
+	require.NoError(t, err, "example configurations")
 
 	// A system user without a login shell.
 	u, err := user.Lookup(pkgUser)
@@ -222,7 +220,7 @@ func TestDebPackage(t *testing.T) {
 	}
 	assert.Equal(t, editedEnv, readFile(t, pkgEnvFile), "removal keeps the configuration")
 	_, err = os.Stat(state)
-	assert.NoError(t, err, "removal keeps the state")
+	require.NoError(t, err, "removal keeps the state")
 
 	run(t, "dpkg", "--purge", pkgName)
 	for _, gone := range []string{pkgEtc, pkgStateDir} {
