@@ -115,13 +115,10 @@ $(RPM): $(DIST_BIN) $(NFPM) $(PKG_SOURCES)
 image: $(DIST_BIN)
 	@command -v buildah >/dev/null || { echo "make image needs buildah (apt-get install -y buildah)"; exit 1; }
 	packaging/image/rootfs.sh $(DIST_BIN) config/production.yaml /etc/ssl/certs/ca-certificates.crt $(IMAGE_DIR)
-	buildah --storage-driver vfs bud --layers=false --pull=never \
+	packaging/image/build.sh $(IMAGE_NAME) $(IMAGE_DIR) $(IMAGE_ARCHIVE) \
 		--build-arg ROOTFS=prebuilt --build-arg VERSION=$(VERSION) \
 		--build-arg REVISION="$$(git rev-parse HEAD 2>/dev/null || echo unknown)" \
-		--build-arg CREATED="$$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-		-f Dockerfile -t $(IMAGE_NAME) $(IMAGE_DIR)
-	rm -f $(IMAGE_ARCHIVE)
-	buildah --storage-driver vfs push $(IMAGE_NAME) oci-archive:$(IMAGE_ARCHIVE):$(IMAGE_NAME)
+		--build-arg CREATED="$$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	E2E_COLLECTOR_BINARY=$(DIST_BIN) E2E_IMAGE_ARCHIVE=$(IMAGE_ARCHIVE) \
 		$(GO) test -count=1 -run 'TestImage' -v ./e2e/
 
