@@ -128,12 +128,18 @@ func TestPrivacyRedaction(t *testing.T) {
 	detected := 0
 	for _, r := range private.records() {
 		text := recordText(t, r)
-		for e := range emails {
-			assert.NotContains(t, text, e, "an e-mail address reached the backend")
+		var leaked []string
+		for _, m := range emailRE.FindAllString(text, -1) {
+			if emails[m] {
+				leaked = append(leaked, m)
+			}
 		}
-		for ip := range ips {
-			assert.NotRegexp(t, `(^|[^0-9.])`+regexp.QuoteMeta(ip)+`($|[^0-9.])`, text, "an IP address reached the backend")
+		for _, m := range ipv4RE.FindAllString(text, -1) {
+			if ips[m] {
+				leaked = append(leaked, m)
+			}
 		}
+		assert.Empty(t, leaked, "personal data of the input reached the backend: %s", text)
 
 		id := attr(r.record, "gitlab.audit.event.id")
 		ref, ok := refByID[id]
