@@ -242,6 +242,10 @@ func TestExactlyOnceAcrossKill(t *testing.T) {
 	sink.hold()
 	require.Eventually(t, func() bool { return sink.waiting() > 0 }, 30*time.Second, 5*time.Millisecond)
 	col.kill()
+	// The held requests end with their connection, which the server notices
+	// a little after the kill: release only then, or a request of the dead
+	// collector would be acknowledged and counted, then sent again.
+	require.Eventually(t, func() bool { return sink.waiting() == 0 }, 30*time.Second, 5*time.Millisecond)
 	sink.release()
 	t.Logf("killed the collector with %d records exported", sink.count())
 	live(2*time.Second, true) // GitLab keeps recording; the stream deliveries fail
