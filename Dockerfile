@@ -8,14 +8,18 @@
 #     --build-arg CREATED="$(date -u +%Y-%m-%dT%H:%M:%SZ)" .
 #
 # Stage 1 builds the distribution with ocb from builder-config.yaml, exactly as
-# `make build` does; stage 2 is a distroless, non-root runtime with nothing but
-# the static binary and the default configuration. See docs/deployment.md.
+# `make build` does, and lays out the image file system with
+# packaging/image/rootfs.sh; stage 2 is a `FROM scratch`, non-root runtime with
+# nothing but the static binary, the default configuration, CA certificates and
+# the state directory. `make image` builds the same image with buildah from the
+# binary of `make build` (no base image is pulled). See docs/deployment.md.
 
 # Go toolchain of the build stage. Keep the minor version in line with the
 # `go` directive of go.mod.
 ARG GO_IMAGE=golang:1.26-bookworm
-# Runtime base: no shell, no package manager, user nonroot (65532:65532).
-ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot
+# Where the image file system comes from: `build` (stage 1, ocb in this
+# Dockerfile) or `prebuilt` (`make image`: laid out from _build/ beforehand).
+ARG ROOTFS=build
 
 ############################################################################
 # Stage 1: build the distribution with the OpenTelemetry Collector Builder.
@@ -58,16 +62,29 @@ RUN --mount=type=cache,target=/root/.cache/go-build \
  && go version -m _build/otelcol-kyra-gitlab | grep -q 'CGO_ENABLED=0' \
  && _build/otelcol-kyra-gitlab components > /dev/null
 
-# The state directory, owned by the runtime user (Docker initialises a named
-# volume from it, owner included).
-RUN mkdir -p /rootfs/var/lib/otelcol/storage \
- && chmod 0750 /rootfs/var/lib/otelcol /rootfs/var/lib/otelcol/storage \
- && chown -R 65532:65532 /rootfs/var/lib/otelcol
+# The image file system, laid out by the same script as `make image`
+# (packaging/image/rootfs.sh): binary, default configuration, CA bundle,
+# passwd/group with the nonroot user, /tmp, and the state directory.
+RUN packaging/image/rootfs.sh _build/otelcol-kyra-gitlab config/production.yaml \
+        /etc/ssl/certs/ca-certificates.crt /out
 
 ############################################################################
-# Stage 2: minimal runtime.
+# Alternative first stage: the file system laid out beforehand from a
+# prebuilt binary. `make image` builds with --build-arg ROOTFS=prebuilt and
+# _build/image as the context (buildah, no base image pulled); the `build`
+# stage is then skipped.
 ############################################################################
-FROM ${RUNTIME_IMAGE}
+FROM scratch AS prebuilt
+COPY rootfs/ /out/rootfs/
+COPY state/ /out/state/
+
+FROM ${ROOTFS} AS rootfs
+
+############################################################################
+# Stage 2: the runtime image, from scratch: nothing but what rootfs.sh laid
+# out (no shell, no package manager).
+############################################################################
+FROM scratch
 
 ARG VERSION=0.1.0
 ARG REVISION=unknown
@@ -80,20 +97,18 @@ LABEL org.opencontainers.image.title="otelcol-kyra-gitlab" \
       org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.source="https://github.com/kyra-mdr/otelcol-gitlab" \
       org.opencontainers.image.vendor="KYRA MDR" \
-      org.opencontainers.image.base.name="gcr.io/distroless/static-debian12:nonroot"
+      org.opencontainers.image.licenses="Apache-2.0"
 
 # The binary sits at the image root, as in the upstream collector images: the
-# official Helm chart runs `/<command.name>`.
-COPY --from=build /src/_build/otelcol-kyra-gitlab /otelcol-kyra-gitlab
-
-# Default configuration (read-only, owned by root). Mount your own file over
-# /etc/otelcol/config.yaml, or pass another --config.
-COPY config/production.yaml /etc/otelcol/config.yaml
+# official Helm chart runs `/<command.name>`. The default configuration
+# (/etc/otelcol/config.yaml) is read-only and owned by root: mount your own
+# file over it, or pass another --config.
+COPY --from=rootfs /out/rootfs/ /
 
 # file_storage directory (checkpoints, de-duplication set, exporter queue).
 # Copying the content of /var/lib makes `otelcol` itself a copied entry, so
 # --chown applies to it and not only to what it contains.
-COPY --from=build --chown=65532:65532 /rootfs/var/lib/ /var/lib/
+COPY --from=rootfs --chown=65532:65532 /out/state/ /var/lib/
 
 USER 65532:65532
 

@@ -2,7 +2,11 @@
 #
 #   make run    build the distribution and the GitLab simulator, then run the
 #               demo (or a real GitLab when GITLAB_URL and GITLAB_TOKEN are set)
-#   make test   vet, unit and end-to-end tests (builds the distribution first)
+#   make test   vet, unit and end-to-end tests (builds the distribution and
+#               its packages first; the package install test runs as root
+#               with dpkg only), and the check of the deploy/ manifests
+#   make package  .deb and .rpm of the distribution into _build/packages/
+#   make image    the release image (buildah, FROM scratch), verified
 
 SHELL        := /usr/bin/env bash
 GO           ?= go
@@ -18,10 +22,24 @@ LOADGEN_BIN  := $(BUILD_DIR)/gitlab-loadgen
 OCB_VERSION           := v0.165.0
 GOLANGCI_LINT_VERSION := v2.15.0
 BENCHSTAT_VERSION     := v0.0.0-20260908200009-22c9c6c9d4da
+NFPM_VERSION          := v2.41.3
 
 OCB           := $(TOOLS_BIN)/builder
 GOLANGCI_LINT := $(TOOLS_BIN)/golangci-lint
 BENCHSTAT     := $(TOOLS_BIN)/benchstat
+NFPM          := $(TOOLS_BIN)/nfpm
+
+# Version of the distribution (builder-config.yaml, dist::version) and the
+# package architecture (Debian names; nfpm translates them for rpm).
+VERSION      := $(shell awk '$$1 == "version:" {print $$2; exit}' builder-config.yaml)
+PKG_ARCH     ?= $(shell $(GO) env GOARCH)
+PKG_DIR      := $(BUILD_DIR)/packages
+DEB          := $(PKG_DIR)/$(DIST_NAME)_$(VERSION)-1_$(PKG_ARCH).deb
+RPM_ARCH     := $(if $(filter amd64,$(PKG_ARCH)),x86_64,$(if $(filter arm64,$(PKG_ARCH)),aarch64,$(PKG_ARCH)))
+RPM          := $(PKG_DIR)/$(DIST_NAME)-$(VERSION)-1.$(RPM_ARCH).rpm
+IMAGE_NAME   ?= localhost/$(DIST_NAME):$(VERSION)
+IMAGE_DIR    := $(BUILD_DIR)/image
+IMAGE_ARCHIVE := $(BUILD_DIR)/$(DIST_NAME)-image.oci.tar
 
 GOTEST_TIMEOUT ?= 20m
 
@@ -34,8 +52,11 @@ $(OCB):
 $(GOLANGCI_LINT):
 	GOBIN=$(TOOLS_BIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
+$(NFPM):
+	GOBIN=$(TOOLS_BIN) $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+
 .PHONY: tools
-tools: $(OCB) $(GOLANGCI_LINT)
+tools: $(OCB) $(GOLANGCI_LINT) $(NFPM)
 
 ## build: the collector distribution (ocb) and the GitLab simulator into _build/
 .PHONY: build
@@ -53,12 +74,53 @@ $(SIM_BIN): $(GO_SOURCES)
 .PHONY: sim
 sim: $(SIM_BIN)
 
-## test: go vet, then every test with the race detector, end-to-end tests included
+## test: go vet, then every test with the race detector, end-to-end tests
+## included (the .deb is installed and removed when run as root with dpkg),
+## then the deploy/ manifests (their own Go module)
 .PHONY: test
-test: build
+test: build package
 	$(GO) vet ./...
-	E2E_COLLECTOR_BINARY=$(DIST_BIN) E2E_SIM_BINARY=$(SIM_BIN) \
+	E2E_COLLECTOR_BINARY=$(DIST_BIN) E2E_SIM_BINARY=$(SIM_BIN) E2E_DEB=$(DEB) E2E_RPM=$(RPM) \
 		$(GO) test -race -timeout $(GOTEST_TIMEOUT) ./...
+	$(MAKE) deploy-check
+
+## deploy-check: render the kustomizations, decode every manifest strictly,
+## check the OpenTelemetryCollector against the operator's CRD schema, and
+## validate every embedded collector configuration with the built binary
+.PHONY: deploy-check
+deploy-check: $(DIST_BIN)
+	cd deploy && $(GO) vet ./... && \
+		E2E_COLLECTOR_BINARY=$(DIST_BIN) $(GO) test -count=1 -timeout 5m ./...
+
+## package: .deb and .rpm of the distribution (nfpm, packaging/nfpm.yaml)
+.PHONY: package
+package: $(DEB) $(RPM)
+
+PKG_SOURCES := packaging/nfpm.yaml packaging/config.yaml packaging/otelcol-kyra-gitlab.conf \
+	packaging/otelcol-kyra-gitlab.service $(wildcard packaging/scripts/*.sh) \
+	README.md docs/deployment.md docs/gitlab-setup.md $(wildcard config/*.yaml)
+
+$(DEB): $(DIST_BIN) $(NFPM) $(PKG_SOURCES)
+	@mkdir -p $(PKG_DIR)
+	VERSION=$(VERSION) ARCH=$(PKG_ARCH) $(NFPM) package --config packaging/nfpm.yaml --packager deb --target $@
+
+$(RPM): $(DIST_BIN) $(NFPM) $(PKG_SOURCES)
+	@mkdir -p $(PKG_DIR)
+	VERSION=$(VERSION) ARCH=$(PKG_ARCH) $(NFPM) package --config packaging/nfpm.yaml --packager rpm --target $@
+
+## image: the release image FROM scratch with buildah (Debian's `buildah`;
+## no base image is pulled), exported to an OCI archive and verified: its
+## layout, and the binary run from its file system (components, validate)
+.PHONY: image
+image: $(DIST_BIN)
+	@command -v buildah >/dev/null || { echo "make image needs buildah (apt-get install -y buildah)"; exit 1; }
+	packaging/image/rootfs.sh $(DIST_BIN) config/production.yaml /etc/ssl/certs/ca-certificates.crt $(IMAGE_DIR)
+	packaging/image/build.sh $(IMAGE_NAME) $(IMAGE_DIR) $(IMAGE_ARCHIVE) \
+		--build-arg ROOTFS=prebuilt --build-arg VERSION=$(VERSION) \
+		--build-arg REVISION="$$(git rev-parse HEAD 2>/dev/null || echo unknown)" \
+		--build-arg CREATED="$$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	E2E_COLLECTOR_BINARY=$(DIST_BIN) E2E_IMAGE_ARCHIVE=$(IMAGE_ARCHIVE) \
+		$(GO) test -count=1 -run 'TestImage' -v ./e2e/
 
 ## unit: tests without the end-to-end suite (no distribution build)
 .PHONY: unit
@@ -77,13 +139,14 @@ fuzz:
 		done; \
 	done
 
-## lint: gofmt, go vet, golangci-lint
+## lint: gofmt, go vet, golangci-lint (the distribution's module and deploy/)
 .PHONY: lint
 lint: $(GOLANGCI_LINT)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GOLANGCI_LINT) run ./...
+	cd deploy && $(GO) vet ./... && $(GOLANGCI_LINT) run --config ../.golangci.yml ./...
 
 $(BENCHSTAT):
 	GOBIN=$(TOOLS_BIN) $(GO) install golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION)

@@ -49,6 +49,7 @@ func TestExampleConfigsValidate(t *testing.T) {
 		"GITLAB_URL=https://gitlab.example.com", "GITLAB_TOKEN=glpat-example",
 		"GITLAB_STREAM_TOKEN=stream-example", "GITLAB_GROUPS=[acme, 42]", "GITLAB_PROJECTS=[acme/platform/api]",
 		"OTLP_API_KEY=key", "OTELCOL_STORAGE_DIR="+t.TempDir(), "DEMO_STORAGE_DIR="+t.TempDir(),
+		"REDACTION_HMAC_KEY=example-hmac-key-of-32-bytes-or-more", // config/privacy.yaml
 	)
 	for _, cfg := range configs {
 		t.Run(filepath.Base(cfg), func(t *testing.T) {
