@@ -1,6 +1,7 @@
 package gitlabdetectprocessor
 
 import (
+	"github.com/kyra-mdr/otelcol-gitlab/internal/auditevent"
 	"net/netip"
 	"strings"
 )
@@ -47,7 +48,7 @@ func (a *allowlist) matches(e *event) bool {
 		return false
 	}
 	if len(a.authors) > 0 {
-		for _, f := range [...]field{fieldAuthorName, fieldAuthorID, fieldAuthorEmail} {
+		for _, f := range [...]auditevent.Field{fieldAuthorName, fieldAuthorID, fieldAuthorEmail} {
 			if s := e.str(f); s != "" {
 				if _, ok := a.authors[strings.ToLower(s)]; ok {
 					return true

@@ -1,6 +1,7 @@
 package gitlabdetectprocessor
 
 import (
+	"github.com/kyra-mdr/otelcol-gitlab/internal/auditevent"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -32,12 +33,12 @@ func TestAllowlistMatches(t *testing.T) {
 		want bool
 	}{
 		{"author name, any case", ev(map[string]any{"author_name": "backup-bot"}, nil), true},
-		{"author id attribute", ev(nil, map[string]string{attrUserID: "42"}), true},
+		{"author id attribute", ev(nil, map[string]string{auditevent.AttrUserID: "42"}), true},
 		{"author email", ev(map[string]any{"author_email": "OPS@example.com"}, nil), true},
 		{"other author", ev(map[string]any{"author_name": "Mallory"}, nil), false},
 		{"ip in range", ev(map[string]any{"ip_address": "10.20.30.40"}, nil), true},
-		{"single ip", ev(nil, map[string]string{attrClientAddress: "192.0.2.10"}), true},
-		{"neighbour ip", ev(nil, map[string]string{attrClientAddress: "192.0.2.11"}), false},
+		{"single ip", ev(nil, map[string]string{auditevent.AttrClientAddress: "192.0.2.10"}), true},
+		{"neighbour ip", ev(nil, map[string]string{auditevent.AttrClientAddress: "192.0.2.11"}), false},
 		{"ipv6 in range", ev(map[string]any{"ip_address": "2001:db8::1"}, nil), true},
 		{"ipv4-mapped ipv6", ev(map[string]any{"ip_address": "::ffff:10.1.2.3"}, nil), true},
 		{"unparsable ip", ev(map[string]any{"ip_address": "unknown"}, nil), false},

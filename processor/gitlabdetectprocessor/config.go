@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl/contexts/ottllog"
 	"go.opentelemetry.io/collector/component"
 	"go.uber.org/zap"
 
@@ -143,10 +144,32 @@ var (
 )
 
 // Validate checks the configuration and returns every problem found, each
-// naming the field and the offending value.
+// naming the field (path elements joined with "::") and the offending value.
 func (cfg *Config) Validate() error {
+	_, err := cfg.compile(component.TelemetrySettings{Logger: zap.NewNop()})
+	return err
+}
+
+// compiled is what the processor builds from its configuration: severities
+// and OTTL conditions are parsed here, once, for Validate and for the
+// processor alike.
+type compiled struct {
+	disabled  map[string]bool     // by rule key
+	overrides map[string]Severity // by rule key
+	custom    []compiledCustom    // as cfg.CustomRules, in order
+}
+
+type compiledCustom struct {
+	severity Severity
+	seq      ottl.ConditionSequence[*ottllog.TransformContext]
+}
+
+// compile checks the configuration and parses what needs parsing. It
+// returns every problem found.
+func (cfg *Config) compile(set component.TelemetrySettings) (*compiled, error) {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	c := &compiled{disabled: map[string]bool{}, overrides: map[string]Severity{}}
 
 	if strings.TrimSpace(cfg.RulesetName) == "" {
 		add("ruleset_name: must not be empty")
@@ -166,7 +189,9 @@ func (cfg *Config) Validate() error {
 	for _, d := range builtinRules {
 		known[ruleKey(d.ID)] = true
 	}
-	customIDs, customErrs := validateCustomRules(cfg.CustomRules, cfg.ErrorMode)
+	var customIDs map[string]bool
+	var customErrs []error
+	c.custom, customIDs, customErrs = compileCustomRules(cfg.CustomRules, set, cfg.ErrorMode)
 	errs = append(errs, customErrs...)
 	for k := range customIDs {
 		known[k] = true
@@ -174,16 +199,19 @@ func (cfg *Config) Validate() error {
 
 	for i, id := range cfg.Rules.Disabled {
 		if !known[ruleKey(id)] {
-			add("rules.disabled[%d]: unknown rule id %q", i, id)
+			add("rules::disabled[%d]: unknown rule id %q", i, id)
 		}
+		c.disabled[ruleKey(id)] = true
 	}
 	for _, id := range sortedKeys(cfg.Rules.SeverityOverrides) {
 		if !known[ruleKey(id)] {
-			add("rules.severity_overrides[%q]: unknown rule id %q", id, id)
+			add("rules::severity_overrides[%q]: unknown rule id %q", id, id)
 		}
-		if _, err := ParseSeverity(cfg.Rules.SeverityOverrides[id]); err != nil {
-			add("rules.severity_overrides[%q]: %w", id, err)
+		sev, err := ParseSeverity(cfg.Rules.SeverityOverrides[id])
+		if err != nil {
+			add("rules::severity_overrides[%q]: %w", id, err)
 		}
+		c.overrides[ruleKey(id)] = sev
 	}
 
 	errs = append(errs, cfg.Allowlist.validate("allowlist")...)
@@ -202,29 +230,32 @@ func (cfg *Config) Validate() error {
 	default:
 		add("error_mode: unknown error mode %q (want ignore, silent or propagate)", cfg.ErrorMode)
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
 }
 
 func (a AllowlistConfig) validate(field string) []error {
 	var errs []error
 	for i, s := range a.Authors {
 		if strings.TrimSpace(s) == "" {
-			errs = append(errs, fmt.Errorf("%s.authors[%d]: must not be empty", field, i))
+			errs = append(errs, fmt.Errorf("%s::authors[%d]: must not be empty", field, i))
 		}
 	}
 	for i, s := range a.IPRanges {
 		if _, err := parseIPRange(s); err != nil {
-			errs = append(errs, fmt.Errorf("%s.ip_ranges[%d]: %w", field, i, err))
+			errs = append(errs, fmt.Errorf("%s::ip_ranges[%d]: %w", field, i, err))
 		}
 	}
 	for i, s := range a.Groups {
 		if cleanPath(s) == "" {
-			errs = append(errs, fmt.Errorf("%s.groups[%d]: invalid group path %q", field, i, s))
+			errs = append(errs, fmt.Errorf("%s::groups[%d]: invalid group path %q", field, i, s))
 		}
 	}
 	for i, s := range a.Projects {
 		if p := cleanPath(s); p == "" || !strings.Contains(p, "/") {
-			errs = append(errs, fmt.Errorf("%s.projects[%d]: invalid project full path %q (want group/project)", field, i, s))
+			errs = append(errs, fmt.Errorf("%s::projects[%d]: invalid project full path %q (want group/project)", field, i, s))
 		}
 	}
 	return errs
@@ -252,10 +283,10 @@ func (w WindowsConfig) validate() []error {
 	var errs []error
 	check := func(field string, n int, d time.Duration, nName string) {
 		if n < 1 {
-			errs = append(errs, fmt.Errorf("windows.%s.%s: must be at least 1, got %d", field, nName, n))
+			errs = append(errs, fmt.Errorf("windows::%s::%s: must be at least 1, got %d", field, nName, n))
 		}
 		if d <= 0 {
-			errs = append(errs, fmt.Errorf("windows.%s.window: must be positive, got %s", field, d))
+			errs = append(errs, fmt.Errorf("windows::%s::window: must be positive, got %s", field, d))
 		}
 	}
 	check("brute_force", w.BruteForce.Failures, w.BruteForce.Window, "failures")
@@ -263,24 +294,25 @@ func (w WindowsConfig) validate() []error {
 	check("mass_deletion", w.MassDeletion.Count, w.MassDeletion.Window, "count")
 	check("token_burst", w.TokenBurst.Count, w.TokenBurst.Window, "count")
 	if w.MaxTrackedAuthors < 1 {
-		errs = append(errs, fmt.Errorf("windows.max_tracked_authors: must be at least 1, got %d", w.MaxTrackedAuthors))
+		errs = append(errs, fmt.Errorf("windows::max_tracked_authors: must be at least 1, got %d", w.MaxTrackedAuthors))
 	}
 	return errs
 }
 
-// validateCustomRules checks the custom rules, parsing their OTTL, and
-// returns their ids (rule keys).
-func validateCustomRules(rules []CustomRuleConfig, mode ottl.ErrorMode) (map[string]bool, []error) {
+// compileCustomRules checks the custom rules, parsing their severity and
+// OTTL, and returns them with their ids (rule keys).
+func compileCustomRules(rules []CustomRuleConfig, set component.TelemetrySettings, mode ottl.ErrorMode) ([]compiledCustom, map[string]bool, []error) {
 	var errs []error
 	ids := map[string]bool{}
 	builtin := map[string]bool{}
 	for _, d := range builtinRules {
 		builtin[ruleKey(d.ID)] = true
 	}
+	out := make([]compiledCustom, len(rules))
 	for i, r := range rules {
 		field := fmt.Sprintf("custom_rules[%d]", i)
 		add := func(format string, args ...any) {
-			errs = append(errs, fmt.Errorf(field+"."+format, args...))
+			errs = append(errs, fmt.Errorf(field+"::"+format, args...))
 		}
 		key := ruleKey(r.ID)
 		switch {
@@ -299,9 +331,11 @@ func validateCustomRules(rules []CustomRuleConfig, mode ottl.ErrorMode) (map[str
 		if !indicatorRE.MatchString(r.Indicator) {
 			add("indicator: %q must be lower_snake_case, e.g. privilege_escalation", r.Indicator)
 		}
-		if _, err := ParseSeverity(r.Severity); err != nil {
+		sev, err := ParseSeverity(r.Severity)
+		if err != nil {
 			add("severity: %w", err)
 		}
+		out[i].severity = sev
 		for j, t := range r.Techniques {
 			if !techniqueRE.MatchString(t) {
 				add("techniques[%d]: %q is not an ATT&CK technique id (T1234 or T1234.001)", j, t)
@@ -314,14 +348,21 @@ func validateCustomRules(rules []CustomRuleConfig, mode ottl.ErrorMode) (map[str
 		}
 		if len(r.Conditions) == 0 {
 			add("conditions: at least one OTTL condition is required")
+			continue
 		}
-		for j, c := range r.Conditions {
-			if _, err := parseConditions([]string{c}, component.TelemetrySettings{Logger: zap.NewNop()}, mode); err != nil {
-				add("conditions[%d]: invalid OTTL condition %q: %w", j, c, err)
+		// Parse all conditions at once; on error, find the bad ones to name them.
+		seq, err := parseConditions(r.Conditions, set, mode)
+		if err != nil {
+			for j, c := range r.Conditions {
+				if _, err := parseConditions([]string{c}, set, mode); err != nil {
+					add("conditions[%d]: invalid OTTL condition %q: %w", j, c, err)
+				}
 			}
+			continue
 		}
+		out[i].seq = seq
 	}
-	return ids, errs
+	return out, ids, errs
 }
 
 // ruleKey normalises a rule id for lookups: ids are case-insensitive.

@@ -84,37 +84,37 @@ func TestInvalidConfigs(t *testing.T) {
 		name string
 		want []string // each error must appear, naming field and offending text
 	}{
-		{"unknown_rule_id", []string{`rules.disabled[1]: unknown rule id "GLD-999"`}},
-		{"bad_severity", []string{`rules.severity_overrides["GLD-001"]: unknown severity "SUPER"`}},
+		{"unknown_rule_id", []string{`rules::disabled[1]: unknown rule id "GLD-999"`}},
+		{"bad_severity", []string{`rules::severity_overrides["GLD-001"]: unknown severity "SUPER"`}},
 		{"bad_cidr", []string{
-			`allowlist.ip_ranges[1]: invalid CIDR range "10.0.0.0/33"`,
-			`allowlist.ip_ranges[2]: invalid IP address or CIDR range "not-an-ip"`,
+			`allowlist::ip_ranges[1]: invalid CIDR range "10.0.0.0/33"`,
+			`allowlist::ip_ranges[2]: invalid IP address or CIDR range "not-an-ip"`,
 		}},
-		{"bad_ottl", []string{`custom_rules[0].conditions[1]: invalid OTTL condition "log.attributes[\"user.name\"] == "`}},
+		{"bad_ottl", []string{`custom_rules[0]::conditions[1]: invalid OTTL condition "log.attributes[\"user.name\"] == "`}},
 		{"bad_custom", []string{
-			`custom_rules[0].id: "GLD-500" uses the GLD- prefix reserved for built-in rules`,
-			`custom_rules[0].name: must not be empty`,
-			`custom_rules[0].indicator: "Bad Indicator" must be lower_snake_case`,
-			`custom_rules[0].severity: unknown severity "extreme"`,
-			`custom_rules[0].techniques[0]: "TA0001" is not an ATT&CK technique id`,
-			`custom_rules[0].event_types[0]: "Not A Type" is not a GitLab event type name`,
-			`custom_rules[0].conditions: at least one OTTL condition is required`,
-			`custom_rules[2].id: duplicate rule id "CUSTOM-DUP"`,
-			`custom_rules[2].conditions[0]: invalid OTTL condition "attributes[\"x\"] == \"y\""`,
+			`custom_rules[0]::id: "GLD-500" uses the GLD- prefix reserved for built-in rules`,
+			`custom_rules[0]::name: must not be empty`,
+			`custom_rules[0]::indicator: "Bad Indicator" must be lower_snake_case`,
+			`custom_rules[0]::severity: unknown severity "extreme"`,
+			`custom_rules[0]::techniques[0]: "TA0001" is not an ATT&CK technique id`,
+			`custom_rules[0]::event_types[0]: "Not A Type" is not a GitLab event type name`,
+			`custom_rules[0]::conditions: at least one OTTL condition is required`,
+			`custom_rules[2]::id: duplicate rule id "CUSTOM-DUP"`,
+			`custom_rules[2]::conditions[0]: invalid OTTL condition "attributes[\"x\"] == \"y\""`,
 		}},
 		{"bad_windows", []string{
-			`windows.brute_force.failures: must be at least 1, got 0`,
-			`windows.brute_force.window: must be positive, got 0s`,
-			`windows.mass_download.count: must be at least 1, got -1`,
-			`windows.max_tracked_authors: must be at least 1, got 0`,
+			`windows::brute_force::failures: must be at least 1, got 0`,
+			`windows::brute_force::window: must be positive, got 0s`,
+			`windows::mass_download::count: must be at least 1, got -1`,
+			`windows::max_tracked_authors: must be at least 1, got 0`,
 		}},
 		{"bad_lists", []string{
 			`ruleset_name: must not be empty`,
 			`privileged_roles[1]: must not be empty`,
 			`rule_allowlists["GLD-777"]: unknown rule id "GLD-777"`,
-			`rule_allowlists["GLD-777"].groups[0]: invalid group path "/"`,
-			`rule_allowlists["GLD-001"].projects[0]: invalid project full path "justaname"`,
-			`rule_allowlists["GLD-001"].authors[0]: must not be empty`,
+			`rule_allowlists["GLD-777"]::groups[0]: invalid group path "/"`,
+			`rule_allowlists["GLD-001"]::projects[0]: invalid project full path "justaname"`,
+			`rule_allowlists["GLD-001"]::authors[0]: must not be empty`,
 		}},
 		{"bad_error_mode", []string{`unknown error mode loud`}},
 	}
@@ -139,5 +139,5 @@ func TestSeverityOverrideOfCustomRuleIsKnown(t *testing.T) {
 	cfg, err := loadConfig(t, "full")
 	require.NoError(t, err)
 	cfg.CustomRules = nil
-	assert.ErrorContains(t, cfg.Validate(), `rules.severity_overrides["custom-ci-bot-token"]: unknown rule id`)
+	assert.ErrorContains(t, cfg.Validate(), `rules::severity_overrides["custom-ci-bot-token"]: unknown rule id`)
 }

@@ -79,19 +79,10 @@ func appendEvent(t testing.TB, lrs plog.LogRecordSlice, raw []byte, d delivery) 
 // setReceiverAttributes sets what the gitlab_audit receiver sets, per the
 // contract between the two components.
 func setReceiverAttributes(lr plog.LogRecord) {
-	body := lr.Body().Map()
-	details := pcommon.NewMap()
-	if v, ok := body.Get("details"); ok && v.Type() == pcommon.ValueTypeMap {
-		details = v.Map()
-	}
+	body := auditevent.NewBody(lr.Body().Map())
 	get := func(key string) string {
-		if v, ok := body.Get(key); ok && !isEmpty(v) {
-			return valueText(v)
-		}
-		if v, ok := details.Get(key); ok && !isEmpty(v) {
-			return valueText(v)
-		}
-		return ""
+		v, _ := body.Get(key)
+		return auditevent.Text(v)
 	}
 	attrs := lr.Attributes()
 	attrs.EnsureCapacity(18) // as the receiver does
@@ -100,7 +91,7 @@ func setReceiverAttributes(lr plog.LogRecord) {
 			attrs.PutStr(k, v)
 		}
 	}
-	typ, src := auditevent.ResolveType(body, "")
+	typ, src := auditevent.ResolveType(lr.Body().Map(), "")
 	lr.SetEventName("gitlab.audit." + typ)
 	lr.SetSeverityNumber(plog.SeverityNumberInfo)
 	lr.SetSeverityText("INFO")
@@ -123,18 +114,18 @@ func setReceiverAttributes(lr plog.LogRecord) {
 	default:
 		put("gitlab.audit.scope", "instance")
 	}
-	put(attrEntityType, get("entity_type"))
-	put(attrEntityID, get("entity_id"))
-	put(attrEntityPath, get("entity_path"))
-	put(attrUserID, get("author_id"))
-	put(attrUserName, get("author_name"))
-	put(attrUserEmail, get("author_email"))
+	put(auditevent.AttrEntityType, get("entity_type"))
+	put(auditevent.AttrEntityID, get("entity_id"))
+	put(auditevent.AttrEntityPath, get("entity_path"))
+	put(auditevent.AttrUserID, get("author_id"))
+	put(auditevent.AttrUserName, get("author_name"))
+	put(auditevent.AttrUserEmail, get("author_email"))
 	put("gitlab.audit.author.class", get("author_class"))
-	put(attrTargetType, get("target_type"))
-	put(attrTargetID, get("target_id"))
-	put(attrTargetDetails, get("target_details"))
-	put(attrClientAddress, get("ip_address"))
-	put(attrMessage, get("custom_message"))
+	put(auditevent.AttrTargetType, get("target_type"))
+	put(auditevent.AttrTargetID, get("target_id"))
+	put(auditevent.AttrTargetDetails, get("target_details"))
+	put(auditevent.AttrClientAddress, get("ip_address"))
+	put(auditevent.AttrMessage, get("custom_message"))
 }
 
 // eventJSON marshals an event given as a Go map.

@@ -14,39 +14,26 @@ import (
 	"github.com/kyra-mdr/otelcol-gitlab/internal/jsonpdata"
 )
 
-// Attributes the gitlab_audit receiver sets and this processor reads.
+// Attributes the gitlab_audit receiver sets and this processor reads: the
+// shared vocabulary of internal/auditevent.
 const (
-	attrEventType       = "gitlab.audit.event_type"
-	attrEventTypeSource = "gitlab.audit.event_type.source"
-	attrEntityType      = "gitlab.audit.entity.type"
-	attrEntityID        = "gitlab.audit.entity.id"
-	attrEntityPath      = "gitlab.audit.entity.path"
-	attrUserID          = "user.id"
-	attrUserName        = "user.name"
-	attrUserEmail       = "user.email"
-	attrTargetType      = "gitlab.audit.target.type"
-	attrTargetID        = "gitlab.audit.target.id"
-	attrTargetDetails   = "gitlab.audit.target.details"
-	attrClientAddress   = "client.address"
-	attrMessage         = "gitlab.audit.message"
+	attrEventType       = auditevent.AttrEventType
+	attrEventTypeSource = auditevent.AttrEventTypeSource
 )
 
-// field names one value of an audit event and where it is read, in order:
-// the receiver's attribute, the top level of the body (streamed events,
-// audit_json.log lines), then body.details (REST events). This is the
-// order Falco's GitLab plugin reads fields in.
-type field struct{ attr, top, detail string }
-
+// The fields rules read: the receiver's attribute first, then the body
+// (top level, then details; see auditevent.Body.Get).
 var (
-	fieldAuthorID      = field{attrUserID, "author_id", "author_id"}
-	fieldAuthorName    = field{attrUserName, "author_name", "author_name"}
-	fieldAuthorEmail   = field{attrUserEmail, "author_email", "author_email"}
-	fieldClientAddress = field{attrClientAddress, "ip_address", "ip_address"}
-	fieldEntityPath    = field{attrEntityPath, "entity_path", "entity_path"}
-	fieldTargetType    = field{attrTargetType, "target_type", "target_type"}
-	fieldTargetID      = field{attrTargetID, "target_id", "target_id"}
-	fieldTargetDetails = field{attrTargetDetails, "target_details", "target_details"}
-	fieldMessage       = field{attrMessage, "custom_message", "custom_message"}
+	fieldAuthorID      = auditevent.FieldAuthorID
+	fieldAuthorName    = auditevent.FieldAuthorName
+	fieldAuthorEmail   = auditevent.FieldAuthorEmail
+	fieldAuthorClass   = auditevent.FieldAuthorClass
+	fieldClientAddress = auditevent.FieldClientAddress
+	fieldEntityPath    = auditevent.FieldEntityPath
+	fieldTargetType    = auditevent.FieldTargetType
+	fieldTargetID      = auditevent.FieldTargetID
+	fieldTargetDetails = auditevent.FieldTargetDetails
+	fieldMessage       = auditevent.FieldMessage
 )
 
 // emptyValue stands for an absent value; it is only ever read.
@@ -54,15 +41,12 @@ var emptyValue = pcommon.NewValueEmpty()
 
 // event is a read-only view of one log record as a GitLab audit event.
 type event struct {
-	typ         string // canonical event type
-	attrs       pcommon.Map
-	body        pcommon.Map
-	details     pcommon.Map
-	hasBody     bool
-	hasDetails  bool
-	detailsDone bool
-	lr          plog.LogRecord
-	at          int64 // event time, Unix nanoseconds; 0 until eventTime is called
+	typ     string // canonical event type
+	attrs   pcommon.Map
+	body    auditevent.Body
+	hasBody bool
+	lr      plog.LogRecord
+	at      int64 // event time, Unix nanoseconds; 0 until eventTime is called
 	// grantedRole and changeValues, computed once per event.
 	role       role
 	roleOK     bool
@@ -75,14 +59,14 @@ func (e *event) init(lr plog.LogRecord) {
 	e.attrs = lr.Attributes()
 	switch b := lr.Body(); b.Type() {
 	case pcommon.ValueTypeMap:
-		e.body, e.hasBody = b.Map(), true
+		e.body, e.hasBody = auditevent.NewBody(b.Map()), true
 	case pcommon.ValueTypeStr:
 		// GitLab audit JSON that reached the pipeline as text (a filelog of
 		// audit_json.log, a raw webhook body, ...).
 		if s := strings.TrimSpace(b.Str()); strings.HasPrefix(s, "{") {
 			m := pcommon.NewMap()
 			if jsonpdata.DecodeObject(s, m) == nil {
-				e.body, e.hasBody = m, true
+				e.body, e.hasBody = auditevent.NewBody(m), true
 			}
 		}
 	default:
@@ -100,8 +84,9 @@ func (e *event) eventTime() int64 {
 	}
 	ts := e.lr.Timestamp()
 	if ts == 0 && e.hasBody {
+		top, _ := e.body.Top()
 		for _, k := range [...]string{"created_at", "time"} {
-			if v, ok := e.body.Get(k); ok && v.Type() == pcommon.ValueTypeStr {
+			if v, ok := top.Get(k); ok && v.Type() == pcommon.ValueTypeStr {
 				if t, err := time.Parse(time.RFC3339Nano, v.Str()); err == nil {
 					ts = pcommon.NewTimestampFromTime(t)
 					break
@@ -131,57 +116,42 @@ func (e *event) resolveType() (typ string, fromBody bool, src auditevent.Source,
 	if !e.hasBody {
 		return "", true, auditevent.SourceDefault, false
 	}
-	typ, src = auditevent.ResolveTypeFlat(e.body, "")
+	top, _ := e.body.Top()
+	typ, src = auditevent.ResolveTypeFlat(top, "")
 	gitlabBody = src != auditevent.SourceDefault
 	if !gitlabBody {
-		_, hasDetails := e.detailsMap()
-		_, hasAuthor := e.body.Get("author_id")
-		_, hasEntity := e.body.Get("entity_type")
+		_, hasDetails := e.body.Details()
+		_, hasAuthor := top.Get("author_id")
+		_, hasEntity := top.Get("entity_type")
 		gitlabBody = hasDetails || (hasAuthor && hasEntity)
 	}
 	return typ, true, src, gitlabBody
 }
 
-func (e *event) detailsMap() (pcommon.Map, bool) {
-	if !e.detailsDone {
-		e.detailsDone = true
-		if e.hasBody {
-			if v, ok := e.body.Get("details"); ok && v.Type() == pcommon.ValueTypeMap {
-				e.details, e.hasDetails = v.Map(), true
-			}
-		}
-	}
-	return e.details, e.hasDetails
-}
-
-// value returns the first non-empty value of f.
-func (e *event) value(f field) (pcommon.Value, bool) {
-	if v, ok := e.attrs.Get(f.attr); ok && !isEmpty(v) {
+// value returns the first non-empty value of f: the receiver's attribute,
+// then the body (top level, then details).
+func (e *event) value(f auditevent.Field) (pcommon.Value, bool) {
+	if v, ok := e.attrs.Get(f.Attr); ok && !auditevent.IsEmpty(v) {
 		return v, true
 	}
 	if e.hasBody {
-		if v, ok := e.body.Get(f.top); ok && !isEmpty(v) {
+		if v, ok := e.body.Get(f.Key); ok {
 			return v, true
-		}
-		if d, ok := e.detailsMap(); ok {
-			if v, ok := d.Get(f.detail); ok && !isEmpty(v) {
-				return v, true
-			}
 		}
 	}
 	return emptyValue, false
 }
 
 // str returns f as text ("" when absent).
-func (e *event) str(f field) string {
+func (e *event) str(f auditevent.Field) string {
 	if v, ok := e.value(f); ok {
-		return valueText(v)
+		return auditevent.Text(v)
 	}
 	return ""
 }
 
 // int returns f as an integer, when it is one (or a string holding one).
-func (e *event) int(f field) (int64, bool) {
+func (e *event) int(f auditevent.Field) (int64, bool) {
 	if v, ok := e.value(f); ok {
 		return parseInt(v)
 	}
@@ -191,15 +161,10 @@ func (e *event) int(f field) (int64, bool) {
 // detail returns a details key: from body.details, or, for bodies without
 // details (the flat audit_json.log shape), from the top level.
 func (e *event) detail(key string) (pcommon.Value, bool) {
-	m, ok := e.detailsMap()
-	if !ok {
-		if !e.hasBody {
-			return emptyValue, false
+	if e.hasBody {
+		if v, ok := e.body.Detail(key); ok {
+			return v, true
 		}
-		m = e.body
-	}
-	if v, ok := m.Get(key); ok && !isEmpty(v) {
-		return v, true
 	}
 	return emptyValue, false
 }
@@ -207,7 +172,7 @@ func (e *event) detail(key string) (pcommon.Value, bool) {
 // detailStr returns a details key as text ("" when absent).
 func (e *event) detailStr(key string) string {
 	if v, ok := e.detail(key); ok {
-		return valueText(v)
+		return auditevent.Text(v)
 	}
 	return ""
 }
@@ -240,46 +205,6 @@ func (e *event) computeChangeValues() (from, to pcommon.Value) {
 }
 
 var changedRE = regexp.MustCompile(`(?i)^changed (.+?) from (.*) to (.*?)\.?$`)
-
-// isEmpty reports an absent-like value: empty, an empty string, or an
-// empty map or slice.
-func isEmpty(v pcommon.Value) bool {
-	switch v.Type() {
-	case pcommon.ValueTypeEmpty:
-		return true
-	case pcommon.ValueTypeStr:
-		return v.Str() == ""
-	case pcommon.ValueTypeMap:
-		return v.Map().Len() == 0
-	case pcommon.ValueTypeSlice:
-		return v.Slice().Len() == 0
-	default:
-		return false
-	}
-}
-
-// valueText renders a value as text: scalars as GitLab would print them
-// (integral doubles without a fraction), maps and slices as JSON.
-func valueText(v pcommon.Value) string {
-	switch v.Type() {
-	case pcommon.ValueTypeStr:
-		return v.Str()
-	case pcommon.ValueTypeInt:
-		return strconv.FormatInt(v.Int(), 10)
-	case pcommon.ValueTypeDouble:
-		f := v.Double()
-		if f == math.Trunc(f) && math.Abs(f) < 1e15 {
-			return strconv.FormatInt(int64(f), 10)
-		}
-		return strconv.FormatFloat(f, 'f', -1, 64)
-	case pcommon.ValueTypeBool:
-		return strconv.FormatBool(v.Bool())
-	case pcommon.ValueTypeEmpty:
-		return ""
-	default:
-		return v.AsString()
-	}
-}
 
 // parseBool normalises a boolean: JSON booleans (streamed events), the
 // strings REST renders them as ("true", "false"), in any case, and 1/0.

@@ -106,15 +106,6 @@ func TestDistinctEmails(t *testing.T) {
 	assert.Equal(t, 0, distinctEmails("Andreas", "not an email@"))
 }
 
-func TestValueText(t *testing.T) {
-	assert.Equal(t, "51", valueText(val(51.0)))
-	assert.Equal(t, "1.5", valueText(val(1.5)))
-	assert.Equal(t, "51", valueText(val(int64(51))))
-	assert.Equal(t, "true", valueText(val(true)))
-	assert.Empty(t, valueText(val(nil)))
-	assert.JSONEq(t, `{"protocol":"ssh","action":"git-upload-pack"}`, valueText(val(map[string]any{"protocol": "ssh", "action": "git-upload-pack"})))
-}
-
 func eventOf(t *testing.T, lr plog.LogRecord) *event {
 	t.Helper()
 	e := &event{}
@@ -141,8 +132,8 @@ func TestFieldOrder(t *testing.T) {
 	require.NoError(t, flat.Body().SetEmptyMap().FromRaw(map[string]any{"change": "visibility", "from": "Private"}))
 	assert.Equal(t, "Private", eventOf(t, flat).detailStr("from"), "flat shape: details keys at the top level")
 
-	lr.Attributes().PutStr(attrUserName, "attribute")
-	lr.Attributes().PutStr(attrClientAddress, "")
+	lr.Attributes().PutStr(auditevent.AttrUserName, "attribute")
+	lr.Attributes().PutStr(auditevent.AttrClientAddress, "")
 	e = eventOf(t, lr)
 	assert.Equal(t, "attribute", e.str(fieldAuthorName), "attributes first")
 	assert.Equal(t, "192.0.2.1", e.str(fieldClientAddress), "empty attributes are skipped")

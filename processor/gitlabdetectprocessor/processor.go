@@ -43,7 +43,8 @@ type statelessRule struct {
 }
 
 func newDetectProcessor(cfg *Config, set component.TelemetrySettings) (*detectProcessor, error) {
-	if err := cfg.Validate(); err != nil {
+	cc, err := cfg.compile(set)
+	if err != nil {
 		return nil, err
 	}
 	p := &detectProcessor{
@@ -64,7 +65,6 @@ func newDetectProcessor(cfg *Config, set component.TelemetrySettings) (*detectPr
 		}
 	}
 
-	var err error
 	if p.global, err = newAllowlist(cfg.Allowlist); err != nil {
 		return nil, fmt.Errorf("allowlist: %w", err)
 	}
@@ -74,18 +74,7 @@ func newDetectProcessor(cfg *Config, set component.TelemetrySettings) (*detectPr
 			return nil, fmt.Errorf("rule_allowlists[%q]: %w", id, err)
 		}
 	}
-	disabled := map[string]bool{}
-	for _, id := range cfg.Rules.Disabled {
-		disabled[ruleKey(id)] = true
-	}
-	overrides := map[string]Severity{}
-	for id, s := range cfg.Rules.SeverityOverrides {
-		sev, err := ParseSeverity(s)
-		if err != nil {
-			return nil, fmt.Errorf("rules.severity_overrides[%q]: %w", id, err)
-		}
-		overrides[ruleKey(id)] = sev
-	}
+	disabled, overrides := cc.disabled, cc.overrides
 	newMeta := func(order int, id, name, indicator, description, reference string, sev Severity, techniques []string) *ruleMeta {
 		if o, ok := overrides[ruleKey(id)]; ok {
 			sev = o
@@ -124,14 +113,7 @@ func newDetectProcessor(cfg *Config, set component.TelemetrySettings) (*detectPr
 		if disabled[ruleKey(c.ID)] {
 			continue
 		}
-		sev, err := ParseSeverity(c.Severity)
-		if err != nil {
-			return nil, fmt.Errorf("custom_rules[%d].severity: %w", i, err)
-		}
-		seq, err := parseConditions(c.Conditions, set, cfg.ErrorMode)
-		if err != nil {
-			return nil, fmt.Errorf("custom_rules[%d].conditions: %w", i, err)
-		}
+		sev, seq := cc.custom[i].severity, cc.custom[i].seq
 		r := &customRule{
 			meta:  newMeta(len(builtinRules)+i, c.ID, c.Name, c.Indicator, c.Description, c.Reference, sev, append([]string(nil), c.Techniques...)),
 			types: canonicalTypes(c.EventTypes),

@@ -26,29 +26,30 @@ const (
 	SourceStream Source = "stream"
 )
 
-// Attribute names written on every record.
+// Attribute names written on every record: the shared vocabulary of
+// internal/auditevent, under the names this package has always used.
 const (
-	AttrEventID         = "gitlab.audit.event.id"
-	AttrEventType       = "gitlab.audit.event_type"
-	AttrEventTypeSource = "gitlab.audit.event_type.source"
-	AttrSource          = "gitlab.audit.source"
-	AttrScope           = "gitlab.audit.scope"
-	AttrEntityType      = "gitlab.audit.entity.type"
-	AttrEntityID        = "gitlab.audit.entity.id"
-	AttrEntityPath      = "gitlab.audit.entity.path"
-	AttrUserID          = "user.id"
-	AttrUserName        = "user.name"
-	AttrUserEmail       = "user.email"
-	AttrAuthorClass     = "gitlab.audit.author.class"
-	AttrTargetType      = "gitlab.audit.target.type"
-	AttrTargetID        = "gitlab.audit.target.id"
-	AttrTargetDetails   = "gitlab.audit.target.details"
-	AttrClientAddress   = "client.address"
-	AttrMessage         = "gitlab.audit.message"
+	AttrEventID         = auditevent.AttrEventID
+	AttrEventType       = auditevent.AttrEventType
+	AttrEventTypeSource = auditevent.AttrEventTypeSource
+	AttrSource          = auditevent.AttrSource
+	AttrScope           = auditevent.AttrScope
+	AttrEntityType      = auditevent.AttrEntityType
+	AttrEntityID        = auditevent.AttrEntityID
+	AttrEntityPath      = auditevent.AttrEntityPath
+	AttrUserID          = auditevent.AttrUserID
+	AttrUserName        = auditevent.AttrUserName
+	AttrUserEmail       = auditevent.AttrUserEmail
+	AttrAuthorClass     = auditevent.AttrAuthorClass
+	AttrTargetType      = auditevent.AttrTargetType
+	AttrTargetID        = auditevent.AttrTargetID
+	AttrTargetDetails   = auditevent.AttrTargetDetails
+	AttrClientAddress   = auditevent.AttrClientAddress
+	AttrMessage         = auditevent.AttrMessage
 	// AttrIDConflict (bool) marks an event whose id was already emitted
 	// with other content (created_at, author, entity or type): it is
 	// emitted anyway, marked, since the first delivery may have been forged.
-	AttrIDConflict = "gitlab.audit.id_conflict"
+	AttrIDConflict = auditevent.AttrIDConflict
 
 	// EventNamePrefix prefixes the event type in the record's EventName.
 	EventNamePrefix = "gitlab.audit."

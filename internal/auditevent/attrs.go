@@ -1,0 +1,143 @@
+package auditevent
+
+import (
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/kyra-mdr/otelcol-gitlab/internal/jsonpdata"
+)
+
+// Record attributes: the gitlab_audit receiver writes them on every record
+// (when the event has the value), gitlab_detect reads them. They are the one
+// vocabulary of both components.
+const (
+	AttrEventID         = "gitlab.audit.event.id"
+	AttrEventType       = "gitlab.audit.event_type"
+	AttrEventTypeSource = "gitlab.audit.event_type.source"
+	AttrSource          = "gitlab.audit.source"
+	AttrScope           = "gitlab.audit.scope"
+	AttrEntityType      = "gitlab.audit.entity.type"
+	AttrEntityID        = "gitlab.audit.entity.id"
+	AttrEntityPath      = "gitlab.audit.entity.path"
+	AttrUserID          = "user.id"
+	AttrUserName        = "user.name"
+	AttrUserEmail       = "user.email"
+	AttrAuthorClass     = "gitlab.audit.author.class"
+	AttrTargetType      = "gitlab.audit.target.type"
+	AttrTargetID        = "gitlab.audit.target.id"
+	AttrTargetDetails   = "gitlab.audit.target.details"
+	AttrClientAddress   = "client.address"
+	AttrMessage         = "gitlab.audit.message"
+	// AttrIDConflict (bool) marks an event whose id was already emitted
+	// with other content.
+	AttrIDConflict = "gitlab.audit.id_conflict"
+)
+
+// Field is one value of a GitLab audit event: the record attribute the
+// receiver writes it as, and the key GitLab writes it under, at the top
+// level of the event (streamed events, audit_json.log lines) or under
+// "details" (REST events).
+type Field struct {
+	Attr string
+	Key  string
+}
+
+// The fields read by key and by attribute.
+var (
+	FieldAuthorID      = Field{AttrUserID, "author_id"}
+	FieldAuthorName    = Field{AttrUserName, "author_name"}
+	FieldAuthorEmail   = Field{AttrUserEmail, "author_email"}
+	FieldAuthorClass   = Field{AttrAuthorClass, "author_class"}
+	FieldClientAddress = Field{AttrClientAddress, "ip_address"}
+	FieldEntityType    = Field{AttrEntityType, "entity_type"}
+	FieldEntityPath    = Field{AttrEntityPath, "entity_path"}
+	FieldTargetType    = Field{AttrTargetType, "target_type"}
+	FieldTargetID      = Field{AttrTargetID, "target_id"}
+	FieldTargetDetails = Field{AttrTargetDetails, "target_details"}
+	FieldMessage       = Field{AttrMessage, "custom_message"}
+)
+
+// Body is a read-only view of a GitLab audit event body: its top level and
+// its "details" object. The zero Body holds nothing.
+type Body struct {
+	top, details       pcommon.Map
+	hasTop, hasDetails bool
+}
+
+// NewBody returns the view of an event body.
+func NewBody(top pcommon.Map) Body {
+	b := Body{top: top, hasTop: true}
+	b.details, b.hasDetails = mapValue(top, "details")
+	return b
+}
+
+// Top returns the top level of the body, and whether there is a body.
+func (b Body) Top() (pcommon.Map, bool) { return b.top, b.hasTop }
+
+// Details returns the "details" object, and whether the body has one.
+func (b Body) Details() (pcommon.Map, bool) { return b.details, b.hasDetails }
+
+// Get returns the first non-empty value of key: from the top level, then
+// from details. This is the order Falco's GitLab plugin reads fields in,
+// and the receiver's mapping too.
+func (b Body) Get(key string) (pcommon.Value, bool) {
+	if b.hasTop {
+		if v, ok := b.top.Get(key); ok && !IsEmpty(v) {
+			return v, true
+		}
+	}
+	if b.hasDetails {
+		if v, ok := b.details.Get(key); ok && !IsEmpty(v) {
+			return v, true
+		}
+	}
+	return pcommon.Value{}, false
+}
+
+// Detail returns a details key: from details, or, for bodies without
+// details (the flat audit_json.log shape), from the top level.
+func (b Body) Detail(key string) (pcommon.Value, bool) {
+	m, ok := b.details, b.hasDetails
+	if !ok {
+		m, ok = b.top, b.hasTop
+	}
+	if ok {
+		if v, ok := m.Get(key); ok && !IsEmpty(v) {
+			return v, true
+		}
+	}
+	return pcommon.Value{}, false
+}
+
+// IsEmpty reports an absent-like value: unset, empty, an empty string, or
+// an empty map or slice.
+func IsEmpty(v pcommon.Value) bool {
+	if v == (pcommon.Value{}) {
+		return true
+	}
+	switch v.Type() {
+	case pcommon.ValueTypeEmpty:
+		return true
+	case pcommon.ValueTypeStr:
+		return v.Str() == ""
+	case pcommon.ValueTypeMap:
+		return v.Map().Len() == 0
+	case pcommon.ValueTypeSlice:
+		return v.Slice().Len() == 0
+	default:
+		return false
+	}
+}
+
+// Text renders a value as text: scalars as ScalarText does, maps and
+// slices as JSON (a custom_message object, for instance).
+func Text(v pcommon.Value) string {
+	if v == (pcommon.Value{}) {
+		return ""
+	}
+	switch v.Type() {
+	case pcommon.ValueTypeMap, pcommon.ValueTypeSlice:
+		return string(jsonpdata.AppendJSON(nil, v))
+	default:
+		return ScalarText(v)
+	}
+}
