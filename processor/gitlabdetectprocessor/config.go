@@ -30,6 +30,10 @@ type Config struct {
 	// PrivilegedAccounts lists account names (case-insensitive) that must not
 	// sign in with a password alone (GLD-022).
 	PrivilegedAccounts []string `mapstructure:"privileged_accounts"`
+	// TokenMaxLifetime is the longest lifetime, from the event's created_at
+	// to the looked-up expiry, an access token may have before GLD-099
+	// reports it.
+	TokenMaxLifetime time.Duration `mapstructure:"token_max_lifetime"`
 	// Allowlist suppresses every rule for the events it matches.
 	Allowlist AllowlistConfig `mapstructure:"allowlist"`
 	// RuleAllowlists suppresses one rule, by id, for the events it matches.
@@ -223,6 +227,9 @@ func (cfg *Config) compile(set component.TelemetrySettings) (*compiled, error) {
 		errs = append(errs, cfg.RuleAllowlists[id].validate(field)...)
 	}
 
+	if cfg.TokenMaxLifetime <= 0 {
+		add("token_max_lifetime: must be positive, got %s", cfg.TokenMaxLifetime)
+	}
 	errs = append(errs, cfg.Windows.validate()...)
 
 	switch cfg.ErrorMode {

@@ -53,6 +53,7 @@ func TestLoadFullConfig(t *testing.T) {
 	assert.Equal(t, []string{"GLD-095", "gld-059"}, cfg.Rules.Disabled)
 	assert.Equal(t, map[string]string{"GLD-052": "medium", "custom-ci-bot-token": "HIGH"}, cfg.Rules.SeverityOverrides)
 	assert.Equal(t, []string{"Owner", "Maintainer", "Security Admin"}, cfg.PrivilegedRoles)
+	assert.Equal(t, 30*24*time.Hour, cfg.TokenMaxLifetime)
 	assert.Equal(t, AllowlistConfig{
 		Authors:  []string{"backup-bot", "42"},
 		IPRanges: []string{"10.0.0.0/8", "192.0.2.10", "2001:db8::/32"},
@@ -107,6 +108,7 @@ func TestInvalidConfigs(t *testing.T) {
 			`windows::brute_force::window: must be positive, got 0s`,
 			`windows::mass_download::count: must be at least 1, got -1`,
 			`windows::max_tracked_authors: must be at least 1, got 0`,
+			`token_max_lifetime: must be positive, got 0s`,
 		}},
 		{"bad_lists", []string{
 			`ruleset_name: must not be empty`,

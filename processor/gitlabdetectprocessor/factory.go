@@ -17,6 +17,7 @@ import (
 const (
 	defaultRulesetName       = "gitlab-audit"
 	defaultMaxTrackedAuthors = 10000
+	defaultTokenMaxLifetime  = 90 * 24 * time.Hour
 )
 
 // NewFactory returns the factory of the gitlab_detect processor.
@@ -33,6 +34,7 @@ func createDefaultConfig() component.Config {
 		RulesetName:        defaultRulesetName,
 		PrivilegedRoles:    []string{"Owner", "Maintainer"},
 		PrivilegedAccounts: []string{"root", "Administrator"},
+		TokenMaxLifetime:   defaultTokenMaxLifetime,
 		Windows: WindowsConfig{
 			BruteForce:        BruteForceConfig{Failures: 5, Window: 10 * time.Minute},
 			MassDownload:      MassDownloadConfig{Count: 20, Window: 5 * time.Minute, IncludeGitClones: true},

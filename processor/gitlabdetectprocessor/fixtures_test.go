@@ -36,10 +36,17 @@ type fixtureFile struct {
 }
 
 type fixtureCase struct {
-	Name  string          `json:"name"`
-	Shape string          `json:"shape"`
-	Match bool            `json:"match"`
-	Event json.RawMessage `json:"event"`
+	Name  string `json:"name"`
+	Shape string `json:"shape"`
+	Match bool   `json:"match"`
+	// Enrichment holds record attributes the receiver's lookups would
+	// write (gitlab.enrichment.status, gitlab.token.*, ...), set on the
+	// record whatever the delivery.
+	Enrichment map[string]any `json:"enrichment"`
+	// Severity, when set, is the rule's expected severity on a match
+	// (graded rules).
+	Severity string          `json:"severity"`
+	Event    json.RawMessage `json:"event"`
 }
 
 type fixtureSequence struct {
@@ -161,7 +168,10 @@ func TestRuleFixtures(t *testing.T) {
 					checkShape(t, c.Shape, c.Event)
 					p, sink := newTestProcessor(t, defaultConfig())
 					ld, lrs := newLogs()
-					appendEvent(t, lrs, c.Event, dv.d)
+					lr := appendEvent(t, lrs, c.Event, dv.d)
+					for k, v := range c.Enrichment {
+						require.NoError(t, lr.Attributes().PutEmpty(k).FromRaw(v))
+					}
 					require.NoError(t, p.ConsumeLogs(context.Background(), ld))
 					recs := allRecords(sink)
 					require.Len(t, recs, 1)
@@ -169,6 +179,9 @@ func TestRuleFixtures(t *testing.T) {
 					if c.Match {
 						assert.Contains(t, ids, d.ID)
 						assertDetection(t, recs[0])
+						if c.Severity != "" {
+							assert.Equal(t, c.Severity, severityOf(t, recs[0], d.ID), "severity of %s", d.ID)
+						}
 					} else {
 						assert.NotContains(t, ids, d.ID)
 					}
@@ -297,4 +310,20 @@ func fixtureEvent(t testing.TB, rule, name string) json.RawMessage {
 	}
 	t.Fatalf("%s has no case %q", rule, name)
 	return nil
+}
+
+// severityOf returns the severity a rule has on a record: the record's
+// when the rule is the top rule, else the rule's own.
+func severityOf(t *testing.T, lr plog.LogRecord, id string) string {
+	t.Helper()
+	if attrStr(lr, attrRuleUUID) == id {
+		return attrStr(lr, attrSeverity)
+	}
+	for _, d := range builtinRules {
+		if d.ID == id {
+			return d.Severity.String()
+		}
+	}
+	t.Fatalf("unknown rule %s", id)
+	return ""
 }

@@ -42,10 +42,18 @@ type ruleMeta struct {
 	order       int // position in the catalogue, for deterministic ties
 }
 
-// match is one rule that matched a record.
+// match is one rule that matched a record, with the severity it has on
+// this record: the rule's, raised by a graded rule's facts or lowered by a
+// baseline.
 type match struct {
-	meta *ruleMeta
-	note string
+	meta     *ruleMeta
+	note     string
+	severity Severity
+}
+
+// matchOf returns a match at the rule's own severity.
+func matchOf(meta *ruleMeta, note string) match {
+	return match{meta: meta, note: note, severity: meta.severity}
 }
 
 // sortMatches orders matches by decreasing severity, then catalogue order.
@@ -59,8 +67,8 @@ func sortMatches(ms []match) {
 }
 
 func before(a, b match) bool {
-	if a.meta.severity != b.meta.severity {
-		return a.meta.severity > b.meta.severity
+	if a.severity != b.severity {
+		return a.severity > b.severity
 	}
 	return a.meta.order < b.meta.order
 }
@@ -70,14 +78,14 @@ func before(a, b match) bool {
 // that already carries a higher SeverityNumber keeps it and its text.
 func writeDetections(lr plog.LogRecord, ms []match, rulesetName string) {
 	sortMatches(ms)
-	top := ms[0].meta
+	top, sev := ms[0].meta, ms[0].severity
 	attrs := lr.Attributes()
 	attrs.PutStr(attrRuleUUID, top.id)
 	attrs.PutStr(attrRuleName, top.name)
 	attrs.PutStr(attrRuleCategory, top.indicator)
 	attrs.PutStr(attrRulesetName, rulesetName)
 	attrs.PutStr(attrIndicator, top.indicator)
-	attrs.PutStr(attrSeverity, top.severity.String())
+	attrs.PutStr(attrSeverity, sev.String())
 	putOrRemove(attrs, attrRuleDescription, top.description)
 	putOrRemove(attrs, attrRuleReference, top.reference)
 
@@ -98,9 +106,9 @@ func writeDetections(lr plog.LogRecord, ms []match, rulesetName string) {
 	}
 	putOrRemove(attrs, attrNote, strings.Join(notes, "; "))
 
-	if n := top.severity.Number(); lr.SeverityNumber() < n {
+	if n := sev.Number(); lr.SeverityNumber() < n {
 		lr.SetSeverityNumber(n)
-		lr.SetSeverityText(top.severity.Text())
+		lr.SetSeverityText(sev.Text())
 	}
 }
 

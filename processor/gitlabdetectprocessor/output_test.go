@@ -120,7 +120,7 @@ func TestSortMatches(t *testing.T) {
 	b := &ruleMeta{id: "b", severity: SeverityHigh, order: 5}
 	c := &ruleMeta{id: "c", severity: SeverityLow, order: 1}
 	d := &ruleMeta{id: "d", severity: SeverityHigh, order: 3}
-	ms := []match{{meta: a}, {meta: b}, {meta: c}, {meta: d}}
+	ms := []match{matchOf(a, ""), matchOf(b, ""), matchOf(c, ""), matchOf(d, "")}
 	sortMatches(ms)
 	var got []string
 	for _, m := range ms {

@@ -77,6 +77,11 @@ func TestPipelineReceiverToProcessor(t *testing.T) {
 			continue // windowed rules are exercised over batches in window_test.go
 		}
 		for _, c := range loadFixture(t, d.ID).Cases {
+			if c.Enrichment != nil {
+				// The facts come from the receiver's lookups in GitLab's
+				// API, which a stream-only receiver does not make.
+				continue
+			}
 			var ev map[string]any
 			require.NoError(t, json.Unmarshal(c.Event, &ev))
 			next++

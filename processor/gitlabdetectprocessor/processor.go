@@ -39,6 +39,7 @@ type typeEntry struct {
 type statelessRule struct {
 	meta  *ruleMeta
 	match matchFunc
+	grade gradeFunc
 	allow *allowlist
 }
 
@@ -53,6 +54,7 @@ func newDetectProcessor(cfg *Config, set component.TelemetrySettings) (*detectPr
 		env: ruleEnv{
 			privilegedRoles:    lowerSet(cfg.PrivilegedRoles),
 			privilegedAccounts: trimmed(cfg.PrivilegedAccounts),
+			tokenMaxLifetime:   cfg.TokenMaxLifetime,
 		},
 		index: map[string]*typeEntry{},
 	}
@@ -102,7 +104,7 @@ func newDetectProcessor(cfg *Config, set component.TelemetrySettings) (*detectPr
 			}
 			continue
 		}
-		r := &statelessRule{meta: meta, match: d.match, allow: allow}
+		r := &statelessRule{meta: meta, match: d.match, grade: d.grade, allow: allow}
 		for _, t := range d.EventTypes {
 			e := p.entry(t)
 			e.rules = append(e.rules, r)
@@ -212,12 +214,19 @@ func (p *detectProcessor) detect(ctx context.Context, rl plog.ResourceLogs, sl p
 	g := globalCheck{al: p.global}
 	if entry != nil {
 		for _, r := range entry.rules {
-			ok, note := true, ""
-			if r.match != nil {
+			ok, raise, note := true, false, ""
+			switch {
+			case r.match != nil:
 				ok, note = r.match(e, &p.env)
+			case r.grade != nil:
+				ok, raise, note = r.grade(e, &p.env)
 			}
 			if ok && !g.allowed(e) && !r.allow.matches(e) {
-				ms = append(ms, match{meta: r.meta, note: note})
+				m := matchOf(r.meta, note)
+				if raise {
+					m.severity = m.severity.raised()
+				}
+				ms = append(ms, m)
 			}
 		}
 		for _, w := range entry.windows {
@@ -226,7 +235,7 @@ func (p *detectProcessor) detect(ctx context.Context, rl plog.ResourceLogs, sl p
 				continue
 			}
 			if ok, note := w.observe(e); ok {
-				ms = append(ms, match{meta: w.meta, note: note})
+				ms = append(ms, matchOf(w.meta, note))
 			}
 		}
 	}
@@ -257,7 +266,7 @@ func (p *detectProcessor) evalCustom(ce *customEval, rules []*customRule, ms []m
 			return ms, fmt.Errorf("custom rule %q: %w", r.meta.id, err)
 		}
 		if ok && !g.allowed(e) && !r.allow.matches(e) {
-			ms = append(ms, match{meta: r.meta})
+			ms = append(ms, matchOf(r.meta, ""))
 		}
 	}
 	return ms, nil

@@ -45,17 +45,17 @@ var publicRules = []publicRule{
 	{"Falco", "IP Restrictions Changed", []string{"GLD-015"}, ""},
 	{"Falco", "SSH Certificate Created", []string{"GLD-053"}, ""},
 	{"Falco", "GPG Key Created", []string{"GLD-054"}, ""},
-	{"Falco", "Personal Access Token Created", []string{"GLD-090"}, "Failed creations excluded."},
-	{"Falco", "Project Access Token Created", []string{"GLD-091"}, ""},
-	{"Falco", "Group Access Token Created", []string{"GLD-091"}, ""},
-	{"Falco", "Deploy Token Created", []string{"GLD-051"}, "Project deploy tokens too, which Falco misses."},
+	{"Falco", "Personal Access Token Created", []string{"GLD-090", "GLD-099"}, "Failed creations excluded. With the receiver's enrichment, GLD-099 tells long-lived and privileged tokens apart."},
+	{"Falco", "Project Access Token Created", []string{"GLD-091", "GLD-099"}, "Scopes and role from GitLab's message in the note; expiry from enrichment (GLD-099)."},
+	{"Falco", "Group Access Token Created", []string{"GLD-091", "GLD-099"}, ""},
+	{"Falco", "Deploy Token Created", []string{"GLD-051", "GLD-061"}, "Project deploy tokens too, which Falco misses; write scopes raise it to HIGH (GLD-061)."},
 	{"Falco", "Cluster Agent Token Created", []string{"GLD-055"}, ""},
 	{"Falco", "Audit Event Destination Filter Created", []string{"GLD-019"}, ""},
 	{"Falco", "Audit Event Streaming Destination updated or destroyed", []string{"GLD-016", "GLD-017"}, "Deletion (HIGH) apart from change (MEDIUM); the same 16 event types."},
 	{"Falco", "Audit Event Streaming Header Update or Destroyed", []string{"GLD-018"}, ""},
-	{"Datadog", "GitLab personal access token generated", []string{"GLD-090"}, ""},
+	{"Datadog", "GitLab personal access token generated", []string{"GLD-090", "GLD-099"}, "Long or no expiry and privileged scopes decided with enrichment (GLD-099)."},
 	{"Datadog", "GitLab group access token created", []string{"GLD-091"}, "The threat-intelligence escalation needs an IP reputation source: not done."},
-	{"Datadog", "GitLab deploy token created", []string{"GLD-051"}, "Threat-intelligence escalation not done (see above)."},
+	{"Datadog", "GitLab deploy token created", []string{"GLD-051", "GLD-061"}, "Threat-intelligence escalation not done (see above); write scopes escalate instead (GLD-061)."},
 	{"Datadog", "GitLab project visibility changed", []string{"GLD-030", "GLD-032"}, "Only changes that widen access fire; Datadog fires on any change."},
 	{"Datadog", "GitLab group visibility changed to public", []string{"GLD-031"}, ""},
 	{"Datadog", "GitLab user's multi-factor authentication disabled", []string{"GLD-001"}, ""},
@@ -83,12 +83,12 @@ var publicRules = []publicRule{
 	{"Wazuh", "65600-65602, 65621-65623 request success / error / redirect", nil, "Operational request logs, not audit events."},
 	{"Chronicle (GitHub analog)", "Access granted to PAT followed by many non-public clones", []string{"GLD-090", "GLD-101"}, "Both halves are detected, but not correlated into one sequence."},
 	{"Chronicle (GitHub analog)", "High number of non-public repositories downloaded", []string{"GLD-101"}, ""},
-	{"GitLab guidance", "Credential exposure and token abuse", []string{"GLD-090", "GLD-091", "GLD-052", "GLD-054", "GLD-060", "GLD-070", "GLD-071", "GLD-072", "GLD-073", "GLD-097"}, "\"By an unexpected user\" is site-specific: allowlists or custom rules."},
+	{"GitLab guidance", "Credential exposure and token abuse", []string{"GLD-090", "GLD-091", "GLD-099", "GLD-052", "GLD-054", "GLD-060", "GLD-061", "GLD-070", "GLD-071", "GLD-072", "GLD-073", "GLD-074", "GLD-097"}, "GLD-061/074/099 use the receiver's enrichment (token expiry and scopes, variable flags, deploy key write access). \"By an unexpected user\" is site-specific: allowlists or custom rules."},
 	{"GitLab guidance", "Compromised user account", []string{"GLD-001", "GLD-002", "GLD-005", "GLD-059", "GLD-090", "GLD-096", "GLD-098"}, "Unusual location or device needs enrichment the events do not carry."},
-	{"GitLab guidance", "CI/CD abuse", []string{"GLD-023", "GLD-056", "GLD-070", "GLD-071", "GLD-072"}, "Pipeline configuration changes are Git pushes, not audit events; job-token use (user_authenticated_using_job_token) is stream-only and high-volume, left to custom rules."},
+	{"GitLab guidance", "CI/CD abuse", []string{"GLD-023", "GLD-056", "GLD-070", "GLD-071", "GLD-072", "GLD-074"}, "Pipeline configuration changes are Git pushes, not audit events; job-token use (user_authenticated_using_job_token) is stream-only and high-volume, left to custom rules."},
 	{"GitLab guidance", "Compromised instance", []string{"GLD-042", "GLD-043", "GLD-060"}, "\"Root user activity\" is a custom rule on user.name."},
 	{"GitLab guidance", "Misconfigured project or group settings", []string{"GLD-007", "GLD-008", "GLD-010", "GLD-011", "GLD-012", "GLD-030", "GLD-031", "GLD-032", "GLD-057", "GLD-080", "GLD-081"}, "Server hooks have no audit event."},
-	{"GitLab guidance", "Data exfiltration", []string{"GLD-030", "GLD-033", "GLD-034", "GLD-050", "GLD-051", "GLD-097", "GLD-101"}, "Artifact downloads (job_artifact_downloaded, stream-only) are left to custom rules."},
+	{"GitLab guidance", "Data exfiltration", []string{"GLD-030", "GLD-033", "GLD-034", "GLD-050", "GLD-051", "GLD-061", "GLD-097", "GLD-101"}, "Artifact downloads (job_artifact_downloaded, stream-only) are left to custom rules."},
 	{"GitLab guidance", "Abuse and resource misuse", []string{"GLD-103"}, "Bursts of account creation or runner registration, and pipeline spikes, are not windowed rules yet."},
 }
 
@@ -106,11 +106,22 @@ func codeList(ss []string) string {
 
 func generateRuleTable() string {
 	var b strings.Builder
-	b.WriteString("| ID | Name | Indicator | Severity | ATT&CK | Event types | Condition |\n")
-	b.WriteString("|---|---|---|---|---|---|---|\n")
+	b.WriteString("| ID | Name | Indicator | Severity | ATT&CK | Event types | Condition | Enrichment / baseline |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|\n")
 	for _, d := range builtinRules {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n",
-			d.ID, cell(d.Name), d.Indicator, d.Severity, strings.Join(d.Techniques, ", "), codeList(d.EventTypes), cell(d.Condition))
+		sev := d.Severity.String()
+		if d.Raised != "" {
+			sev += " (" + d.Severity.raised().String() + " when " + d.Raised + ")"
+		}
+		uses := "–"
+		switch {
+		case len(d.Enrichment) > 0:
+			uses = "enrichment: " + codeList(d.Enrichment)
+		case d.Baseline:
+			uses = "per-author baseline, automation threshold"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			d.ID, cell(d.Name), d.Indicator, cell(sev), strings.Join(d.Techniques, ", "), codeList(d.EventTypes), cell(d.Condition), cell(uses))
 	}
 	return b.String()
 }
@@ -235,7 +246,7 @@ func TestREADMEDocumentsEveryOption(t *testing.T) {
 		"windows.brute_force.failures", "windows.brute_force.window", "windows.mass_download.count",
 		"windows.mass_download.window", "windows.mass_download.include_git_clones", "windows.mass_deletion.count",
 		"windows.mass_deletion.window", "windows.token_burst.count", "windows.token_burst.window",
-		"windows.max_tracked_authors", "custom_rules", "error_mode",
+		"windows.max_tracked_authors", "custom_rules", "error_mode", "token_max_lifetime",
 		attrCategory, attrRuleUUID, attrRuleName, attrRuleCategory, attrRuleDescription, attrRuleReference,
 		attrRulesetName, attrIndicator, attrSeverity, attrRuleIDs, attrIndicators, attrTechniques, attrNote,
 		attrEventType, attrEventTypeSource,

@@ -3,6 +3,7 @@ package gitlabdetectprocessor
 import (
 	"regexp"
 	"strings"
+	"time"
 )
 
 // The indicators of the built-in rules, written as security_rule.category
@@ -41,12 +42,18 @@ const (
 type ruleEnv struct {
 	privilegedRoles    map[string]struct{} // lower case
 	privilegedAccounts []string            // compared case-insensitively
+	tokenMaxLifetime   time.Duration
 }
 
 // matchFunc is the condition of a stateless rule. It is only called for
 // the event types the rule lists. A nil matchFunc matches every event of
 // those types. The note, when not empty, is written as gitlab.detect.note.
 type matchFunc func(e *event, env *ruleEnv) (matched bool, note string)
+
+// gradeFunc is the condition of a rule whose severity depends on facts of
+// the event: raise asks for one step above the rule's severity (after
+// severity overrides), capped at CRITICAL.
+type gradeFunc func(e *event, env *ruleEnv) (matched, raise bool, note string)
 
 // windowKind identifies the windowed rules.
 type windowKind int
@@ -79,9 +86,19 @@ type ruleDef struct {
 	// NoLegacy says why events without an event name (legacy shape) cannot
 	// be matched; empty when they can.
 	NoLegacy string
-	// Window marks a windowed rule; match is nil for those.
+	// Raised says when a graded rule raises its severity one step, for the README.
+	Raised string
+	// Enrichment lists the enrichment attributes the rule reads (see
+	// auditevent/enrichattrs.go); without them it falls back as its
+	// condition says.
+	Enrichment []string
+	// Baseline marks a windowed rule that learns each author's usual peak
+	// (baseline.go) and has a separate threshold for automation accounts.
+	Baseline bool
+	// Window marks a windowed rule; match and grade are nil for those.
 	Window windowKind
 	match  matchFunc
+	grade  gradeFunc
 }
 
 const (
@@ -127,6 +144,7 @@ var (
 		"project_group_link_created", "project_group_link_updated",
 		"group_share_with_group_link_created", "group_share_with_group_link_updated",
 	}
+	variableCreatedTypes = []string{"ci_variable_created", "ci_group_variable_created", "ci_instance_variable_created"}
 	variableUpdatedTypes = []string{"ci_variable_updated", "ci_group_variable_updated", "ci_instance_variable_updated"}
 )
 
@@ -572,6 +590,17 @@ var builtinRules = []ruleDef{
 		NoLegacy:    noLegacyNoWording,
 	},
 	{
+		ID: "GLD-061", Name: "Deploy key or deploy token with write access",
+		Indicator: IndicatorPersistentAccess, Severity: SeverityHigh, Techniques: []string{"T1098.001", "T1098.004"},
+		Description: "A deploy key that can push, or a deploy token with a write scope, was added: a credential not tied to a person that can change code, images or packages.",
+		Fields:      []string{"gitlab.deploy_key.can_push", "gitlab.deploy_token.scopes"},
+		EventTypes:  []string{"deploy_key_added", "deploy_token_created", "group_deploy_token_created"},
+		Condition:   "enrichment status ok and gitlab.deploy_key.can_push is true, or gitlab.deploy_token.scopes holds write_repository, write_registry or write_package_registry; unknown: no match (GLD-050/GLD-051 stay)",
+		Reference:   refDeployKeys,
+		Enrichment:  []string{"gitlab.deploy_key.can_push", "gitlab.deploy_token.scopes"},
+		match:       writeAccessDeployCredential,
+	},
+	{
 		ID: "GLD-052", Name: "SSH key added",
 		Indicator: IndicatorPersistentAccess, Severity: SeverityLow, Techniques: []string{"T1098.004"},
 		Description: "An SSH key was added to a user account.",
@@ -681,13 +710,25 @@ var builtinRules = []ruleDef{
 	{
 		ID: "GLD-072", Name: "CI/CD variable created (protection unknown)",
 		Indicator: IndicatorSecretExposure, Severity: SeverityLow, Techniques: []string{"T1552"},
-		Description: "A CI/CD variable was created. GitLab's event does not say whether it is protected or masked, so an unprotected secret cannot be told apart; check the variable.",
-		EventTypes:  []string{"ci_variable_created", "ci_group_variable_created", "ci_instance_variable_created"},
-		Condition:   "always; the record says the protected flag is unknown (gitlab.detect.note)",
+		Description: "A CI/CD variable was created. GitLab's event does not say whether it is protected or masked, and the receiver could not look the variable up, so an unprotected secret cannot be told apart; check the variable.",
+		Fields:      []string{"gitlab.enrichment.status"},
+		EventTypes:  variableCreatedTypes,
+		Condition:   "the variable's protected flag is not known (enrichment status is not ok, or the fact is absent); the note says so, with the status. With the fact, GLD-074 decides",
 		Reference:   refCIVariables,
-		match: func(*event, *ruleEnv) (bool, string) {
-			return true, "protected and masked flags are unknown: GitLab's variable creation event does not carry them"
-		},
+		Enrichment:  []string{"gitlab.ci_variable.protected (fallback when unknown)"},
+		match:       variableProtectionUnknown,
+	},
+	{
+		ID: "GLD-074", Name: "CI/CD variable created or left unprotected",
+		Indicator: IndicatorSecretExposure, Severity: SeverityHigh, Techniques: []string{"T1552"},
+		Description: "A project, group or instance CI/CD variable was created or updated and is not protected: pipelines on any branch, including a developer's, can read it (the KYRA guide's ci_variable_created with protected: false). Raised when it is not masked either, so its value can also appear in job logs.",
+		Fields:      []string{"gitlab.ci_variable.protected", "gitlab.ci_variable.masked"},
+		EventTypes:  append(append([]string{}, variableCreatedTypes...), variableUpdatedTypes...),
+		Condition:   "enrichment status ok and gitlab.ci_variable.protected is false; unknown: no match (GLD-072 covers creations)",
+		Reference:   refCIVariables,
+		Raised:      "gitlab.ci_variable.masked is false too",
+		Enrichment:  []string{"gitlab.ci_variable.protected", "gitlab.ci_variable.masked"},
+		grade:       unprotectedVariable,
 	},
 	{
 		ID: "GLD-073", Name: "CI/CD variable read through the API",
@@ -737,7 +778,7 @@ var builtinRules = []ruleDef{
 	{
 		ID: "GLD-090", Name: "Personal access token created",
 		Indicator: IndicatorCredentialRisk, Severity: SeverityLow, Techniques: []string{"T1098.001"},
-		Description: "A personal access token was created. GitLab's event carries neither the expiry nor the scopes.",
+		Description: "A personal access token was created. GitLab's event carries neither the expiry nor the scopes; GLD-099 adds them when the receiver looked the token up.",
 		Fields:      []string{"custom_message"},
 		EventTypes:  []string{"personal_access_token_created"},
 		Condition:   `custom_message does not start with "Attempted to create" (a failed creation)`,
@@ -749,11 +790,13 @@ var builtinRules = []ruleDef{
 	{
 		ID: "GLD-091", Name: "Project or group access token created",
 		Indicator: IndicatorCredentialRisk, Severity: SeverityLow, Techniques: []string{"T1098.001"},
-		Description: "A project or group access token (a bot user with a role) was created.",
+		Description: "A project or group access token (a bot user with a role) was created. The note gives the scopes and role GitLab writes in the message.",
+		Fields:      []string{"custom_message"},
 		EventTypes:  []string{"project_access_token_created", "group_access_token_created"},
-		Condition:   "always",
+		Condition:   "always; scopes and role read from custom_message (\"with scopes: [:api, ...] and Maintainer access level\") go to the note",
 		Reference:   refPAT,
 		NoLegacy:    noLegacyNoWording,
+		match:       resourceTokenNote,
 	},
 	{
 		ID: "GLD-092", Name: "Password reset sent to several emails (CVE-2023-7028)",
@@ -827,6 +870,19 @@ var builtinRules = []ruleDef{
 		Condition:   "always",
 		Reference:   refAuditTypes,
 		NoLegacy:    noLegacyNoWording,
+	},
+
+	{
+		ID: "GLD-099", Name: "Access token with long or no expiry",
+		Indicator: IndicatorCredentialRisk, Severity: SeverityMedium, Techniques: []string{"T1098.001"},
+		Description: "A personal, project or group access token was created that expires more than token_max_lifetime after its creation, or never (the KYRA guide's personal_access_token_created with long expiry). Raised when it also carries a scope that writes code or packages or acts as an administrator, or, for project and group tokens, the Owner or Maintainer role.",
+		Fields:      []string{"gitlab.token.expires_at", "gitlab.token.scopes", "gitlab.token.access_level", "custom_message", "Timestamp"},
+		EventTypes:  []string{"personal_access_token_created", "project_access_token_created", "group_access_token_created"},
+		Condition:   "enrichment status ok and gitlab.token.expires_at later than created_at + token_max_lifetime, or absent (never expires); failed creations excluded; unknown expiry: no match (GLD-090/GLD-091 stay)",
+		Reference:   refPAT,
+		Raised:      "a scope among api, sudo, admin_mode, write_repository, write_registry (looked up, or read from the resource token message), or an Owner/Maintainer access level",
+		Enrichment:  []string{"gitlab.token.expires_at", "gitlab.token.scopes", "gitlab.token.access_level"},
+		grade:       longLivedToken,
 	},
 
 	// ---- windowed rules ----

@@ -85,3 +85,11 @@ func ParseSeverity(name string) (Severity, error) {
 	}
 	return 0, fmt.Errorf("unknown severity %q (want one of INFO, LOW, MEDIUM, HIGH, CRITICAL)", name)
 }
+
+// raised returns the next higher severity; CRITICAL stays CRITICAL.
+func (s Severity) raised() Severity {
+	if s < SeverityCritical {
+		return s + 1
+	}
+	return s
+}
