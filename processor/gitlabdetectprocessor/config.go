@@ -40,6 +40,13 @@ type Config struct {
 	RuleAllowlists map[string]AllowlistConfig `mapstructure:"rule_allowlists"`
 	// Windows configures the windowed (stateful) rules.
 	Windows WindowsConfig `mapstructure:"windows"`
+	// Baseline configures the per-author baselines of GLD-101, GLD-102 and GLD-103.
+	Baseline BaselineConfig `mapstructure:"baseline"`
+	// Automation configures how automation accounts are recognised.
+	Automation AutomationConfig `mapstructure:"automation"`
+	// Storage is the ID of a storage extension (e.g. file_storage) that
+	// keeps the baselines across restarts; without it they live in memory.
+	Storage *component.ID `mapstructure:"storage"`
 	// CustomRules are rules written as OTTL log conditions.
 	CustomRules []CustomRuleConfig `mapstructure:"custom_rules"`
 	// ErrorMode tells what to do when a custom rule's condition fails to
@@ -89,6 +96,34 @@ type WindowsConfig struct {
 	MaxTrackedAuthors int `mapstructure:"max_tracked_authors"`
 }
 
+// BaselineConfig configures the per-author baselines of the windowed
+// rules GLD-101, GLD-102 and GLD-103.
+type BaselineConfig struct {
+	// Enabled turns the baselines on: a windowed rule then alerts only when
+	// the count also exceeds the author's usual peak by Factor, or when the
+	// author has no history.
+	Enabled bool `mapstructure:"enabled"`
+	// Days is how many days of event time an author's peaks are remembered.
+	Days int `mapstructure:"days"`
+	// Factor is the margin above the usual peak a count must exceed.
+	Factor float64 `mapstructure:"factor"`
+	// MaxAuthors bounds the authors remembered per rule; the one seen least
+	// recently is forgotten first.
+	MaxAuthors int `mapstructure:"max_authors"`
+	// SaveInterval is how often changed baselines are written to storage
+	// (they are also written at shutdown).
+	SaveInterval time.Duration `mapstructure:"save_interval"`
+}
+
+// AutomationConfig says which authors are automation: service accounts,
+// bots, deploy tokens and keys. Windowed rules use their automation_count
+// threshold for them.
+type AutomationConfig struct {
+	// Accounts lists usernames or user ids (case-insensitive) of automation
+	// accounts, besides those recognised from the event and the enrichment.
+	Accounts []string `mapstructure:"accounts"`
+}
+
 // BruteForceConfig configures GLD-100.
 type BruteForceConfig struct {
 	// Failures is the number of failed sign-ins that must precede a success.
@@ -103,6 +138,8 @@ type MassDownloadConfig struct {
 	Count int `mapstructure:"count"`
 	// Window is the sliding window the repositories are counted in.
 	Window time.Duration `mapstructure:"window"`
+	// AutomationCount is the threshold for automation accounts.
+	AutomationCount int `mapstructure:"automation_count"`
 	// IncludeGitClones counts git clones and fetches (repository_git_operation
 	// with git-upload-pack, a stream-only event type) besides archive
 	// downloads and export downloads.
@@ -113,6 +150,8 @@ type MassDownloadConfig struct {
 type CountWindowConfig struct {
 	// Count is the number of events (or distinct targets) that fires the rule.
 	Count int `mapstructure:"count"`
+	// AutomationCount is the threshold for automation accounts.
+	AutomationCount int `mapstructure:"automation_count"`
 	// Window is the sliding window they are counted in.
 	Window time.Duration `mapstructure:"window"`
 }
@@ -231,6 +270,12 @@ func (cfg *Config) compile(set component.TelemetrySettings) (*compiled, error) {
 		add("token_max_lifetime: must be positive, got %s", cfg.TokenMaxLifetime)
 	}
 	errs = append(errs, cfg.Windows.validate()...)
+	errs = append(errs, cfg.Baseline.validate()...)
+	for i, a := range cfg.Automation.Accounts {
+		if strings.TrimSpace(a) == "" {
+			add("automation::accounts[%d]: must not be empty", i)
+		}
+	}
 
 	switch cfg.ErrorMode {
 	case ottl.IgnoreError, ottl.PropagateError, ottl.SilentError:
@@ -300,8 +345,40 @@ func (w WindowsConfig) validate() []error {
 	check("mass_download", w.MassDownload.Count, w.MassDownload.Window, "count")
 	check("mass_deletion", w.MassDeletion.Count, w.MassDeletion.Window, "count")
 	check("token_burst", w.TokenBurst.Count, w.TokenBurst.Window, "count")
+	for _, c := range []struct {
+		field        string
+		count, autoN int
+	}{
+		{"mass_download", w.MassDownload.Count, w.MassDownload.AutomationCount},
+		{"mass_deletion", w.MassDeletion.Count, w.MassDeletion.AutomationCount},
+		{"token_burst", w.TokenBurst.Count, w.TokenBurst.AutomationCount},
+	} {
+		if c.autoN < c.count {
+			errs = append(errs, fmt.Errorf("windows::%s::automation_count: must be at least count (%d), got %d", c.field, c.count, c.autoN))
+		}
+	}
 	if w.MaxTrackedAuthors < 1 {
 		errs = append(errs, fmt.Errorf("windows::max_tracked_authors: must be at least 1, got %d", w.MaxTrackedAuthors))
+	}
+	return errs
+}
+
+func (b BaselineConfig) validate() []error {
+	if !b.Enabled {
+		return nil
+	}
+	var errs []error
+	if b.Days < 1 {
+		errs = append(errs, fmt.Errorf("baseline::days: must be at least 1, got %d", b.Days))
+	}
+	if b.Factor < 1 {
+		errs = append(errs, fmt.Errorf("baseline::factor: must be at least 1, got %g", b.Factor))
+	}
+	if b.MaxAuthors < 1 {
+		errs = append(errs, fmt.Errorf("baseline::max_authors: must be at least 1, got %d", b.MaxAuthors))
+	}
+	if b.SaveInterval <= 0 {
+		errs = append(errs, fmt.Errorf("baseline::save_interval: must be positive, got %s", b.SaveInterval))
 	}
 	return errs
 }

@@ -39,10 +39,12 @@ func TestLoadDefaultConfig(t *testing.T) {
 	assert.Equal(t, "gitlab-audit", cfg.RulesetName)
 	assert.Equal(t, []string{"Owner", "Maintainer"}, cfg.PrivilegedRoles)
 	assert.Equal(t, BruteForceConfig{Failures: 5, Window: 10 * time.Minute}, cfg.Windows.BruteForce)
-	assert.Equal(t, MassDownloadConfig{Count: 20, Window: 5 * time.Minute, IncludeGitClones: true}, cfg.Windows.MassDownload)
-	assert.Equal(t, CountWindowConfig{Count: 5, Window: 10 * time.Minute}, cfg.Windows.MassDeletion)
-	assert.Equal(t, CountWindowConfig{Count: 5, Window: 10 * time.Minute}, cfg.Windows.TokenBurst)
+	assert.Equal(t, MassDownloadConfig{Count: 20, AutomationCount: 100, Window: 5 * time.Minute, IncludeGitClones: true}, cfg.Windows.MassDownload)
+	assert.Equal(t, CountWindowConfig{Count: 5, AutomationCount: 20, Window: 10 * time.Minute}, cfg.Windows.MassDeletion)
+	assert.Equal(t, CountWindowConfig{Count: 5, AutomationCount: 20, Window: 10 * time.Minute}, cfg.Windows.TokenBurst)
 	assert.Equal(t, 10000, cfg.Windows.MaxTrackedAuthors)
+	assert.Equal(t, BaselineConfig{Enabled: true, Days: 14, Factor: 1.5, MaxAuthors: 10000, SaveInterval: time.Minute}, cfg.Baseline)
+	assert.Nil(t, cfg.Storage)
 	assert.Equal(t, ottl.IgnoreError, cfg.ErrorMode)
 }
 
@@ -63,11 +65,15 @@ func TestLoadFullConfig(t *testing.T) {
 	assert.Equal(t, map[string]AllowlistConfig{"GLD-101": {Authors: []string{"mirror-bot"}}}, cfg.RuleAllowlists)
 	assert.Equal(t, WindowsConfig{
 		BruteForce:        BruteForceConfig{Failures: 3, Window: 5 * time.Minute},
-		MassDownload:      MassDownloadConfig{Count: 10, Window: 2 * time.Minute},
-		MassDeletion:      CountWindowConfig{Count: 3, Window: time.Hour},
-		TokenBurst:        CountWindowConfig{Count: 4, Window: 15 * time.Minute},
+		MassDownload:      MassDownloadConfig{Count: 10, AutomationCount: 50, Window: 2 * time.Minute},
+		MassDeletion:      CountWindowConfig{Count: 3, AutomationCount: 20, Window: time.Hour},
+		TokenBurst:        CountWindowConfig{Count: 4, AutomationCount: 20, Window: 15 * time.Minute},
 		MaxTrackedAuthors: 500,
 	}, cfg.Windows)
+	assert.Equal(t, BaselineConfig{Enabled: true, Days: 7, Factor: 2, MaxAuthors: 10000, SaveInterval: 30 * time.Second}, cfg.Baseline)
+	assert.Equal(t, []string{"release-bot", "1234"}, cfg.Automation.Accounts)
+	require.NotNil(t, cfg.Storage)
+	assert.Equal(t, "file_storage/detect", cfg.Storage.String())
 	require.Len(t, cfg.CustomRules, 1)
 	assert.Equal(t, CustomRuleConfig{
 		ID: "custom-ci-bot-token", Name: "Token created by the CI bot", Indicator: "credential_risk",
@@ -106,9 +112,13 @@ func TestInvalidConfigs(t *testing.T) {
 		{"bad_windows", []string{
 			`windows::brute_force::failures: must be at least 1, got 0`,
 			`windows::brute_force::window: must be positive, got 0s`,
-			`windows::mass_download::count: must be at least 1, got -1`,
+			`windows::mass_deletion::count: must be at least 1, got -1`,
 			`windows::max_tracked_authors: must be at least 1, got 0`,
 			`token_max_lifetime: must be positive, got 0s`,
+			`windows::mass_download::automation_count: must be at least count (20), got 5`,
+			`baseline::days: must be at least 1, got 0`,
+			`baseline::factor: must be at least 1, got 0.5`,
+			`automation::accounts[0]: must not be empty`,
 		}},
 		{"bad_lists", []string{
 			`ruleset_name: must not be empty`,

@@ -37,10 +37,17 @@ func createDefaultConfig() component.Config {
 		TokenMaxLifetime:   defaultTokenMaxLifetime,
 		Windows: WindowsConfig{
 			BruteForce:        BruteForceConfig{Failures: 5, Window: 10 * time.Minute},
-			MassDownload:      MassDownloadConfig{Count: 20, Window: 5 * time.Minute, IncludeGitClones: true},
-			MassDeletion:      CountWindowConfig{Count: 5, Window: 10 * time.Minute},
-			TokenBurst:        CountWindowConfig{Count: 5, Window: 10 * time.Minute},
+			MassDownload:      MassDownloadConfig{Count: 20, AutomationCount: 100, Window: 5 * time.Minute, IncludeGitClones: true},
+			MassDeletion:      CountWindowConfig{Count: 5, AutomationCount: 20, Window: 10 * time.Minute},
+			TokenBurst:        CountWindowConfig{Count: 5, AutomationCount: 20, Window: 10 * time.Minute},
 			MaxTrackedAuthors: defaultMaxTrackedAuthors,
+		},
+		Baseline: BaselineConfig{
+			Enabled:      true,
+			Days:         14,
+			Factor:       1.5,
+			MaxAuthors:   defaultMaxTrackedAuthors,
+			SaveInterval: time.Minute,
 		},
 		ErrorMode: ottl.IgnoreError,
 	}
@@ -51,6 +58,9 @@ func createLogs(ctx context.Context, set processor.Settings, cfg component.Confi
 	if err != nil {
 		return nil, err
 	}
+	p.id = set.ID
 	return processorhelper.NewLogs(ctx, set, cfg, next, p.processLogs,
-		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}))
+		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}),
+		processorhelper.WithStart(p.start),
+		processorhelper.WithShutdown(p.shutdown))
 }

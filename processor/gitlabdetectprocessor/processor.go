@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.uber.org/zap"
 
@@ -26,6 +28,15 @@ type detectProcessor struct {
 	anyType     []*customRule // custom rules without event_types: evaluated on every record
 	windows     []*windowRule
 	events      sync.Pool // of *event
+	tel         *telemetry
+
+	// Baseline persistence (lifecycle.go).
+	id           component.ID
+	storageID    *component.ID
+	saveInterval time.Duration
+	store        storage.Client
+	stopSaving   chan struct{}
+	savingDone   chan struct{}
 }
 
 // typeEntry is what the processor knows about one event type.
@@ -56,8 +67,14 @@ func newDetectProcessor(cfg *Config, set component.TelemetrySettings) (*detectPr
 			privilegedAccounts: trimmed(cfg.PrivilegedAccounts),
 			tokenMaxLifetime:   cfg.TokenMaxLifetime,
 		},
-		index: map[string]*typeEntry{},
+		index:        map[string]*typeEntry{},
+		storageID:    cfg.Storage,
+		saveInterval: cfg.Baseline.SaveInterval,
 	}
+	if p.tel, err = newTelemetry(set); err != nil {
+		return nil, err
+	}
+	automation := lowerSet(cfg.Automation.Accounts)
 	p.events.New = func() any { return new(event) }
 	// Index keys are canonical names only: a name that is an alias (even a
 	// catalogued deprecated twin) misses the index and is resolved.
@@ -95,7 +112,7 @@ func newDetectProcessor(cfg *Config, set component.TelemetrySettings) (*detectPr
 		meta := newMeta(i, d.ID, d.Name, d.Indicator, d.Description, d.Reference, d.Severity, d.Techniques)
 		allow := perRule[ruleKey(d.ID)]
 		if d.Window != windowNone {
-			w := newWindowRule(meta, d.Window, cfg.Windows)
+			w := newWindowRule(meta, d.Window, cfg.Windows, cfg.Baseline, automation)
 			w.allow = allow
 			p.windows = append(p.windows, w)
 			for _, t := range d.EventTypes {
@@ -234,8 +251,18 @@ func (p *detectProcessor) detect(ctx context.Context, rl plog.ResourceLogs, sl p
 			if g.allowed(e) || w.allow.matches(e) {
 				continue
 			}
-			if ok, note := w.observe(e); ok {
-				ms = append(ms, matchOf(w.meta, note))
+			switch v := w.observe(e); {
+			case v.fire:
+				ms = append(ms, matchOf(w.meta, v.note))
+			case v.suppressed != "":
+				// Nothing is lost to tuning: the event keeps the rule's id
+				// and indicator, at LOW, with the reason in the note.
+				m := matchOf(w.meta, v.note)
+				if m.severity > SeverityLow {
+					m.severity = SeverityLow
+				}
+				ms = append(ms, m)
+				p.tel.suppressed(ctx, w.meta.id, v.suppressed)
 			}
 		}
 	}

@@ -902,8 +902,9 @@ var builtinRules = []ruleDef{
 		Description: "One author downloaded, exported or cloned windows.mass_download.count distinct repositories within windows.mass_download.window. Every event from the threshold on is tagged.",
 		Fields:      []string{"author_id", "author_name", "entity_path", "custom_message", "Timestamp"},
 		EventTypes:  downloadTypes,
-		Condition:   "per author: count distinct repositories (entity_path) of download/export events, and of git-upload-pack operations when include_git_clones, within window; fires at count",
+		Condition:   "per author: count distinct repositories (entity_path) of download/export events, and of git-upload-pack operations when include_git_clones, within window; fires at count (automation_count for automation accounts) when also above the author's usual peak × baseline.factor or without history; otherwise LOW",
 		Reference:   refDetecting,
+		Baseline:    true,
 		Window:      windowMassDownload,
 	},
 	{
@@ -912,8 +913,9 @@ var builtinRules = []ruleDef{
 		Description: "One author deleted or scheduled for deletion windows.mass_deletion.count distinct projects or groups within windows.mass_deletion.window.",
 		Fields:      []string{"author_id", "author_name", "target_details", "entity_path", "Timestamp"},
 		EventTypes:  deletionTypes,
-		Condition:   "per author: count distinct deleted projects/groups (target_details) within window; fires at count",
+		Condition:   "per author: count distinct deleted projects/groups (target_details) within window; fires at count (automation_count for automation accounts) when also above the author's usual peak × baseline.factor or without history; otherwise LOW",
 		Reference:   refDetecting,
+		Baseline:    true,
 		Window:      windowMassDeletion,
 	},
 	{
@@ -922,8 +924,9 @@ var builtinRules = []ruleDef{
 		Description: "One author created windows.token_burst.count access, deploy or agent tokens within windows.token_burst.window.",
 		Fields:      []string{"author_id", "author_name", "custom_message", "Timestamp"},
 		EventTypes:  tokenTypes,
-		Condition:   "per author: count successful token creations within window; fires at count",
+		Condition:   "per author: count successful token creations within window; fires at count (automation_count for automation accounts) when also above the author's usual peak × baseline.factor or without history; otherwise LOW",
 		Reference:   refDetecting,
+		Baseline:    true,
 		Window:      windowTokenBurst,
 	},
 }

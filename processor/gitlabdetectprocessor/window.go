@@ -18,7 +18,11 @@ type windowRule struct {
 	meta       *ruleMeta
 	kind       windowKind
 	threshold  int
-	window     int64 // nanoseconds
+	autoCount  int // threshold for automation accounts; 0: the same as threshold
+	maxHits    int // hits kept per author: enough to count beyond both thresholds
+	base       *baseline
+	accounts   map[string]struct{} // automation.accounts, lower case
+	window     int64               // nanoseconds
 	windowText string
 	clones     bool // mass download: count git clones and fetches
 	allow      *allowlist
@@ -46,6 +50,19 @@ type actor struct {
 
 func (a actor) known() bool { return a.id > 0 || a.name != "" }
 
+// verdict is what a windowed rule decides about one event.
+type verdict struct {
+	fire       bool   // tag the event at the rule's severity
+	suppressed string // "" or why the event is tagged LOW instead: reasonBaseline, reasonAutomation
+	note       string
+}
+
+// Reasons a windowed rule keeps an event below its severity.
+const (
+	reasonBaseline   = "baseline"
+	reasonAutomation = "automation"
+)
+
 // hit is one counted event. key identifies what was hit (a repository, a
 // deleted project) for rules that count distinct things; it is empty when
 // every event counts.
@@ -54,7 +71,7 @@ type hit struct {
 	at  int64
 }
 
-func newWindowRule(meta *ruleMeta, kind windowKind, cfg WindowsConfig) *windowRule {
+func newWindowRule(meta *ruleMeta, kind windowKind, cfg WindowsConfig, base BaselineConfig, accounts map[string]struct{}) *windowRule {
 	w := &windowRule{
 		meta:       meta,
 		kind:       kind,
@@ -72,70 +89,132 @@ func newWindowRule(meta *ruleMeta, kind windowKind, cfg WindowsConfig) *windowRu
 		}
 	case windowMassDownload:
 		w.threshold, d = cfg.MassDownload.Count, cfg.MassDownload.Window
+		w.autoCount = cfg.MassDownload.AutomationCount
 		w.clones = cfg.MassDownload.IncludeGitClones
 	case windowMassDeletion:
 		w.threshold, d = cfg.MassDeletion.Count, cfg.MassDeletion.Window
+		w.autoCount = cfg.MassDeletion.AutomationCount
 	case windowTokenBurst:
 		w.threshold, d = cfg.TokenBurst.Count, cfg.TokenBurst.Window
+		w.autoCount = cfg.TokenBurst.AutomationCount
 	default:
+	}
+	w.maxHits = w.threshold
+	if kind != windowBruteForce {
+		if w.autoCount < w.threshold {
+			w.autoCount = w.threshold
+		}
+		w.accounts = accounts
+		// Counts go up to maxHits: far enough beyond the thresholds for a
+		// baseline to tell a burst from an author's usual peak.
+		w.maxHits = baselineHeadroom * w.autoCount
+		if base.Enabled {
+			w.base = newBaseline(base)
+		}
 	}
 	w.window = int64(d)
 	w.windowText = shortDuration(d)
 	return w
 }
 
-// observe feeds one event of the rule's types and reports whether it
+// baselineHeadroom times the larger threshold is how far a windowed rule
+// counts an author's hits: a burst is compared with a usual peak up to
+// that count.
+const baselineHeadroom = 4
+
+// observe feeds one event of the rule's types and decides whether it
 // completes the pattern.
-func (w *windowRule) observe(e *event) (bool, string) {
+func (w *windowRule) observe(e *event) verdict {
 	switch w.kind {
 	case windowBruteForce:
 		author := accountKey(e)
 		if !author.known() {
-			return false, ""
+			return verdict{}
 		}
 		if w.failures[e.typ] {
-			w.count(author, "", e.eventTime(), "")
-			return false, ""
+			w.count(e, author, "", "")
+			return verdict{}
 		}
-		return w.success(author, e.eventTime())
+		ok, note := w.success(author, e.eventTime())
+		return verdict{fire: ok, note: note}
 	case windowMassDownload:
 		if e.typ == "repository_git_operation" && (!w.clones || !strings.Contains(e.message(), "git-upload-pack")) {
-			return false, ""
+			return verdict{}
 		}
-		return w.count(authorKey(e), firstNonEmpty(e.str(fieldEntityPath), e.str(fieldTargetID)), e.eventTime(),
+		return w.count(e, authorKey(e), firstNonEmpty(e.str(fieldEntityPath), e.str(fieldTargetID)),
 			"distinct repositories downloaded, exported or cloned")
 	case windowMassDeletion:
-		return w.count(authorKey(e), firstNonEmpty(e.str(fieldTargetDetails), e.str(fieldTargetID), e.str(fieldEntityPath)), e.eventTime(),
+		return w.count(e, authorKey(e), firstNonEmpty(e.str(fieldTargetDetails), e.str(fieldTargetID), e.str(fieldEntityPath)),
 			"distinct projects or groups deleted or scheduled for deletion")
 	case windowTokenBurst:
 		if hasPrefixFold(strings.TrimSpace(e.message()), "attempted to create") {
-			return false, ""
+			return verdict{}
 		}
-		return w.count(authorKey(e), "", e.eventTime(), "tokens created")
+		return w.count(e, authorKey(e), "", "tokens created")
 	default:
-		return false, ""
+		return verdict{}
 	}
 }
 
-// count records a hit and reports whether the author reached the
-// threshold within the window ending at the event. what describes the
-// hits for the note; an empty what never fires (brute-force failures).
-func (w *windowRule) count(author actor, key string, at int64, what string) (bool, string) {
+// count records a hit and decides about the event: the rule fires when
+// the author's count within the window ending at the event reaches the
+// threshold (automation accounts: automation_count), and, with a baseline,
+// the count also exceeds the author's usual peak by baseline.factor or the
+// author has no history. A count that reaches the threshold but is kept
+// below it by the baseline or the automation threshold is suppressed: the
+// event is tagged LOW. what describes the hits for the note; an empty what
+// never fires (brute-force failures).
+func (w *windowRule) count(e *event, author actor, key string, what string) verdict {
 	if !author.known() {
-		return false, ""
+		return verdict{}
 	}
+	at := e.eventTime()
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	w.expireOldest(at)
 	st := w.state(author, true)
-	st.add(strings.ToLower(key), at, w.window, w.threshold)
+	st.add(strings.ToLower(key), at, w.window, w.maxHits)
+	n := st.within(at-w.window, at)
+	w.mu.Unlock()
 	if what == "" {
-		return false, ""
+		return verdict{}
 	}
-	if n := st.within(at-w.window, at); n >= w.threshold {
-		return true, fmt.Sprintf("%d %s by this author within %s", n, what, w.windowText)
+	usual, history := 0, false
+	if w.base != nil {
+		usual, history = w.base.observe(author, at, n, w.window)
 	}
-	return false, ""
+	if n < w.threshold {
+		return verdict{}
+	}
+	var note strings.Builder
+	fmt.Fprintf(&note, "%d %s by this author within %s", n, what, w.windowText)
+	beyond := true
+	if w.base != nil {
+		if history {
+			fmt.Fprintf(&note, "; this author's usual peak is %d", usual)
+			beyond = w.base.exceeds(n, usual)
+		} else {
+			note.WriteString("; no history for this author")
+		}
+	}
+	threshold := w.threshold
+	if why := automationReason(e, w.accounts); why != "" {
+		threshold = w.autoCount
+		fmt.Fprintf(&note, "; automation account (%s), threshold %d", why, threshold)
+		if n < threshold && history && beyond && w.base != nil {
+			// A burst beyond the account's own baseline alerts below the
+			// automation threshold.
+			return verdict{fire: true, note: note.String()}
+		}
+	}
+	switch {
+	case n < threshold:
+		note.WriteString("; kept at LOW: below the automation threshold")
+		return verdict{suppressed: reasonAutomation, note: note.String()}
+	case !beyond:
+		fmt.Fprintf(&note, "; kept at LOW: not above the usual peak × %g", w.base.factor)
+		return verdict{suppressed: reasonBaseline, note: note.String()}
+	}
+	return verdict{fire: true, note: note.String()}
 }
 
 // success handles a successful sign-in: it fires when enough failures

@@ -101,7 +101,7 @@ func TestWindowedAllowlistedEventsAreNotCounted(t *testing.T) {
 
 func TestMassDownloadWithoutGitClones(t *testing.T) {
 	cfg := defaultConfig()
-	cfg.Windows.MassDownload = MassDownloadConfig{Count: 3, Window: time.Minute, IncludeGitClones: false}
+	cfg.Windows.MassDownload = MassDownloadConfig{Count: 3, AutomationCount: 3, Window: time.Minute, IncludeGitClones: false}
 	p, _ := newTestProcessor(t, cfg)
 	clone := func(repo string, at time.Time) []byte {
 		return eventJSON(t, map[string]any{
