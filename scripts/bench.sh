@@ -14,7 +14,10 @@
 #      its de-duplication state in file_storage (BENCH_SOAK_DURATION);
 #   6. runs the enrichment load test: the same streamed events with the
 #      API lookups off and on, lookups per 1,000 events and latency;
-#   7. writes BENCHMARKS.md from bench/BENCHMARKS.md.tmpl.
+#   7. runs the detection benchmark: the simulator's scenario (days of
+#      benign traffic, attack chains on the last day) through the
+#      distribution, scored per attack step and per rule;
+#   8. writes BENCHMARKS.md from bench/BENCHMARKS.md.tmpl.
 #
 # BENCH_QUICK=1 makes a short smoke run and writes
 # _build/bench/BENCHMARKS.quick.md instead of BENCHMARKS.md (BENCH_OUT
@@ -48,6 +51,7 @@ else
 	OUT=${BENCH_OUT:-BENCHMARKS.md}
 fi
 MEMLIMIT=${BENCH_GOMEMLIMIT:-128MiB}
+DETECT_DAYS=${BENCH_DETECT_DAYS:-4}
 PACKAGES=(./receiver/gitlabauditreceiver/ ./receiver/gitlabauditreceiver/internal/enrich/ ./processor/gitlabdetectprocessor/)
 
 step() { printf '\n== %s\n' "$*" >&2; }
@@ -90,6 +94,9 @@ measure() {
 	"$LOADGEN" enrich -collector "$DIST" -config bench/stream-enrich.yaml -events "$ENRICH_EVENTS" -concurrency 8 \
 		-workdir "$RES/logs" -out "$RES/enrich.md" -json "$RES/enrich.json"
 
+	step "detection: gitlab-loadgen detect -days $DETECT_DAYS"
+	"$LOADGEN" detect -collector "$DIST" -config bench/detect.yaml -days "$DETECT_DAYS" \
+		-workdir "$RES/logs" -out "$RES/detect.md" -json "$RES/detect.json"
 
 	step "write $OUT"
 	mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
@@ -121,6 +128,9 @@ measure() {
 	GOMEMLIMIT=$MEMLIMIT go run ./testbed/cmd/gitlab-loadgen backfill -collector $DIST -config bench/backfill.yaml -events $EVENTS
 	go run ./testbed/cmd/gitlab-loadgen soak -collector $DIST -config bench/soak.yaml $SOAK_ARGS
 	go run ./testbed/cmd/gitlab-loadgen enrich -collector $DIST -config bench/stream-enrich.yaml -events $ENRICH_EVENTS -concurrency 8
+
+	# detection quality: the simulator's scenario through the distribution
+	go run ./testbed/cmd/gitlab-loadgen detect -collector $DIST -config bench/detect.yaml -days $DETECT_DAYS
 	\`\`\`
 	EOF
 	{

@@ -1,11 +1,12 @@
 // Command gitlab-loadgen measures the KYRA GitLab audit collector
-// distribution on loopback. It has five subcommands:
+// distribution on loopback. It has six subcommands:
 //
 //	gitlab-loadgen stream   -collector BIN [flags]
 //	gitlab-loadgen soak     -collector BIN [flags]
 //	gitlab-loadgen backfill -collector BIN [flags]
 //	gitlab-loadgen enrich   -collector BIN [flags]
 //	gitlab-loadgen gobench  -in bench.txt
+//	gitlab-loadgen detect   -collector BIN [flags]
 //
 // stream starts one collector process per target (the gitlab_audit
 // streaming endpoint with and without the gitlab_detect processor, and the
@@ -31,6 +32,10 @@
 // once each to a collector with enrichment off and then on, and reports
 // the stream latency (p50/p99) and the lookups the simulator answered per
 // 1,000 events.
+// detect streams the simulator's detection scenario (days of benign
+// traffic, attack chains on the last day) to the distribution and scores
+// the records gitlab_detect tagged (testbed/detectbench): attack steps
+// tagged right, and the share of benign events raised to HIGH or MEDIUM.
 //
 // gobench summarises `go test -bench` output of the project's benchmarks
 // as Markdown tables with the ratios the benchmarks exist for.
@@ -62,7 +67,7 @@ func main() {
 	}
 }
 
-const usage = `usage: gitlab-loadgen <stream|soak|backfill|enrich|gobench> [flags]; -h after a subcommand lists its flags`
+const usage = `usage: gitlab-loadgen <stream|soak|backfill|enrich|gobench|detect> [flags]; -h after a subcommand lists its flags`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -80,6 +85,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runGoBench(args[1:], stdout, stderr)
 	case "enrich":
 		return runEnrich(ctx, args[1:], stdout, stderr)
+	case "detect":
+		return runDetect(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		logf(stdout, "%s\n", usage)
 		return nil
