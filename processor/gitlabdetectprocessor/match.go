@@ -43,10 +43,14 @@ var emptyValue = pcommon.NewValueEmpty()
 type event struct {
 	typ     string // canonical event type
 	attrs   pcommon.Map
-	body    auditevent.Body
+	top     pcommon.Map // the body, when it is a GitLab event object
 	hasBody bool
-	lr      plog.LogRecord
-	at      int64 // event time, Unix nanoseconds; 0 until eventTime is called
+	// body is the view of top with its details, made on first use: a
+	// record no rule reads never looks its details up.
+	body     auditevent.Body
+	bodyDone bool
+	lr       plog.LogRecord
+	at       int64 // event time, Unix nanoseconds; 0 until eventTime is called
 	// grantedRole and changeValues, computed once per event.
 	role       role
 	roleOK     bool
@@ -59,14 +63,14 @@ func (e *event) init(lr plog.LogRecord) {
 	e.attrs = lr.Attributes()
 	switch b := lr.Body(); b.Type() {
 	case pcommon.ValueTypeMap:
-		e.body, e.hasBody = auditevent.NewBody(b.Map()), true
+		e.top, e.hasBody = b.Map(), true
 	case pcommon.ValueTypeStr:
 		// GitLab audit JSON that reached the pipeline as text (a filelog of
 		// audit_json.log, a raw webhook body, ...).
 		if s := strings.TrimSpace(b.Str()); strings.HasPrefix(s, "{") {
 			m := pcommon.NewMap()
 			if jsonpdata.DecodeObject(s, m) == nil {
-				e.body, e.hasBody = auditevent.NewBody(m), true
+				e.top, e.hasBody = m, true
 			}
 		}
 	default:
@@ -84,9 +88,8 @@ func (e *event) eventTime() int64 {
 	}
 	ts := e.lr.Timestamp()
 	if ts == 0 && e.hasBody {
-		top, _ := e.body.Top()
 		for _, k := range [...]string{"created_at", "time"} {
-			if v, ok := top.Get(k); ok && v.Type() == pcommon.ValueTypeStr {
+			if v, ok := e.top.Get(k); ok && v.Type() == pcommon.ValueTypeStr {
 				if t, err := time.Parse(time.RFC3339Nano, v.Str()); err == nil {
 					ts = pcommon.NewTimestampFromTime(t)
 					break
@@ -116,16 +119,24 @@ func (e *event) resolveType() (typ string, fromBody bool, src auditevent.Source,
 	if !e.hasBody {
 		return "", true, auditevent.SourceDefault, false
 	}
-	top, _ := e.body.Top()
-	typ, src = auditevent.ResolveTypeFlat(top, "")
+	typ, src = auditevent.ResolveTypeFlat(e.top, "")
 	gitlabBody = src != auditevent.SourceDefault
 	if !gitlabBody {
-		_, hasDetails := e.body.Details()
-		_, hasAuthor := top.Get("author_id")
-		_, hasEntity := top.Get("entity_type")
+		_, hasDetails := e.view().Details()
+		_, hasAuthor := e.top.Get("author_id")
+		_, hasEntity := e.top.Get("entity_type")
 		gitlabBody = hasDetails || (hasAuthor && hasEntity)
 	}
 	return typ, true, src, gitlabBody
+}
+
+// view returns the body with its details; only called when hasBody.
+func (e *event) view() *auditevent.Body {
+	if !e.bodyDone {
+		e.bodyDone = true
+		e.body = auditevent.NewBody(e.top)
+	}
+	return &e.body
 }
 
 // value returns the first non-empty value of f: the receiver's attribute,
@@ -135,7 +146,7 @@ func (e *event) value(f auditevent.Field) (pcommon.Value, bool) {
 		return v, true
 	}
 	if e.hasBody {
-		if v, ok := e.body.Get(f.Key); ok {
+		if v, ok := e.view().Get(f.Key); ok {
 			return v, true
 		}
 	}
@@ -162,7 +173,7 @@ func (e *event) int(f auditevent.Field) (int64, bool) {
 // details (the flat audit_json.log shape), from the top level.
 func (e *event) detail(key string) (pcommon.Value, bool) {
 	if e.hasBody {
-		if v, ok := e.body.Detail(key); ok {
+		if v, ok := e.view().Detail(key); ok {
 			return v, true
 		}
 	}
