@@ -160,7 +160,9 @@ func TestSecurityCriticalEventsEnriched(t *testing.T) {
 	indicators := map[string]string{
 		"two_factor": "security_downgrade", "visibility": "data_exposure", "member": "privilege_escalation",
 		"deploy_key": "persistent_access", "variable_unprotected": "secret_exposure", "destroyed": "data_destruction",
-		"pat_two_years": "credential_risk", "variable_protected": "secret_exposure", "pat_one_week": "credential_risk",
+		"pat_two_years": "credential_risk", "pat_one_week": "credential_risk",
+		// Decided by the lookup: protected and masked, nothing to report.
+		"variable_protected": "",
 	}
 	for name, ev := range all {
 		r, _ := find(ev)
@@ -170,6 +172,19 @@ func TestSecurityCriticalEventsEnriched(t *testing.T) {
 	}
 
 	get := func(name string) map[string]any { r, _ := find(all[name]); return r.attrs }
+	// What gitlab_detect decided from the facts (GLD-074 unprotected
+	// variable, GLD-099 long-lived token, GLD-061 deploy key that can push).
+	for name, want := range map[string][2]string{
+		"variable_unprotected": {"GLD-074", "CRITICAL"}, // neither protected nor masked
+		"pat_two_years":        {"GLD-099", "HIGH"},     // two years, api scope
+		"pat_one_week":         {"GLD-090", "LOW"},      // within token_max_lifetime
+		"deploy_key":           {"GLD-061", "HIGH"},
+	} {
+		a := get(name)
+		assert.Equal(t, want[0], a["security_rule.uuid"], "%s: top rule", name)
+		assert.Equal(t, want[1], a["gitlab.detect.severity"], "%s: severity", name)
+	}
+	assert.Nil(t, get("variable_protected")["gitlab.detect.rule_ids"], "a protected, masked variable is not reported")
 	v := get("variable_unprotected")
 	assert.Equal(t, "poll", v["gitlab.audit.source"])
 	assert.Equal(t, "ok", v["gitlab.enrichment.status"])
