@@ -104,6 +104,10 @@ func TestAuditJSONLog(t *testing.T) {
 		"receivers::gitlab_audit": map[string]any{
 			"endpoint": simSrv.URL, "token": apiToken, "poll_interval": "10s", "initial_lookback": "1h",
 			"collect": map[string]any{"instance": true}, "storage": "file_storage",
+			// audit_json.log lines are not looked up: the polled copy is
+			// not either, so both are tagged from the same facts (with
+			// lookups, GLD-061/074/099 decide what GLD-050/072/090 leave open).
+			"enrich": map[string]any{"enabled": false},
 		},
 		"exporters::otlp_http/poll": map[string]any{"endpoint": pollSink.srv.URL, "compression": "none"},
 		"service::pipelines::logs/poll": map[string]any{
