@@ -145,13 +145,6 @@ func (b *baseline) state(a actor) *authorBaseline {
 	return st
 }
 
-// tracked returns the number of authors the baseline remembers.
-func (b *baseline) tracked() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.lru.Len()
-}
-
 // storedAuthor is the stored form of an author's baseline. The stored
 // state is this processor's own JSON: numbers and author names only.
 type storedAuthor struct {

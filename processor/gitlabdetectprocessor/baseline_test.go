@@ -202,7 +202,7 @@ func TestBaselineStorageMissing(t *testing.T) {
 	cfg.Storage = &id
 	p, err := NewFactory().CreateLogs(context.Background(), processortest.NewNopSettings(metadata.Type), cfg, new(consumertest.LogsSink))
 	require.NoError(t, err)
-	assert.ErrorContains(t, p.Start(context.Background(), componenttest.NewNopHost()), `storage: extension "file_storage" is not configured`)
+	require.ErrorContains(t, p.Start(context.Background(), componenttest.NewNopHost()), `storage: extension "file_storage" is not configured`)
 	require.NoError(t, p.Shutdown(context.Background()))
 }
 

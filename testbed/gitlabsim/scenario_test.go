@@ -10,7 +10,7 @@ import (
 func TestScenario(t *testing.T) {
 	a := New(Options{Seed: 3}).Scenario(ScenarioOptions{Days: 3, Developers: 20})
 	b := New(Options{Seed: 3}).Scenario(ScenarioOptions{Days: 3, Developers: 20})
-	require.Equal(t, len(a), len(b))
+	require.Len(t, b, len(a))
 	for i := range a {
 		require.Equal(t, a[i].StreamJSON, b[i].StreamJSON, "deterministic")
 	}

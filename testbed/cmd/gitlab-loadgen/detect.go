@@ -215,7 +215,7 @@ func (s *otlpSink) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		defer zr.Close()
+		defer func() { _ = zr.Close() }()
 		body = zr
 	}
 	raw, err := io.ReadAll(body)
