@@ -18,7 +18,16 @@
 //     /projects/:id/deploy_tokens/:token_id, /groups/:id/deploy_tokens/:token_id,
 //     /users/:id, with GitLab's roles and answers; every CI/CD variable
 //     value is a unique marker (SecretMarkerPrefix);
+//   - GET /api/v4/groups/:id/descendant_groups and /api/v4/groups/:id/projects
+//     (the estate listings discovery uses; see estate.go);
 //   - GET /-/health.
+//
+// A group feed returns the group's own events only, as GitLab does while
+// its audit_event_group_rollup feature flag is off (Options.GroupRollup
+// turns the roll-up on). Groups and projects can be created, deleted,
+// transferred and archived during a run (CreateGroup, CreateProject,
+// DeleteProject, DeleteGroup, TransferProject, TransferGroup,
+// ArchiveProject).
 //
 // The behaviour copies GitLab: newest-first order (id desc), inclusive
 // created_after/created_before bounds, offset pagination with GitLab's headers

@@ -42,6 +42,9 @@ func matchRoute(escaped string) (route, bool) {
 		return route{}, false
 	}
 	seg := strings.Split(rest, "/")
+	if rt, ok := matchEstateRoute(seg); ok {
+		return rt, true
+	}
 	unescape := func(s string) (string, bool) {
 		u, err := url.PathUnescape(s)
 		return u, err == nil && u != ""
@@ -195,6 +198,10 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, path, tok string,
 		s.serveGroup(w, r, rt, t)
 	case routeProject:
 		s.serveProject(w, r, rt, t)
+	case routeDescendantGroups:
+		s.serveDescendantGroups(w, r, rt, t)
+	case routeGroupProjects:
+		s.serveGroupProjects(w, r, rt, t)
 	}
 }
 
@@ -409,29 +416,37 @@ func (s *Sim) serveList(w http.ResponseWriter, r *http.Request, rt route, p list
 	body := s.joinREST(items)
 	s.mu.RUnlock()
 
-	withCount := v.total <= countLimit
-	totalPages := max(1, (v.total+p.perPage-1)/p.perPage)
+	s.setOffsetHeaders(w, r, rt, p.page, p.perPage, v.total, more, len(items) == 0)
+	writeJSON(w, http.StatusOK, body)
+}
+
+// setOffsetHeaders writes GitLab's offset pagination headers (X-Page,
+// X-Next-Page, Link, and the totals up to countLimit rows) of a list
+// answer: more says a row follows the page, empty that the page has none.
+func (s *Sim) setOffsetHeaders(w http.ResponseWriter, r *http.Request, rt route, page, perPage, total int, more, empty bool) {
+	withCount := total <= countLimit
+	totalPages := max(1, (total+perPage-1)/perPage)
 	var next, prev int
 	if withCount {
-		outOfRange := p.page > (v.total+p.perPage-1)/p.perPage
-		if !outOfRange && p.page < totalPages {
-			next = p.page + 1
+		outOfRange := page > (total+perPage-1)/perPage
+		if !outOfRange && page < totalPages {
+			next = page + 1
 		}
-		if p.page > 1 && !outOfRange {
-			prev = p.page - 1
+		if page > 1 && !outOfRange {
+			prev = page - 1
 		}
 	} else {
-		outOfRange := len(items) == 0
+		outOfRange := empty
 		if more && !outOfRange {
-			next = p.page + 1
+			next = page + 1
 		}
-		if p.page > 1 && !outOfRange {
-			prev = p.page - 1
+		if page > 1 && !outOfRange {
+			prev = page - 1
 		}
 	}
 	h := w.Header()
-	h.Set("X-Per-Page", strconv.Itoa(p.perPage))
-	h.Set("X-Page", strconv.Itoa(p.page))
+	h.Set("X-Per-Page", strconv.Itoa(perPage))
+	h.Set("X-Page", strconv.Itoa(page))
 	h.Set("X-Next-Page", itoaOrEmpty(next))
 	h.Set("X-Prev-Page", itoaOrEmpty(prev))
 	base := s.linkBase(r, rt)
@@ -451,10 +466,9 @@ func (s *Sim) serveList(w http.ResponseWriter, r *http.Request, rt route, p list
 	}
 	h.Set("Link", strings.Join(links, ", "))
 	if withCount {
-		h.Set("X-Total", strconv.Itoa(v.total))
+		h.Set("X-Total", strconv.Itoa(total))
 		h.Set("X-Total-Pages", strconv.Itoa(totalPages))
 	}
-	writeJSON(w, http.StatusOK, body)
 }
 
 const keysetUnavailable = "Keyset pagination is not yet available for this type of request"

@@ -83,7 +83,9 @@ type Options struct {
 	// audit events: keyset requests answer 405.
 	NoKeyset bool
 	// GroupRollup makes the group feed include the events of the group's
-	// subgroups and projects (newer GitLab behaviour).
+	// subgroups and projects, as GitLab does only with its
+	// audit_event_group_rollup feature flag enabled. Off (the default), a
+	// group feed returns the group's own events, as GitLab does by default.
 	GroupRollup bool
 	// NoEventName simulates an instance older than GitLab 17.0: no event_name
 	// anywhere in REST responses (streamed events keep event_type).
@@ -141,6 +143,9 @@ type Group struct {
 	Name string
 	// ParentID is the parent group id, 0 for top-level groups.
 	ParentID int64
+	// CreatedAt is when the group was created (a year before the
+	// simulator's clock for registered groups; now for CreateGroup).
+	CreatedAt time.Time
 }
 
 // Project is a GitLab project.
@@ -153,6 +158,11 @@ type Project struct {
 	Name string
 	// GroupID is the id of the group the project belongs to.
 	GroupID int64
+	// CreatedAt is when the project was created (a year before the
+	// simulator's clock for registered projects; now for CreateProject).
+	CreatedAt time.Time
+	// Archived projects are listed unless the listing asks archived=false.
+	Archived bool
 }
 
 // RequestLog records one API request. The token is never kept: only
@@ -199,6 +209,7 @@ type Sim struct {
 	projectsByID   map[int64]*Project
 	projectsByPath map[string]*Project
 	tokens         map[string]Token
+	deniedListings map[string]int // group full path -> status of its estate listings
 
 	reqMu      sync.Mutex
 	reqLog     []RequestLog
@@ -309,7 +320,7 @@ func (s *Sim) AddGroup(id int64, fullPath string) {
 
 func (s *Sim) addGroupLocked(id int64, fullPath string) {
 	fullPath = strings.Trim(fullPath, "/")
-	g := &Group{ID: id, FullPath: fullPath, Name: lastSegment(fullPath)}
+	g := &Group{ID: id, FullPath: fullPath, Name: lastSegment(fullPath), CreatedAt: s.registeredAt()}
 	if i := strings.LastIndexByte(fullPath, '/'); i > 0 {
 		if parent, ok := s.groupsByPath[strings.ToLower(fullPath[:i])]; ok {
 			g.ParentID = parent.ID
@@ -336,7 +347,7 @@ func (s *Sim) AddProject(id int64, fullPath string, groupID int64) {
 
 func (s *Sim) addProjectLocked(id int64, fullPath string, groupID int64) {
 	fullPath = strings.Trim(fullPath, "/")
-	p := &Project{ID: id, FullPath: fullPath, Name: lastSegment(fullPath), GroupID: groupID}
+	p := &Project{ID: id, FullPath: fullPath, Name: lastSegment(fullPath), GroupID: groupID, CreatedAt: s.registeredAt()}
 	if old, ok := s.projectsByID[id]; ok {
 		delete(s.projectsByPath, strings.ToLower(old.FullPath))
 		*old = *p
