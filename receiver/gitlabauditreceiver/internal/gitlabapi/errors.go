@@ -26,13 +26,19 @@ func (e *APIError) Error() string {
 		return fmt.Sprintf("GitLab answered %d %s to the %s lookup", e.Status, http.StatusText(e.Status), e.Lookup)
 	}
 	if e.Message != "" {
-		return fmt.Sprintf("GitLab answered %d for the %s audit events: %s", e.Status, e.Feed, e.Message)
+		return fmt.Sprintf("GitLab answered %d for the %s: %s", e.Status, e.Feed.what(), e.Message)
 	}
-	return fmt.Sprintf("GitLab answered %d %s for the %s audit events", e.Status, http.StatusText(e.Status), e.Feed)
+	return fmt.Sprintf("GitLab answered %d %s for the %s", e.Status, http.StatusText(e.Status), e.Feed.what())
 }
 
 // Advice tells the operator what to do about the error.
 func (e *APIError) Advice() string {
+	if e.Feed.Kind == KindDescendantGroups || e.Feed.Kind == KindGroupProjects {
+		switch e.Status {
+		case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
+			return "discovery lists only the subgroups and projects the token's user can see: give the user the Owner role on the configured group (an auditor or administrator sees everything); the feeds already known are still polled"
+		}
+	}
 	switch e.Status {
 	case http.StatusUnauthorized:
 		return "the token is missing, wrong, expired or revoked: create an access token with the read_api scope and set token (token_type bearer for OAuth tokens)"

@@ -21,6 +21,11 @@ const (
 	// KindLookup is not a feed: it names an object lookup (Ref is the
 	// lookup's kind) in callbacks, metrics and logs, e.g. "lookup:ci_variable".
 	KindLookup Kind = "lookup"
+
+	// KindDescendantGroups and KindGroupProjects are not audit event feeds
+	// but the estate listings of a group that discovery reads (listing.go).
+	KindDescendantGroups Kind = "descendant_groups"
+	KindGroupProjects    Kind = "group_projects"
 )
 
 // Feed is one audit event list endpoint: the instance feed, or the feed of
@@ -48,9 +53,24 @@ func (f Feed) Path() string {
 		return "/api/v4/groups/" + escapeRef(f.Ref) + "/audit_events"
 	case KindProject:
 		return "/api/v4/projects/" + escapeRef(f.Ref) + "/audit_events"
+	case KindDescendantGroups:
+		return "/api/v4/groups/" + escapeRef(f.Ref) + "/descendant_groups"
+	case KindGroupProjects:
+		return "/api/v4/groups/" + escapeRef(f.Ref) + "/projects"
 	default:
 		return "/api/v4/audit_events"
 	}
+}
+
+// what names what the feed's requests read, for error messages.
+func (f Feed) what() string {
+	switch f.Kind {
+	case KindDescendantGroups:
+		return "subgroups of group " + f.Ref
+	case KindGroupProjects:
+		return "projects of group " + f.Ref
+	}
+	return f.String() + " audit events"
 }
 
 // IsNumeric reports whether the feed is given by numeric id.
