@@ -55,6 +55,14 @@ type Config struct {
 
 	// PollInterval is the time between two polls of each scope.
 	PollInterval time.Duration `mapstructure:"poll_interval"`
+	// IdlePollInterval is the longest time between two polls of a feed that
+	// found nothing in its recent polls (default 5m); any event brings it
+	// back to poll_interval.
+	IdlePollInterval time.Duration `mapstructure:"idle_poll_interval"`
+	// PerFeedMetrics gives every discovered feed its own series in the
+	// per-feed metrics (default false: discovered feeds are folded into one
+	// series per kind; configured feeds always have their own).
+	PerFeedMetrics bool `mapstructure:"per_feed_metrics"`
 	// InitialLookback is how far back the very first poll of a scope reads.
 	InitialLookback time.Duration `mapstructure:"initial_lookback"`
 	// Overlap is how far before its checkpoint each poll starts reading again,
@@ -95,6 +103,10 @@ type CollectConfig struct {
 	Groups []string `mapstructure:"groups"`
 	// Projects polls /api/v4/projects/:id/audit_events for each project: a numeric id or a full path.
 	Projects []string `mapstructure:"projects"`
+	// Discovery polls every subgroup and project of the configured groups.
+	Discovery DiscoveryConfig `mapstructure:"discovery"`
+	// Shard splits the feeds between replicas.
+	Shard ShardConfig `mapstructure:"shard"`
 }
 
 // EventTypesConfig filters events by their (canonical) type. Entries are
@@ -156,8 +168,12 @@ func (c *CollectConfig) Unmarshal(conf *confmap.Conf) error {
 			} else {
 				c.Projects = refs
 			}
+		case "discovery", "shard":
+			if err := c.unmarshalEstate(conf, k); err != nil {
+				return err
+			}
 		default:
-			return fmt.Errorf("collect: unknown key %q (expected instance, groups, projects)", k)
+			return fmt.Errorf("collect: unknown key %q (expected instance, groups, projects, discovery, shard)", k)
 		}
 	}
 	return nil
@@ -317,6 +333,7 @@ func (cfg *Config) Validate() error {
 		add("dedup::ttl: must be positive, got %s", cfg.Dedup.TTL)
 	}
 
+	errs = append(errs, cfg.validateEstate()...)
 	if cfg.Stream.HasValue() {
 		errs = append(errs, cfg.Stream.Get().validate()...)
 	}

@@ -68,7 +68,8 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, 50, cfg.PageSize)
 	assert.Equal(t, 600, cfg.MaxRequestsPerMinute)
 	assert.Equal(t, 2, cfg.MaxConcurrentRequests)
-	assert.Equal(t, CollectConfig{Instance: true, Groups: []string{"acme", "42", "acme/platform"}, Projects: []string{"acme/platform/api", "1234"}}, cfg.Collect)
+	assert.Equal(t, CollectConfig{Instance: true, Groups: []string{"acme", "42", "acme/platform"}, Projects: []string{"acme/platform/api", "1234"},
+		Discovery: defaultDiscoveryConfig()}, cfg.Collect)
 	assert.Equal(t, []string{"repository_git_operation", "comment_*"}, cfg.EventTypes.Exclude)
 	require.NotNil(t, cfg.Storage)
 	assert.Equal(t, component.MustNewID("file_storage"), *cfg.Storage)
@@ -138,6 +139,15 @@ func TestConfigValidationErrors(t *testing.T) {
 		{"collect_unknown_key", []string{`collect: unknown key "users"`}},
 		{"collect_bad_list", []string{"collect::groups: expected a list"}},
 		{"collect_float", []string{"collect::groups[0]: 1.5 is not an id"}},
+		{"estate_invalid", []string{
+			"collect::discovery::interval: 10s is below the minimum of 1m0s",
+			"collect::discovery: subgroups and projects are both false",
+			"collect::discovery::exclude[0]: empty pattern",
+			`collect::discovery::exclude[1]: "/acme/x" must be a full path pattern`,
+			"collect::shard::index: 3 is outside 0..2",
+			"idle_poll_interval: 30s must not be shorter than poll_interval (1m0s)",
+		}},
+		{"shard_bad_index", []string{"collect::shard::index: expected a shard number or a StatefulSet pod name"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -150,6 +160,44 @@ func TestConfigValidationErrors(t *testing.T) {
 				assert.Len(t, strings.Split(err.Error(), "\n"), len(tt.want), "one line per problem:\n%s", err)
 			}
 		})
+	}
+}
+
+func TestLoadEstateConfig(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	assert.Equal(t, 5*time.Minute, cfg.IdlePollInterval)
+	assert.False(t, cfg.PerFeedMetrics)
+	assert.Equal(t, DiscoveryConfig{Enabled: true, Subgroups: true, Projects: true, Interval: time.Hour, Archived: true}, cfg.Collect.Discovery)
+
+	cfg, err := loadConfig(t, "estate")
+	require.NoError(t, err)
+	assert.Equal(t, 10*time.Minute, cfg.IdlePollInterval)
+	assert.True(t, cfg.PerFeedMetrics)
+	assert.Equal(t, DiscoveryConfig{Enabled: true, Subgroups: false, Projects: true, Interval: 30 * time.Minute,
+		Exclude: []string{"acme/sandbox/**", "**/archive-*"}, Archived: false}, cfg.Collect.Discovery)
+	assert.Equal(t, ShardConfig{Index: 2, Count: 3}, cfg.Collect.Shard, "the ordinal of a StatefulSet pod name")
+}
+
+func TestExcludeGlobs(t *testing.T) {
+	tests := []struct {
+		glob  string
+		match []string
+		miss  []string
+	}{
+		{"acme/sandbox/**", []string{"acme/sandbox", "acme/sandbox/a", "ACME/Sandbox/a/b/c"}, []string{"acme/sandboxes", "acme/x/sandbox/a"}},
+		{"**/archive-*", []string{"acme/archive-2019", "a/b/archive-"}, []string{"acme/archive-2019/x", "archive-1x/y"}},
+		{"acme/*/legacy", []string{"acme/platform/legacy"}, []string{"acme/a/b/legacy", "acme/legacy"}},
+		{"acme/team-?", []string{"acme/team-1"}, []string{"acme/team-10", "acme/team-/"}},
+	}
+	for _, tt := range tests {
+		re, err := compileGlob(tt.glob)
+		require.NoError(t, err, tt.glob)
+		for _, m := range tt.match {
+			assert.True(t, re.MatchString(m), "%s should match %s", tt.glob, m)
+		}
+		for _, m := range tt.miss {
+			assert.False(t, re.MatchString(m), "%s should not match %s", tt.glob, m)
+		}
 	}
 }
 

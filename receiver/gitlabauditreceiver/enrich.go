@@ -73,6 +73,7 @@ func (r *auditReceiver) newAPIClient(ctx context.Context, host component.Host) (
 	}
 	base.Path = ""
 	tel := r.tel
+	labels := newFeedLabels(r.cfg) // discovered feeds folded unless per_feed_metrics
 	return gitlabapi.New(gitlabapi.Options{
 		HTTPClient:        httpClient,
 		BaseURL:           base,
@@ -85,10 +86,10 @@ func (r *auditReceiver) newAPIClient(ctx context.Context, host component.Host) (
 		Logger:            r.set.Logger,
 		Clock:             r.clock,
 		OnResponse: func(f gitlabapi.Feed, status int) {
-			tel.apiResponse(context.Background(), f.String(), status)
+			tel.apiResponse(context.Background(), labels.of(f), status)
 		},
 		OnRateLimited: func(f gitlabapi.Feed, _ time.Duration) {
-			tel.count(context.Background(), tel.rateLimited, 1, attrFeed, f.String())
+			tel.count(context.Background(), tel.rateLimited, 1, attrFeed, labels.of(f))
 		},
 	}), nil
 }

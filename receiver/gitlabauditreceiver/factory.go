@@ -47,6 +47,8 @@ func createDefaultConfig() component.Config {
 		ClientConfig:          client,
 		TokenType:             TokenTypePrivate,
 		PollInterval:          60 * time.Second,
+		IdlePollInterval:      defaultIdlePollInterval,
+		Collect:               CollectConfig{Discovery: defaultDiscoveryConfig()},
 		InitialLookback:       24 * time.Hour,
 		Overlap:               10 * time.Minute,
 		PageSize:              maxPageSize,

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,8 +31,9 @@ const (
 	claimFullRetry = 50 * time.Millisecond
 )
 
-// poller polls every configured feed, each in its own goroutine, through
-// one shared API client (one request budget).
+// poller polls every feed (configured, and discovered below the
+// configured groups) through one shared API client (one request budget),
+// scheduled by one scheduler.
 type poller struct {
 	cfg    *Config
 	logger *zap.Logger
@@ -40,13 +44,29 @@ type poller struct {
 	filter *typeFilter
 	status *statusTracker
 	now    func() time.Time
-	feeds  []*feedPoller
+
+	// feedsMu guards feeds, which discovery changes while polls run.
+	feedsMu sync.Mutex
+	feeds   []*feedPoller
+
+	sched    *scheduler
+	estate   *estate // nil without discovery
+	progress *catchUp
+	labels   feedLabels
+	etel     *estateTelemetry
 
 	spillThreshold int64
 	skewWarned     atomic.Bool // see pollclock.go
 }
 
-// feedPoller polls one feed. Its checkpoint is owned by its goroutine.
+// Origins of a feed: listed in the configuration, or found by discovery.
+const (
+	originConfigured = "configured"
+	originDiscovered = "discovered"
+)
+
+// feedPoller polls one feed. Its checkpoint is owned by the goroutine
+// polling it (one at a time: the scheduler never polls a feed twice at once).
 type feedPoller struct {
 	p          *poller
 	feed       gitlabapi.Feed
@@ -62,6 +82,19 @@ type feedPoller struct {
 	// settled: every event created before it was read after GitLab had
 	// certainly committed it, so it need not be read again (in memory only).
 	settled time.Time
+
+	origin string
+	// path is the full path of a discovered group or project, for logs.
+	path string
+
+	// Scheduling state, guarded by the scheduler's mutex.
+	due      time.Time
+	interval time.Duration
+	index    int  // position in the scheduler's queue, -1 when not queued
+	final    bool // the next poll is the last: the feed left the estate
+	retiring bool // left the estate while being polled: one more poll, then final
+
+	caughtUp atomic.Bool // a poll reached the present
 }
 
 func feedsOf(c CollectConfig) []gitlabapi.Feed {
@@ -78,67 +111,139 @@ func feedsOf(c CollectConfig) []gitlabapi.Feed {
 	return feeds
 }
 
-// load reads the stored checkpoints; a feed without one starts
-// initial_lookback ago.
-func (p *poller) load(ctx context.Context) {
-	for _, f := range feedsOf(p.cfg.Collect) {
-		fp := &feedPoller{p: p, feed: f}
-		var cp checkpoint
-		var ok bool
-		var err error
-		if p.state != nil {
-			cp, ok, err = p.state.loadCheckpoint(ctx, f)
-		}
-		switch {
-		case err != nil:
-			p.logger.Warn("Ignoring the stored checkpoint; reading from initial_lookback", zap.String("feed", f.String()), zap.Error(err))
-		case ok:
-			p.logger.Info("Resuming from the stored checkpoint", zap.String("feed", f.String()), zap.Time("watermark", cp.Watermark))
-		}
-		if !ok {
-			cp = checkpoint{Watermark: p.now().Add(-p.cfg.InitialLookback), Seen: map[string]int64{}}
-		}
-		fp.cp = cp
-		fp.watermark.Store(cp.Watermark.UnixNano())
-		fp.slice.Store(int64(maxWindow))
-		p.feeds = append(p.feeds, fp)
+// newFeed returns a feed poller starting from its stored checkpoint, or
+// from start when it has none.
+func (p *poller) newFeed(ctx context.Context, f gitlabapi.Feed, origin string, start time.Time) *feedPoller {
+	fp := &feedPoller{p: p, feed: f, origin: origin, index: -1}
+	var cp checkpoint
+	var ok bool
+	var err error
+	if p.state != nil {
+		cp, ok, err = p.state.loadCheckpoint(ctx, f)
 	}
+	switch {
+	case err != nil:
+		p.logger.Warn("Ignoring the stored checkpoint; reading from initial_lookback", zap.String("feed", f.String()), zap.Error(err))
+	case ok && origin == originConfigured:
+		p.logger.Info("Resuming from the stored checkpoint", zap.String("feed", f.String()), zap.Time("watermark", cp.Watermark))
+	case ok:
+		p.logger.Debug("Resuming from the stored checkpoint", zap.String("feed", f.String()), zap.Time("watermark", cp.Watermark))
+	}
+	if !ok {
+		cp = checkpoint{Watermark: start, Seen: map[string]int64{}}
+	}
+	fp.cp = cp
+	fp.watermark.Store(cp.Watermark.UnixNano())
+	fp.slice.Store(int64(maxWindow))
+	return fp
+}
+
+// load reads the stored checkpoints of the configured feeds of this
+// shard, and the discovered feeds known from the last run; a feed without
+// a checkpoint starts initial_lookback ago.
+func (p *poller) load(ctx context.Context) {
+	start := p.now().Add(-p.cfg.InitialLookback)
+	for _, f := range feedsOf(p.cfg.Collect) {
+		if !p.cfg.Collect.Shard.owns(f.String()) {
+			continue
+		}
+		p.feeds = append(p.feeds, p.newFeed(ctx, f, originConfigured, start))
+	}
+	if p.estate != nil {
+		p.feeds = append(p.feeds, p.estate.load(ctx)...)
+	}
+}
+
+// snapshot returns the feeds being polled.
+func (p *poller) snapshot() []*feedPoller {
+	p.feedsMu.Lock()
+	defer p.feedsMu.Unlock()
+	return slices.Clone(p.feeds)
 }
 
 // lag reports how far each feed's checkpoint is behind GitLab's now.
+// Without per_feed_metrics, discovered feeds are reported as one series
+// per kind holding the largest lag.
 func (p *poller) lag(observe func(feed string, seconds float64)) {
 	now := p.gitlabNow()
-	for _, f := range p.feeds {
-		observe(f.feed.String(), now.Sub(time.Unix(0, f.watermark.Load())).Seconds())
+	p.observeFeeds(observe, func(f *feedPoller) float64 {
+		return now.Sub(time.Unix(0, f.watermark.Load())).Seconds()
+	}, func(a, b float64) bool { return a > b })
+}
+
+// observeFeeds reports a value per feed: configured feeds (and every feed
+// with per_feed_metrics) under their own name, the others folded into one
+// series per label keeping the value that wins.
+func (p *poller) observeFeeds(observe func(feed string, v float64), value func(*feedPoller) float64, wins func(a, b float64) bool) {
+	folded := map[string]float64{}
+	for _, f := range p.snapshot() {
+		v := value(f)
+		label := p.labels.of(f.feed)
+		if label == f.feed.String() {
+			observe(label, v)
+			continue
+		}
+		if old, ok := folded[label]; !ok || wins(v, old) {
+			folded[label] = v
+		}
+	}
+	for label, v := range folded {
+		observe(label, v)
 	}
 }
 
-// run polls one feed until ctx ends: at once, then every poll_interval,
-// and back to back while a backfill is behind.
-func (f *feedPoller) run(ctx context.Context) {
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		}
-		behind, err := f.poll(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			f.failed(ctx, err)
-		} else {
-			f.succeeded()
-		}
-		next := f.p.cfg.PollInterval
-		if behind && err == nil {
-			next = 0
-		}
-		timer.Reset(next)
+// run polls every feed until ctx ends, and discovers the estate when
+// discovery is on.
+func (p *poller) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	feeds := p.snapshot()
+	for i, f := range feeds {
+		p.sched.add(f, p.spread(i, len(feeds)))
 	}
+	if p.estate != nil {
+		wg.Go(func() { p.estate.run(ctx) })
+	}
+	wg.Go(func() { p.progress.run(ctx) })
+	p.sched.run(ctx)
+	wg.Wait()
+}
+
+// spread is the delay of the i-th of n feeds' first poll: the feeds a
+// worker can take at once start now, the others spread over one
+// poll_interval, so that their later polls stay spread too.
+func (p *poller) spread(i, n int) time.Duration {
+	if n <= p.sched.workers {
+		return 0
+	}
+	return time.Duration(int64(p.cfg.PollInterval) * int64(i) / int64(n))
+}
+
+// pollOnce polls a feed for the scheduler.
+func (p *poller) pollOnce(ctx context.Context, f *feedPoller) pollOutcome {
+	var n atomic.Int64
+	behind, err := f.poll(withEmittedCounter(ctx, &n))
+	out := pollOutcome{events: int(n.Load()), behind: behind, failed: err != nil}
+	p.progress.read(int(n.Load()))
+	if ctx.Err() != nil {
+		return out
+	}
+	switch {
+	case err != nil && f.origin == originDiscovered && (gitlabapi.IsStatus(err, http.StatusNotFound) || gitlabapi.IsStatus(err, http.StatusForbidden)):
+		// Deleted, transferred out or no longer visible: expected in an
+		// estate that changes. Discovery decides; the feed stops there.
+		p.logger.Debug("A discovered feed is gone or no longer visible; listing the estate again", zap.String("feed", f.feed.String()), zap.String("path", f.path), zap.Error(err))
+		if p.estate != nil {
+			p.estate.trigger()
+		}
+	case err != nil:
+		f.failed(ctx, err)
+	default:
+		f.succeeded()
+		if !behind {
+			f.caughtUp.Store(true)
+		}
+	}
+	return out
 }
 
 // poll reads the feed from its checkpoint up to GitLab's now and emits
@@ -385,7 +490,7 @@ func (f *feedPoller) failed(ctx context.Context, err error) {
 		reason = "pipeline"
 		advice = "the next component refused the events (e.g. memory_limiter); the same window is read again at the next poll"
 	}
-	p.tel.count(ctx, p.tel.pollErrors, 1, attrFeed, f.feed.String())
+	p.tel.count(ctx, p.tel.pollErrors, 1, attrFeed, p.labels.of(f.feed))
 	fields := []zap.Field{zap.String("feed", f.feed.String()), zap.String("reason", reason), zap.Error(err)}
 	if advice != "" {
 		fields = append(fields, zap.String("what_to_do", advice))

@@ -57,7 +57,7 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*audit
 	r := &auditReceiver{
 		cfg:    cfg,
 		set:    set,
-		next:   next,
+		next:   countEmitted(next),
 		now:    time.Now,
 		filter: newTypeFilter(cfg.EventTypes),
 	}
@@ -93,14 +93,12 @@ func (r *auditReceiver) Start(ctx context.Context, host component.Host) (err err
 	return nil
 }
 
-// startPolling starts one goroutine per feed.
+// startPolling starts the scheduler that polls every feed, and discovery.
 func (r *auditReceiver) startPolling(ctx context.Context) {
 	if r.poller == nil {
 		return
 	}
-	for _, f := range r.poller.feeds {
-		r.wg.Go(func() { f.run(ctx) })
-	}
+	r.wg.Go(func() { r.poller.run(ctx) })
 }
 
 // start makes everything ready (state restored, stream endpoint open,
@@ -186,10 +184,21 @@ func (r *auditReceiver) newPoller(ctx context.Context) (*poller, error) {
 		return nil, err
 	}
 	api := r.api
+	labels := newFeedLabels(r.cfg)
 	p := &poller{
 		cfg: r.cfg, logger: r.set.Logger, emit: r.newEmitter(obs, auditlog.SourcePoll), tel: r.tel,
 		client: api, state: r.state, filter: r.filter, status: r.status, now: r.now,
-		spillThreshold: defaultSpillThreshold,
+		spillThreshold: defaultSpillThreshold, labels: labels,
+	}
+	p.sched = newScheduler(r.cfg.PollInterval, r.cfg.IdlePollInterval, r.cfg.MaxConcurrentRequests)
+	p.sched.poll = p.pollOnce
+	p.sched.stopped = p.removeFeed
+	p.progress = newCatchUp(p)
+	if r.cfg.Collect.Discovery.Enabled && len(r.cfg.Collect.Groups) > 0 {
+		p.estate = newEstate(p)
+	}
+	if p.etel, err = newEstateTelemetry(r.set.TelemetrySettings, r.tel, p); err != nil {
+		return nil, err
 	}
 	p.load(ctx)
 	return p, nil

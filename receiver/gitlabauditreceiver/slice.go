@@ -110,9 +110,10 @@ func (f *feedPoller) readFrom() time.Time {
 	return from
 }
 
-// slices reports each feed's slice length.
+// slices reports each feed's slice length (folded discovered feeds: the
+// shortest).
 func (p *poller) slices(observe func(feed string, seconds float64)) {
-	for _, f := range p.feeds {
-		observe(f.feed.String(), time.Duration(f.slice.Load()).Seconds())
-	}
+	p.observeFeeds(observe, func(f *feedPoller) float64 {
+		return time.Duration(f.slice.Load()).Seconds()
+	}, func(a, b float64) bool { return a < b })
 }

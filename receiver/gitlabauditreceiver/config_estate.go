@@ -1,0 +1,195 @@
+package gitlabauditreceiver // import "github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver"
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/confmap"
+)
+
+// Defaults and limits of discovery and scheduling.
+const (
+	defaultDiscoveryInterval = time.Hour
+	minDiscoveryInterval     = time.Minute
+	defaultIdlePollInterval  = 5 * time.Minute
+	maxShardCount            = 1024
+)
+
+// DiscoveryConfig finds the subgroups and projects of every configured
+// group and polls each as its own feed: GitLab's group feed holds only the
+// group's own events.
+type DiscoveryConfig struct {
+	// Enabled turns discovery on (default true).
+	Enabled bool `mapstructure:"enabled"`
+	// Subgroups polls every descendant group (default true).
+	Subgroups bool `mapstructure:"subgroups"`
+	// Projects polls every project of the group and its subgroups (default true).
+	Projects bool `mapstructure:"projects"`
+	// Interval is the time between two listings of the estate (default 1h).
+	// A feed answering 404 also triggers a listing.
+	Interval time.Duration `mapstructure:"interval"`
+	// Exclude leaves out the groups and projects whose full path matches a
+	// glob: "*" matches within a path segment, "**" across segments
+	// ("acme/sandbox/**", "**/archive-*").
+	Exclude []string `mapstructure:"exclude"`
+	// Archived polls archived projects too (default true: they still get
+	// audit events).
+	Archived bool `mapstructure:"archived"`
+}
+
+// ShardConfig splits the feeds between the replicas of a StatefulSet:
+// each replica polls the feeds whose stable hash falls in its shard.
+type ShardConfig struct {
+	// Index is this replica's shard, 0..count-1; a pod name such as
+	// "otelcol-gitlab-2" is accepted and gives its ordinal 2.
+	Index int `mapstructure:"index"`
+	// Count is the number of shards; 0 or 1 means no sharding.
+	Count int `mapstructure:"count"`
+}
+
+func defaultDiscoveryConfig() DiscoveryConfig {
+	return DiscoveryConfig{Enabled: true, Subgroups: true, Projects: true, Interval: defaultDiscoveryInterval, Archived: true}
+}
+
+// unmarshalEstate reads collect::discovery and collect::shard.
+func (c *CollectConfig) unmarshalEstate(conf *confmap.Conf, key string) error {
+	sub, err := conf.Sub(key)
+	if err != nil {
+		return fmt.Errorf("collect::%s: %w", key, err)
+	}
+	if key == "discovery" {
+		if err := sub.Unmarshal(&c.Discovery); err != nil {
+			return fmt.Errorf("collect::discovery: %w", err)
+		}
+		return nil
+	}
+	raw := sub.ToStringMap()
+	for k, v := range raw {
+		switch k {
+		case "count":
+			n, err := intOf(v)
+			if err != nil {
+				return fmt.Errorf("collect::shard::count: %w", err)
+			}
+			c.Shard.Count = n
+		case "index":
+			n, err := shardIndexOf(v)
+			if err != nil {
+				return fmt.Errorf("collect::shard::index: %w", err)
+			}
+			c.Shard.Index = n
+		default:
+			return fmt.Errorf("collect::shard: unknown key %q (expected index, count)", k)
+		}
+	}
+	return nil
+}
+
+func intOf(v any) (int, error) {
+	switch x := v.(type) {
+	case int:
+		return x, nil
+	case int64:
+		return int(x), nil
+	case uint64:
+		return int(x), nil
+	case float64:
+		if x == float64(int(x)) {
+			return int(x), nil
+		}
+	case string:
+		if n, err := strconv.Atoi(strings.TrimSpace(x)); err == nil {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("expected an integer, got %v", v)
+}
+
+// podOrdinal is the ordinal at the end of a StatefulSet pod name.
+var podOrdinal = regexp.MustCompile(`-([0-9]+)$`)
+
+// shardIndexOf accepts a number or a StatefulSet pod name ending in its ordinal.
+func shardIndexOf(v any) (int, error) {
+	if n, err := intOf(v); err == nil {
+		return n, nil
+	}
+	if s, ok := v.(string); ok {
+		if m := podOrdinal.FindStringSubmatch(strings.TrimSpace(s)); m != nil {
+			return strconv.Atoi(m[1])
+		}
+	}
+	return 0, fmt.Errorf("expected a shard number or a StatefulSet pod name ending in its ordinal (name-N), got %v", v)
+}
+
+// validateEstate checks discovery, sharding and idle polling.
+func (cfg *Config) validateEstate() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	d := cfg.Collect.Discovery
+	if d.Enabled {
+		if d.Interval < minDiscoveryInterval {
+			add("collect::discovery::interval: %s is below the minimum of %s", d.Interval, minDiscoveryInterval)
+		}
+		if !d.Subgroups && !d.Projects {
+			add("collect::discovery: subgroups and projects are both false; set enabled: false to turn discovery off")
+		}
+	}
+	for i, p := range d.Exclude {
+		if _, err := compileGlob(p); err != nil {
+			add("collect::discovery::exclude[%d]: %w", i, err)
+		}
+	}
+	s := cfg.Collect.Shard
+	switch {
+	case s.Count < 0 || s.Count > maxShardCount:
+		add("collect::shard::count: %d is outside 0..%d", s.Count, maxShardCount)
+	case s.Index < 0 || (s.Count > 0 && s.Index >= s.Count) || (s.Count == 0 && s.Index != 0):
+		add("collect::shard::index: %d is outside 0..%d", s.Index, max(s.Count-1, 0))
+	}
+	if cfg.IdlePollInterval < cfg.PollInterval {
+		add("idle_poll_interval: %s must not be shorter than poll_interval (%s)", cfg.IdlePollInterval, cfg.PollInterval)
+	}
+	return errs
+}
+
+// compileGlob turns a full-path glob into a regular expression: "**"
+// matches any run of characters, "*" any run without "/", "?" one
+// character but "/".
+func compileGlob(p string) (*regexp.Regexp, error) {
+	if p == "" {
+		return nil, fmt.Errorf("empty pattern")
+	}
+	if strings.TrimSpace(p) != p || strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") {
+		return nil, fmt.Errorf("%q must be a full path pattern without surrounding spaces or slashes, e.g. acme/sandbox/**", p)
+	}
+	var b strings.Builder
+	b.WriteString("(?i)^")
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; c {
+		case '*':
+			if i+1 < len(p) && p[i+1] == '*' {
+				i++
+				// "a/**" also matches "a" itself.
+				if i+1 == len(p) && strings.HasSuffix(b.String(), "/") {
+					s := strings.TrimSuffix(b.String(), "/")
+					b.Reset()
+					b.WriteString(s)
+					b.WriteString("(/.*)?")
+					continue
+				}
+				b.WriteString(".*")
+				continue
+			}
+			b.WriteString("[^/]*")
+		case '?':
+			b.WriteString("[^/]")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	b.WriteString("$")
+	return regexp.Compile(b.String())
+}

@@ -1,0 +1,492 @@
+package gitlabauditreceiver // import "github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver"
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.uber.org/zap"
+
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/gitlabapi"
+)
+
+const (
+	// estateIndexKey is the storage key of the discovered feeds.
+	estateIndexKey     = "estate/index"
+	estateIndexVersion = 1
+	// defaultGoneRetention is how long the checkpoint of a feed that left
+	// the estate is kept: GitLab restores deleted projects for 7 days, and
+	// a project transferred back within that time resumes where it was.
+	defaultGoneRetention = 7 * 24 * time.Hour
+	// minTriggeredDiscovery spaces the listings that 404s trigger.
+	minTriggeredDiscovery = time.Minute
+)
+
+// estate discovers the subgroups and projects of the configured groups,
+// adds a feed for each one this shard owns, retires the feeds that left
+// (after one last poll), and keeps the list in storage so a restart
+// resumes every feed at once and knows when the estate was last listed.
+//
+// Feeds are identified by numeric id ("project:1234"): a project that
+// moves between subgroups keeps its feed and checkpoint.
+type estate struct {
+	p         *poller
+	cfg       DiscoveryConfig
+	shard     ShardConfig
+	exclude   []*regexp.Regexp
+	retention time.Duration
+	wake      chan struct{}
+
+	mu      sync.Mutex
+	index   estateIndex
+	known   map[string]*feedPoller // feed key -> feed polled now
+	entries map[string]*estateEntry
+	runs    int
+	warned  bool // the budget warning was given
+	lastRun time.Time
+}
+
+// estateIndex is what is stored: the discovered feeds, and when each
+// configured group was last listed completely.
+type estateIndex struct {
+	Version int `json:"version"`
+	// Listed maps a configured group to the time of its last complete listing.
+	Listed map[string]time.Time `json:"listed"`
+	Feeds  []*estateEntry       `json:"feeds"`
+}
+
+// estateEntry is one discovered group or project.
+type estateEntry struct {
+	Kind gitlabapi.Kind `json:"kind"`
+	ID   int64          `json:"id"`
+	Path string         `json:"path"`
+	Root string         `json:"root"`
+	// Start is where the feed starts reading while it has no checkpoint.
+	Start time.Time `json:"start"`
+	// Gone is when the feed left the estate; zero while it is in it.
+	Gone time.Time `json:"gone,omitzero"`
+}
+
+func (e *estateEntry) feed() gitlabapi.Feed {
+	return gitlabapi.Feed{Kind: e.Kind, Ref: strconv.FormatInt(e.ID, 10)}
+}
+
+func (e *estateEntry) key() string { return e.feed().String() }
+
+func newEstate(p *poller) *estate {
+	e := &estate{
+		p:         p,
+		cfg:       p.cfg.Collect.Discovery,
+		shard:     p.cfg.Collect.Shard,
+		retention: defaultGoneRetention,
+		wake:      make(chan struct{}, 1),
+		known:     map[string]*feedPoller{},
+		entries:   map[string]*estateEntry{},
+		index:     estateIndex{Version: estateIndexVersion, Listed: map[string]time.Time{}},
+	}
+	for _, g := range p.cfg.Collect.Discovery.Exclude {
+		if re, err := compileGlob(g); err == nil { // validated
+			e.exclude = append(e.exclude, re)
+		}
+	}
+	return e
+}
+
+// load reads the stored estate and returns the feeds to resume.
+func (e *estate) load(ctx context.Context) []*feedPoller {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	raw, err := e.store().Get(ctx, estateIndexKey)
+	if err == nil && raw != nil {
+		var idx estateIndex
+		switch err := json.Unmarshal(raw, &idx); {
+		case err != nil:
+			e.p.logger.Warn("Ignoring the stored list of discovered feeds; discovering them again", zap.Error(err))
+		case idx.Version != estateIndexVersion:
+			e.p.logger.Warn("Ignoring the stored list of discovered feeds of another version; discovering them again", zap.Int("version", idx.Version))
+		default:
+			e.index = idx
+		}
+	} else if err != nil {
+		e.p.logger.Warn("Could not read the stored list of discovered feeds; discovering them again", zap.Error(err))
+	}
+	if e.index.Listed == nil {
+		e.index.Listed = map[string]time.Time{}
+	}
+	roots := map[string]bool{}
+	for _, g := range e.p.cfg.Collect.Groups {
+		roots[g] = true
+	}
+	for r := range e.index.Listed {
+		if !roots[r] {
+			delete(e.index.Listed, r) // no longer configured
+		}
+	}
+	now := e.p.now()
+	var out []*feedPoller
+	for _, en := range e.index.Feeds {
+		e.entries[en.key()] = en
+		if en.Gone.IsZero() && (!roots[en.Root] || !e.wanted(en)) {
+			en.Gone = now // its group is no longer configured, or it is excluded or in another shard now
+		}
+		if !en.Gone.IsZero() {
+			continue
+		}
+		fp := e.p.newFeed(ctx, en.feed(), originDiscovered, en.Start)
+		fp.path = en.Path
+		e.known[en.key()] = fp
+		out = append(out, fp)
+	}
+	if len(out) > 0 {
+		e.p.logger.Info("Resuming the discovered feeds from storage", zap.Int("feeds", len(out)))
+	}
+	e.purge(ctx, now)
+	return out
+}
+
+// wanted reports whether this replica polls a discovered group or project.
+func (e *estate) wanted(en *estateEntry) bool {
+	if en.Kind == gitlabapi.KindGroup && !e.cfg.Subgroups || en.Kind == gitlabapi.KindProject && !e.cfg.Projects {
+		return false
+	}
+	for _, re := range e.exclude {
+		if re.MatchString(en.Path) {
+			return false
+		}
+	}
+	return e.shard.owns(en.key())
+}
+
+// trigger asks for a listing soon (a feed answered 404).
+func (e *estate) trigger() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run lists the estate at once, then every interval and when triggered.
+func (e *estate) run(ctx context.Context) {
+	e.discover(ctx)
+	timer := time.NewTimer(e.cfg.Interval)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-e.wake:
+			if wait := minTriggeredDiscovery - time.Since(e.lastRun); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+			}
+		}
+		e.discover(ctx)
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(e.cfg.Interval)
+	}
+}
+
+// found is a group or project a listing returned, under a configured group.
+type found struct {
+	kind gitlabapi.Kind
+	ent  gitlabapi.Entity
+	root string
+}
+
+// discover lists the estate of every configured group and applies the
+// changes. A listing that fails leaves the feeds found under that group
+// alone: polling of the feeds already known never stops.
+func (e *estate) discover(ctx context.Context) {
+	e.lastRun = time.Now()
+	started := e.p.now()
+	var all []found
+	complete := map[string]bool{}
+	failures := 0
+	for _, root := range e.p.cfg.Collect.Groups {
+		ok := true
+		if e.cfg.Subgroups {
+			groups, err := e.p.client.DescendantGroups(ctx, root)
+			if err != nil {
+				ok = false
+				e.failed(ctx, root, err)
+			}
+			for _, g := range groups {
+				all = append(all, found{kind: gitlabapi.KindGroup, ent: g, root: root})
+			}
+		}
+		if e.cfg.Projects && ok {
+			projects, err := e.p.client.GroupProjects(ctx, root, e.cfg.Archived)
+			if err != nil {
+				ok = false
+				e.failed(ctx, root, err)
+			}
+			for _, pr := range projects {
+				all = append(all, found{kind: gitlabapi.KindProject, ent: pr, root: root})
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if ok {
+			complete[root] = true
+			e.p.status.set("discovery:"+root, nil)
+		} else {
+			failures++
+		}
+	}
+	result := "ok"
+	if failures > 0 {
+		result = "failed"
+	}
+	e.p.tel.count(ctx, e.p.etel.discoveryRuns, 1, attrResult, result)
+	e.apply(ctx, all, complete, started)
+}
+
+func (e *estate) failed(ctx context.Context, root string, err error) {
+	fields := []zap.Field{zap.String("group", root), zap.Error(err)}
+	if ae, ok := err.(*gitlabapi.APIError); ok {
+		fields = append(fields, zap.String("what_to_do", ae.Advice()))
+	}
+	if ctx.Err() == nil {
+		e.p.logger.Warn("Discovering the subgroups and projects of a group failed; the feeds already known are still polled", fields...)
+		e.p.status.set("discovery:"+root, fmt.Errorf("discovery of group %s: %w", root, err))
+	}
+}
+
+// apply adds the new feeds, retires the ones that left and stores the estate.
+func (e *estate) apply(ctx context.Context, all []found, complete map[string]bool, started time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.runs++
+	floor := started.Add(-e.p.cfg.InitialLookback)
+	configured := map[string]bool{}
+	for _, ref := range e.p.cfg.Collect.Groups {
+		configured["group:"+strings.ToLower(ref)] = true
+	}
+	for _, ref := range e.p.cfg.Collect.Projects {
+		configured["project:"+strings.ToLower(ref)] = true
+	}
+	var added, moved, excluded, elsewhere, groups, projects int
+	var fresh []*feedPoller
+	seen := map[string]bool{}
+	for _, f := range all {
+		en := &estateEntry{Kind: f.kind, ID: f.ent.ID, Path: f.ent.FullPath, Root: f.root}
+		key := en.key()
+		if seen[key] {
+			continue // under two configured groups
+		}
+		seen[key] = true
+		if configured[string(f.kind)+":"+strconv.FormatInt(f.ent.ID, 10)] || configured[string(f.kind)+":"+strings.ToLower(f.ent.FullPath)] {
+			continue // polled as configured
+		}
+		if f.kind == gitlabapi.KindGroup {
+			groups++
+		} else {
+			projects++
+		}
+		if !e.wanted(en) {
+			if e.shard.owns(key) {
+				excluded++
+			} else {
+				elsewhere++
+			}
+			seen[key] = false // a known feed that is now excluded leaves
+			continue
+		}
+		if fp := e.known[key]; fp != nil {
+			old := e.entries[key]
+			if old.Path != en.Path {
+				moved++
+				e.p.logger.Info("A discovered feed moved; it keeps its checkpoint", zap.String("feed", key), zap.String("from", old.Path), zap.String("to", en.Path))
+				old.Path, fp.path = en.Path, en.Path
+			}
+			old.Root = en.Root
+			continue
+		}
+		// New to this replica: created (or moved in, or handed over by a
+		// shard change) since the last complete listing of its group.
+		en.Start = floor
+		if prev, ok := e.index.Listed[f.root]; ok {
+			en.Start = maxTime(floor, minTime(prev, f.ent.CreatedAt).Add(-e.p.cfg.Overlap))
+		}
+		if old := e.entries[key]; old != nil && !old.Gone.IsZero() {
+			old.Gone, old.Path, old.Root = time.Time{}, en.Path, en.Root // back within the retention: resume its checkpoint
+			en = old
+		} else {
+			e.entries[key] = en
+			e.index.Feeds = append(e.index.Feeds, en)
+		}
+		fp := e.p.newFeed(ctx, en.feed(), originDiscovered, en.Start)
+		fp.path = en.Path
+		e.known[key] = fp
+		fresh = append(fresh, fp)
+		added++
+	}
+	var gone []string
+	for key, fp := range e.known {
+		en := e.entries[key]
+		if seen[key] || !complete[en.Root] {
+			continue
+		}
+		// Deleted, transferred out, no longer visible, excluded, or in
+		// another shard: one last poll, then it stops.
+		en.Gone = started
+		delete(e.known, key)
+		e.p.sched.retire(fp)
+		gone = append(gone, key)
+	}
+	for root := range complete {
+		e.index.Listed[root] = started
+	}
+	e.p.addFeeds(fresh, e.runs == 1)
+	e.purge(ctx, started)
+	e.save(ctx)
+
+	fields := []zap.Field{
+		zap.Int("groups", len(e.p.cfg.Collect.Groups)), zap.Int("subgroups_found", groups), zap.Int("projects_found", projects),
+		zap.Int("feeds_discovered", len(e.known)), zap.Int("feeds_added", added), zap.Int("feeds_gone", len(gone)),
+		zap.Int("excluded", excluded), zap.Int("in_other_shards", elsewhere), zap.Int("feeds_total", e.p.sched.len()),
+	}
+	switch {
+	case e.runs == 1:
+		e.p.logger.Info("Discovered the subgroups and projects of the configured groups", fields...)
+	case added > 0 || len(gone) > 0 || moved > 0:
+		e.p.logger.Info("The estate changed", append(fields, zap.Strings("gone", gone))...)
+	default:
+		e.p.logger.Debug("Listed the estate; nothing changed", fields...)
+	}
+	e.checkBudget()
+}
+
+// stopped forgets a feed after its last poll.
+func (e *estate) stopped(f *feedPoller) {
+	e.p.logger.Debug("A feed that left the estate had its last poll; it stops", zap.String("feed", f.feed.String()), zap.String("path", f.path))
+}
+
+// purge removes the entries and checkpoints of feeds gone for longer than
+// the retention, so storage does not grow as projects come and go. mu
+// must be held.
+func (e *estate) purge(ctx context.Context, now time.Time) {
+	var ops []*storage.Operation
+	keep := e.index.Feeds[:0]
+	for _, en := range e.index.Feeds {
+		if !en.Gone.IsZero() && now.Sub(en.Gone) >= e.retention {
+			ops = append(ops, storage.DeleteOperation(checkpointKey(en.feed())))
+			delete(e.entries, en.key())
+			continue
+		}
+		keep = append(keep, en)
+	}
+	clear(e.index.Feeds[len(keep):])
+	e.index.Feeds = keep
+	if len(ops) == 0 || e.p.state == nil {
+		return
+	}
+	if err := e.store().Batch(ctx, ops...); err != nil {
+		e.p.logger.Warn("Could not remove the stored checkpoints of feeds gone from the estate", zap.Error(err))
+		return
+	}
+	e.p.logger.Info("Removed the stored checkpoints of feeds gone from the estate", zap.Int("feeds", len(ops)), zap.Duration("gone_for_more_than", e.retention))
+}
+
+// save stores the estate. mu must be held.
+func (e *estate) save(ctx context.Context) {
+	if e.p.state == nil {
+		return
+	}
+	raw, err := json.Marshal(e.index)
+	if err == nil {
+		err = e.store().Set(ctx, estateIndexKey, raw)
+	}
+	if err != nil && ctx.Err() == nil {
+		e.p.logger.Warn("Could not store the list of discovered feeds; a restart discovers them again", zap.Error(err))
+	}
+}
+
+// checkBudget warns once when max_requests_per_minute cannot poll every
+// feed at least every idle_poll_interval. mu must be held.
+func (e *estate) checkBudget() {
+	rpm := e.p.cfg.MaxRequestsPerMinute
+	if rpm <= 0 || e.warned {
+		return
+	}
+	feeds := e.p.sched.len()
+	need := float64(feeds) / e.p.cfg.IdlePollInterval.Minutes()
+	if need <= float64(rpm) {
+		return
+	}
+	e.warned = true
+	achievable := time.Duration(math.Ceil(float64(feeds)/float64(rpm)*60)) * time.Second
+	e.p.logger.Warn("The request budget cannot poll every feed every idle_poll_interval; every feed is still polled in turn, less often",
+		zap.Int("feeds", feeds), zap.Int("max_requests_per_minute", rpm), zap.Duration("idle_poll_interval", e.p.cfg.IdlePollInterval),
+		zap.Duration("achievable_interval", achievable),
+		zap.String("what_to_do", "raise max_requests_per_minute (GitLab.com allows 2,000 per user and minute), exclude feeds, or split the estate with collect::shard across replicas, each with its own token"))
+}
+
+// addFeeds starts polling new feeds: spread over one poll_interval at the
+// first discovery, at once later (a new project's first events matter).
+func (p *poller) addFeeds(fresh []*feedPoller, first bool) {
+	if len(fresh) == 0 {
+		return
+	}
+	p.feedsMu.Lock()
+	p.feeds = append(p.feeds, fresh...)
+	p.feedsMu.Unlock()
+	for i, f := range fresh {
+		var delay time.Duration
+		if first {
+			delay = p.spread(i, len(fresh))
+		}
+		p.sched.add(f, delay)
+	}
+}
+
+// removeFeed forgets a feed after its last poll.
+func (p *poller) removeFeed(f *feedPoller) {
+	p.feedsMu.Lock()
+	p.feeds = slices.DeleteFunc(p.feeds, func(o *feedPoller) bool { return o == f })
+	p.feedsMu.Unlock()
+	p.status.set(f.feed.String(), nil)
+	if p.estate != nil {
+		p.estate.stopped(f)
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.IsZero() || a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// store is the storage client of the state store, or one that stores nothing.
+func (e *estate) store() storage.Client {
+	if e.p.state == nil {
+		return storage.NewNopClient()
+	}
+	return e.p.state.client
+}
