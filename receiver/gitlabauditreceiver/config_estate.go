@@ -15,6 +15,7 @@ const (
 	defaultDiscoveryInterval = time.Hour
 	minDiscoveryInterval     = time.Minute
 	defaultIdlePollInterval  = 5 * time.Minute
+	defaultForgetAfter       = 7 * 24 * time.Hour
 	maxShardCount            = 1024
 )
 
@@ -38,6 +39,10 @@ type DiscoveryConfig struct {
 	// Archived polls archived projects too (default true: they still get
 	// audit events).
 	Archived bool `mapstructure:"archived"`
+	// ForgetAfter is how long the stored checkpoint of a feed that left the
+	// estate is kept (default 168h: GitLab restores deleted projects for 7
+	// days; a project that comes back within it resumes where it was).
+	ForgetAfter time.Duration `mapstructure:"forget_after"`
 }
 
 // ShardConfig splits the feeds between the replicas of a StatefulSet:
@@ -51,7 +56,7 @@ type ShardConfig struct {
 }
 
 func defaultDiscoveryConfig() DiscoveryConfig {
-	return DiscoveryConfig{Enabled: true, Subgroups: true, Projects: true, Interval: defaultDiscoveryInterval, Archived: true}
+	return DiscoveryConfig{Enabled: true, Subgroups: true, Projects: true, Interval: defaultDiscoveryInterval, Archived: true, ForgetAfter: defaultForgetAfter}
 }
 
 // unmarshalEstate reads collect::discovery and collect::shard.
@@ -136,6 +141,9 @@ func (cfg *Config) validateEstate() []error {
 		if !d.Subgroups && !d.Projects {
 			add("collect::discovery: subgroups and projects are both false; set enabled: false to turn discovery off")
 		}
+	}
+	if d.ForgetAfter < 0 {
+		add("collect::discovery::forget_after: must not be negative, got %s", d.ForgetAfter)
 	}
 	for i, p := range d.Exclude {
 		if _, err := compileGlob(p); err != nil {

@@ -167,14 +167,14 @@ func TestLoadEstateConfig(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	assert.Equal(t, 5*time.Minute, cfg.IdlePollInterval)
 	assert.False(t, cfg.PerFeedMetrics)
-	assert.Equal(t, DiscoveryConfig{Enabled: true, Subgroups: true, Projects: true, Interval: time.Hour, Archived: true}, cfg.Collect.Discovery)
+	assert.Equal(t, DiscoveryConfig{Enabled: true, Subgroups: true, Projects: true, Interval: time.Hour, Archived: true, ForgetAfter: 7 * 24 * time.Hour}, cfg.Collect.Discovery)
 
 	cfg, err := loadConfig(t, "estate")
 	require.NoError(t, err)
 	assert.Equal(t, 10*time.Minute, cfg.IdlePollInterval)
 	assert.True(t, cfg.PerFeedMetrics)
 	assert.Equal(t, DiscoveryConfig{Enabled: true, Subgroups: false, Projects: true, Interval: 30 * time.Minute,
-		Exclude: []string{"acme/sandbox/**", "**/archive-*"}, Archived: false}, cfg.Collect.Discovery)
+		Exclude: []string{"acme/sandbox/**", "**/archive-*"}, Archived: false, ForgetAfter: 7 * 24 * time.Hour}, cfg.Collect.Discovery)
 	assert.Equal(t, ShardConfig{Index: 2, Count: 3}, cfg.Collect.Shard, "the ordinal of a StatefulSet pod name")
 }
 

@@ -22,10 +22,6 @@ const (
 	// estateIndexKey is the storage key of the discovered feeds.
 	estateIndexKey     = "estate/index"
 	estateIndexVersion = 1
-	// defaultGoneRetention is how long the checkpoint of a feed that left
-	// the estate is kept: GitLab restores deleted projects for 7 days, and
-	// a project transferred back within that time resumes where it was.
-	defaultGoneRetention = 7 * 24 * time.Hour
 	// minTriggeredDiscovery spaces the listings that 404s trigger.
 	minTriggeredDiscovery = time.Minute
 )
@@ -86,7 +82,7 @@ func newEstate(p *poller) *estate {
 		p:         p,
 		cfg:       p.cfg.Collect.Discovery,
 		shard:     p.cfg.Collect.Shard,
-		retention: defaultGoneRetention,
+		retention: p.cfg.Collect.Discovery.ForgetAfter,
 		wake:      make(chan struct{}, 1),
 		known:     map[string]*feedPoller{},
 		entries:   map[string]*estateEntry{},
@@ -173,7 +169,8 @@ func (e *estate) trigger() {
 	}
 }
 
-// run lists the estate at once, then every interval and when triggered.
+// run lists the estate at once, then every interval, and sooner (but at
+// most once a minute) when a feed answers 404.
 func (e *estate) run(ctx context.Context) {
 	e.discover(ctx)
 	timer := time.NewTimer(e.cfg.Interval)
@@ -183,23 +180,13 @@ func (e *estate) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
+			e.discover(ctx)
+			timer.Reset(e.cfg.Interval)
 		case <-e.wake:
-			if wait := minTriggeredDiscovery - time.Since(e.lastRun); wait > 0 {
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(wait):
-				}
+			if soon := minTriggeredDiscovery - time.Since(e.lastRun); soon < time.Until(e.lastRun.Add(e.cfg.Interval)) {
+				timer.Reset(max(soon, 0)) // Go 1.23 timers: no stale tick to drain
 			}
 		}
-		e.discover(ctx)
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-		timer.Reset(e.cfg.Interval)
 	}
 }
 
