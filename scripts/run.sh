@@ -49,7 +49,11 @@ if [[ -z ${GITLAB_URL:-} ]]; then
   # Demo: the simulator serves the audit API with an hour of history, and
   # streams every new event (a few of them twice, as GitLab may) to the
   # collector's streaming endpoint.
+  # The estate: 10 groups (acme has 4 subgroups) and 40 projects; every
+  # 45 s a project is created (and sometimes one moved or deleted), which
+  # discovery must follow.
   "$SIM_BIN" -listen "127.0.0.1:$SIM_PORT" -backfill 400 -backfill-span 1h \
+    -groups 10 -projects 40 -churn 45s \
     -rate 3 -security-share 0.3 -legacy-share 0.05 -dup-ratio 0.05 \
     -stream-url "http://127.0.0.1:$DEMO_STREAM_PORT/webhook/gitlab-audit" \
     -stream-token "$GITLAB_STREAM_TOKEN" >"$RUN_DIR/gitlab-sim.log" 2>&1 &
@@ -57,8 +61,11 @@ if [[ -z ${GITLAB_URL:-} ]]; then
   wait_port 127.0.0.1 "$SIM_PORT" 10 || { echo "the GitLab simulator did not start; see $RUN_DIR/gitlab-sim.log" >&2; exit 1; }
   export GITLAB_URL="http://127.0.0.1:$SIM_PORT"
   export GITLAB_TOKEN=glpat-gitlab-sim-demo-token
-  export GITLAB_COLLECT_INSTANCE=true
+  # Only the top group is configured: its subgroups and projects are
+  # discovered and polled as feeds of their own (watch "discovered" below).
+  export GITLAB_COLLECT_INSTANCE=${GITLAB_COLLECT_INSTANCE:-false}
   export GITLAB_GROUPS='[acme]'
+  export GITLAB_DISCOVERY_INTERVAL=${GITLAB_DISCOVERY_INTERVAL:-1m}
   export GITLAB_POLL_INTERVAL=${GITLAB_POLL_INTERVAL:-15s}
   echo "GitLab simulator on $GITLAB_URL (log: $RUN_DIR/gitlab-sim.log), streaming to 127.0.0.1:$DEMO_STREAM_PORT"
 else
@@ -107,7 +114,7 @@ echo
     print paint(code, sprintf("%-8s %-20s %s  <- %s", sev, ind, line, val("security_rule.name"))); fflush(); next
   }
   /^(ResourceLog|ScopeLog) #/ || /"otelcol.component.id": "debug"/ { next }
-  /\t(warn|error|fatal)\t/ || /Everything is ready/ || /Accepting GitLab audit event streaming/ || /Polling GitLab audit events\t/ { print; fflush() }
+  /\t(warn|error|fatal)\t/ || /Everything is ready/ || /Accepting GitLab audit event streaming/ || /Polling GitLab audit events\t/ || /Discovered the subgroups/ || /The estate changed/ || /Catching up with/ || /Every feed has caught up/ { print; fflush() }
 ' &
 pids+=($!)
 wait

@@ -290,7 +290,7 @@ func (f *feedPoller) poll(ctx context.Context) (behind bool, err error) {
 		zap.Int("events_in_window", st.events), zap.Time("checkpoint", f.cp.Watermark),
 		zap.Duration("lag", now.Sub(f.cp.Watermark)),
 	}
-	if !f.polledOnce {
+	if !f.polledOnce && f.origin != originDiscovered { // thousands of discovered feeds: progress is logged instead
 		f.polledOnce = true
 		p.logger.Info("Polling GitLab audit events", fields...)
 	} else {

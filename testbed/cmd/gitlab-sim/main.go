@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -77,6 +78,7 @@ type config struct {
 	quiet           bool
 	clockOffset     time.Duration
 	faults          gitlabsim.Faults
+	churn           time.Duration
 }
 
 func parseFlags(args []string, output io.Writer) (config, error) {
@@ -111,6 +113,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.Float64Var(&c.faults.SlowShare, "slow-share", 0, "share of API requests answered only after -slow-delay")
 	fs.DurationVar(&c.faults.SlowDelay, "slow-delay", 40*time.Second, "how late slow API requests are answered")
 	fs.DurationVar(&c.faults.MaxRange, "max-range", 0, "answer 500 to audit event queries over a longer created_at range (0 = no limit)")
+	fs.DurationVar(&c.churn, "churn", 0, "change the estate at this interval: create a project (with its first events), and every other time transfer or delete one (0 = never)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -123,8 +126,8 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	switch {
 	case c.groups < 1 || c.projects < 1:
 		return c, errors.New("-groups and -projects must be at least 1")
-	case c.backfill < 0 || c.backfillSpan < 0 || c.rate < 0 || c.rateLimit < 0:
-		return c, errors.New("-backfill, -backfill-span, -rate and -rate-limit must not be negative")
+	case c.backfill < 0 || c.backfillSpan < 0 || c.rate < 0 || c.rateLimit < 0 || c.churn < 0:
+		return c, errors.New("-backfill, -backfill-span, -rate, -rate-limit and -churn must not be negative")
 	case !isShare(c.lateShare) || !isShare(c.dupRatio) || !isShare(c.legacyShare) || !isShare(c.securityShare):
 		return c, errors.New("-late-share, -dup-ratio, -legacy-share and -security-share must be between 0 and 1")
 	case !isShare(c.faults.FailShare) || !isShare(c.faults.SlowShare):
@@ -245,7 +248,10 @@ func run(ctx context.Context, cfg config, out io.Writer, logger *log.Logger, rea
 	genCtx, stopGen := context.WithCancel(ctx)
 	go func() {
 		defer close(genDone)
+		var wg sync.WaitGroup
+		wg.Go(func() { churn(genCtx, sim, cfg.churn, cfg.seed, logger) })
 		produce(genCtx, sim, cfg)
+		wg.Wait()
 	}()
 
 	var runErr error

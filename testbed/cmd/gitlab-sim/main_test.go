@@ -53,6 +53,7 @@ func TestParseFlags(t *testing.T) {
 		{"-tier", "gold"},
 		{"-groups", "0"},
 		{"-rate", "-1"},
+		{"-churn", "-1s"},
 		{"extra"},
 		{"-nope"},
 	} {
@@ -245,4 +246,20 @@ func TestRunWithSkewedClockAndFaults(t *testing.T) {
 	assert.Equal(t, http.StatusInternalServerError, tooLong.StatusCode, "beyond -max-range")
 	cancel()
 	require.NoError(t, <-errc)
+}
+
+func TestChurnChangesTheEstate(t *testing.T) {
+	sim := gitlabsim.New(gitlabsim.Options{Seed: 3})
+	sim.Populate(5, 8)
+	before := len(sim.Projects())
+	var logs lockedBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
+	defer cancel()
+	churn(ctx, sim, 20*time.Millisecond, 3, log.New(&logs, "", 0))
+	_ = sim.Close()
+	out := logs.String()
+	assert.Contains(t, out, "churn: created project")
+	assert.Contains(t, out, "churn: transferred project")
+	assert.Greater(t, len(sim.Projects()), before)
+	assert.Greater(t, sim.EventCount(), 3)
 }
