@@ -17,7 +17,9 @@
 #   7. runs the detection benchmark: the simulator's scenario (days of
 #      benign traffic, attack chains on the last day) through the
 #      distribution, scored per attack step and per rule;
-#   8. writes BENCHMARKS.md from bench/BENCHMARKS.md.tmpl.
+#   8. runs the estate: 2,000 discovered projects (20 active) polled under
+#      a 2,000 requests/minute budget, and a restart on their checkpoints;
+#   9. writes BENCHMARKS.md from bench/BENCHMARKS.md.tmpl.
 #
 # BENCH_QUICK=1 makes a short smoke run and writes
 # _build/bench/BENCHMARKS.quick.md instead of BENCHMARKS.md (BENCH_OUT
@@ -42,12 +44,14 @@ if [[ "$QUICK" == 1 ]]; then
 	DURATION=1s WARMUP=300ms LEVELS=1,8
 	EVENTS=100000 ENRICH_EVENTS=2000
 	SOAK_DURATION=${BENCH_SOAK_DURATION:-20s} SOAK_INTERVAL=5s
+	ESTATE_ARGS="-projects 500 -active 10 -poll-interval 10s -idle-poll-interval 1m -warmup 45s -duration 20s"
 	OUT=${BENCH_OUT:-$DIR/BENCHMARKS.quick.md}
 else
 	COUNT=${BENCH_COUNT:-8} BENCHTIME=1s
 	DURATION=${BENCH_DURATION:-10s} WARMUP=2s LEVELS=${BENCH_LEVELS:-1,8,32}
 	EVENTS=1000000 ENRICH_EVENTS=20000
 	SOAK_DURATION=${BENCH_SOAK_DURATION:-10m} SOAK_INTERVAL=1m
+	ESTATE_ARGS=${BENCH_ESTATE_ARGS:-"-projects 2000 -active 20 -poll-interval 1m -idle-poll-interval 5m -warmup 12m -duration 5m"}
 	OUT=${BENCH_OUT:-BENCHMARKS.md}
 fi
 MEMLIMIT=${BENCH_GOMEMLIMIT:-128MiB}
@@ -98,6 +102,11 @@ measure() {
 	"$LOADGEN" detect -collector "$DIST" -config bench/detect.yaml -days "$DETECT_DAYS" \
 		-workdir "$RES/logs" -out "$RES/detect.md" -json "$RES/detect.json"
 
+	step "estate: gitlab-loadgen estate $ESTATE_ARGS"
+	# shellcheck disable=SC2086 # word splitting of the arguments is intended
+	"$LOADGEN" estate -collector "$DIST" -config bench/estate.yaml $ESTATE_ARGS \
+		-workdir "$RES/logs" -out "$RES/estate.md" -json "$RES/estate.json"
+
 	step "write $OUT"
 	mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
 	cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
@@ -131,6 +140,8 @@ measure() {
 
 	# detection quality: the simulator's scenario through the distribution
 	go run ./testbed/cmd/gitlab-loadgen detect -collector $DIST -config bench/detect.yaml -days $DETECT_DAYS
+
+	go run ./testbed/cmd/gitlab-loadgen estate -collector $DIST -config bench/estate.yaml $ESTATE_ARGS
 	\`\`\`
 	EOF
 	{

@@ -1,10 +1,11 @@
 // Command gitlab-loadgen measures the KYRA GitLab audit collector
-// distribution on loopback. It has six subcommands:
+// distribution on loopback. It has seven subcommands:
 //
 //	gitlab-loadgen stream   -collector BIN [flags]
 //	gitlab-loadgen soak     -collector BIN [flags]
 //	gitlab-loadgen backfill -collector BIN [flags]
 //	gitlab-loadgen enrich   -collector BIN [flags]
+//	gitlab-loadgen estate   -collector BIN [flags]
 //	gitlab-loadgen gobench  -in bench.txt
 //	gitlab-loadgen detect   -collector BIN [flags]
 //
@@ -37,6 +38,11 @@
 // the records gitlab_detect tagged (testbed/detectbench): attack steps
 // tagged right, and the share of benign events raised to HIGH or MEDIUM.
 //
+// estate serves an estate of 2,000 projects under one group, 20 of them
+// active, and measures the collector discovering and polling them all
+// under a request budget: requests per minute, checkpoint lag of active
+// and idle feeds, peak RSS, and the restart on 2,000 stored checkpoints.
+//
 // gobench summarises `go test -bench` output of the project's benchmarks
 // as Markdown tables with the ratios the benchmarks exist for.
 //
@@ -67,7 +73,7 @@ func main() {
 	}
 }
 
-const usage = `usage: gitlab-loadgen <stream|soak|backfill|enrich|gobench|detect> [flags]; -h after a subcommand lists its flags`
+const usage = `usage: gitlab-loadgen <stream|soak|backfill|enrich|estate|gobench|detect> [flags]; -h after a subcommand lists its flags`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -81,6 +87,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runSoak(ctx, args[1:], stdout, stderr)
 	case "backfill":
 		return runBackfill(ctx, args[1:], stdout, stderr)
+	case "estate":
+		return runEstate(ctx, args[1:], stdout, stderr)
 	case "gobench":
 		return runGoBench(args[1:], stdout, stderr)
 	case "enrich":

@@ -1,0 +1,55 @@
+package gitlabauditreceiver
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/storagetest"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.uber.org/zap"
+
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/gitlabapi"
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/metadata"
+)
+
+// BenchmarkStartWith2000StoredFeeds measures what a start adds on an estate
+// of 2,000 discovered projects: reading the stored list of feeds and every
+// feed's checkpoint from file_storage (target in BENCHMARKS.md: well under
+// a second).
+func BenchmarkStartWith2000StoredFeeds(b *testing.B) {
+	const feeds = 2000
+	ctx := context.Background()
+	host := storagetest.NewStorageHost().WithFileBackedStorageExtension("file_storage", b.TempDir())
+	ext := host.GetExtensions()[storagetest.NewStorageID("file_storage")].(storage.Extension)
+	client, err := ext.GetClient(ctx, component.KindReceiver, component.NewID(metadata.Type), "")
+	require.NoError(b, err)
+	defer func() { _ = client.Close(ctx) }()
+
+	cfg := createDefaultConfig().(*Config)
+	cfg.Collect.Groups = []string{"acme"}
+	now := time.Now()
+	idx := estateIndex{Version: estateIndexVersion, Listed: map[string]time.Time{"acme": now}}
+	for i := range feeds {
+		en := &estateEntry{Kind: gitlabapi.KindProject, ID: int64(1000 + i), Path: "acme/team/p", Root: "acme", Start: now.Add(-time.Hour)}
+		idx.Feeds = append(idx.Feeds, en)
+		cp := checkpoint{Watermark: now.Add(-time.Minute), Seen: map[string]int64{"Project:1": now.UnixMilli()}}
+		require.NoError(b, saveCheckpoint(ctx, client, en.feed(), cp))
+	}
+	raw, err := json.Marshal(idx)
+	require.NoError(b, err)
+	require.NoError(b, client.Set(ctx, estateIndexKey, raw))
+
+	b.ReportAllocs()
+	for b.Loop() {
+		p := &poller{cfg: cfg, logger: zap.NewNop(), store: client, now: time.Now, persistent: true}
+		p.estate = newEstate(p)
+		p.load(ctx)
+		if len(p.feeds) != feeds+1 { // and the configured group
+			b.Fatalf("%d feeds loaded", len(p.feeds))
+		}
+	}
+}
