@@ -346,7 +346,7 @@ func (c *collector) metricByLabel(ctx context.Context, client *http.Client, name
 		if err != nil {
 			return nil, fmt.Errorf("malformed sample %q", line)
 		}
-		out[parseLabels(line[len(name)+1:end])[label]] = v
+		out[parseLabels(line[len(name)+1 : end])[label]] = v
 	}
 	return out, sc.Err()
 }
