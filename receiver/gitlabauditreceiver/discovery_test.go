@@ -196,28 +196,37 @@ func assertOnce(t *testing.T, got []string) {
 }
 
 func TestDiscoveryEveryEventOfAThreeLevelTreeOnce(t *testing.T) {
-	sim, srv := estateSim(t, 300, gitlabsim.Options{})
-	now := time.Now()
-	sim.Generate(3000, now.Add(-50*time.Minute), now.Add(-3*time.Second))
-	want := visibleUnder(sim, "acme")
-	require.Greater(t, len(want), 500)
+	for _, tt := range []struct {
+		projects int
+		rollup   bool
+	}{{300, false}, {60, true}} {
+		t.Run(fmt.Sprintf("projects=%d,rollup=%t", tt.projects, tt.rollup), func(t *testing.T) {
+			// With the roll-up, group feeds repeat their descendants' events:
+			// still emitted once.
+			sim, srv := estateSim(t, tt.projects, gitlabsim.Options{GroupRollup: tt.rollup})
+			now := time.Now()
+			sim.Generate(10*tt.projects, now.Add(-50*time.Minute), now.Add(-3*time.Second))
+			want := visibleUnder(sim, "acme")
+			require.Greater(t, len(want), tt.projects)
 
-	sink := new(consumertest.LogsSink)
-	r, logs := runReceiver(t, estateConfig(srv.URL, "acme"), sink, newStatusHost(nil))
-	waitFor(t, sink, want, 30*time.Second)
-	time.Sleep(300 * time.Millisecond)
-	got := ids(records(sink.AllLogs()))
-	assertOnce(t, got)
-	assert.Equal(t, want, sorted(got), "every event of the tree, nothing from outside it")
+			sink := new(consumertest.LogsSink)
+			r, logs := runReceiver(t, estateConfig(srv.URL, "acme"), sink, newStatusHost(nil))
+			waitFor(t, sink, want, 30*time.Second)
+			time.Sleep(300 * time.Millisecond)
+			got := ids(records(sink.AllLogs()))
+			assertOnce(t, got)
+			assert.Equal(t, want, sorted(got), "every event of the tree, nothing from outside it")
 
-	found := logs.FilterMessage("Discovered the subgroups and projects of the configured groups").All()
-	require.Len(t, found, 1)
-	ctx := found[0].ContextMap()
-	assert.EqualValues(t, 16, ctx["subgroups_found"])
-	assert.EqualValues(t, projectsUnder(sim, "acme"), ctx["projects_found"])
-	assert.Len(t, r.poller.snapshot(), 1+16+projectsUnder(sim, "acme"), "the group, its subgroups and projects")
-	assert.Empty(t, logs.FilterLevelExact(zapcore.ErrorLevel).All())
-	assert.Empty(t, logs.FilterLevelExact(zapcore.WarnLevel).All())
+			found := logs.FilterMessage("Discovered the subgroups and projects of the configured groups").All()
+			require.Len(t, found, 1)
+			ctx := found[0].ContextMap()
+			assert.EqualValues(t, 16, ctx["subgroups_found"])
+			assert.EqualValues(t, projectsUnder(sim, "acme"), ctx["projects_found"])
+			assert.Len(t, r.poller.snapshot(), 1+16+projectsUnder(sim, "acme"), "the group, its subgroups and projects")
+			assert.Empty(t, logs.FilterLevelExact(zapcore.ErrorLevel).All())
+			assert.Empty(t, logs.FilterLevelExact(zapcore.WarnLevel).All())
+		})
+	}
 }
 
 func TestDiscoveryNewProjectLosesNoEvent(t *testing.T) {

@@ -95,6 +95,7 @@ type feedPoller struct {
 	retiring bool // left the estate while being polled: one more poll, then final
 
 	caughtUp atomic.Bool // a poll reached the present
+	failing  atomic.Bool // the last poll failed: not counted as catching up
 }
 
 func feedsOf(c CollectConfig) []gitlabapi.Feed {
@@ -224,6 +225,7 @@ func (p *poller) pollOnce(ctx context.Context, f *feedPoller) pollOutcome {
 	behind, err := f.poll(withEmittedCounter(ctx, &n))
 	out := pollOutcome{events: int(n.Load()), behind: behind, failed: err != nil}
 	p.progress.read(int(n.Load()))
+	f.failing.Store(err != nil)
 	if ctx.Err() != nil {
 		return out
 	}

@@ -50,8 +50,12 @@ func (c *catchUp) read(n int) { c.events.Add(int64(n)) }
 
 // state is the progress now: feeds caught up, feeds, the oldest
 // checkpoint of a feed still catching up, and an estimate of the time left.
+// Failing feeds are left out: their errors are logged on their own.
 func (c *catchUp) state() (done, total int, oldest time.Time, left time.Duration) {
 	for _, f := range c.p.snapshot() {
+		if f.failing.Load() && !f.caughtUp.Load() {
+			continue
+		}
 		total++
 		if f.caughtUp.Load() {
 			done++
