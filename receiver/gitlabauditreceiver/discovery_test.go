@@ -453,3 +453,36 @@ func TestShardsPollEveryFeedOnceAndReshardLosesNothing(t *testing.T) {
 	start(1, 2, sink2)
 	waitFor(t, sink2, want, 20*time.Second)
 }
+
+func TestDiscoveryExcludesAndArchived(t *testing.T) {
+	sim, srv := estateSim(t, 40, gitlabsim.Options{})
+	var archived gitlabsim.Project
+	for _, p := range sim.Projects() {
+		if strings.HasPrefix(p.FullPath, "acme/team-0/") {
+			archived = p
+			break
+		}
+	}
+	require.NoError(t, sim.ArchiveProject(archived.ID, true))
+	cfg := estateConfig(srv.URL, "acme")
+	cfg.Collect.Discovery.Exclude = []string{"acme/team-1/**", "**/sub-2"}
+	cfg.Collect.Discovery.Archived = false
+	cfg.Collect.Projects = []string{sim.Projects()[1].FullPath} // also found by discovery: polled once, as configured
+	r, logs := runReceiver(t, cfg, new(consumertest.LogsSink), newStatusHost(nil))
+	require.Eventually(t, func() bool {
+		return len(logs.FilterMessage("Discovered the subgroups and projects of the configured groups").All()) == 1
+	}, 10*time.Second, 20*time.Millisecond)
+	polled := map[string]bool{}
+	for _, f := range r.poller.snapshot() {
+		assert.False(t, polled[f.feed.String()], "feed %s twice", f.feed)
+		polled[f.feed.String()] = true
+		if f.origin == originDiscovered {
+			assert.NotRegexp(t, `^acme/team-1(/|$)|/sub-2$`, f.path)
+		}
+	}
+	assert.False(t, polled["project:"+strconv.FormatInt(archived.ID, 10)], "archived projects left out")
+	assert.False(t, polled["project:"+strconv.FormatInt(sim.Projects()[1].ID, 10)], "the configured project is not discovered again")
+	assert.True(t, polled["project:"+cfg.Collect.Projects[0]])
+	ctx := logs.FilterMessage("Discovered the subgroups and projects of the configured groups").All()[0].ContextMap()
+	assert.Positive(t, ctx["excluded"])
+}
