@@ -2,7 +2,6 @@ package gitlabauditreceiver // import "github.com/kyra-mdr/otelcol-gitlab/receiv
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"regexp"
@@ -12,16 +11,12 @@ import (
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/zap"
 
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/gitlabapi"
 )
 
 const (
-	// estateIndexKey is the storage key of the discovered feeds.
-	estateIndexKey     = "estate/index"
-	estateIndexVersion = 1
 	// minTriggeredDiscovery spaces the listings that 404s trigger.
 	minTriggeredDiscovery = time.Minute
 )
@@ -50,25 +45,24 @@ type estate struct {
 	lastRun time.Time
 }
 
-// estateIndex is what is stored: the discovered feeds, and when each
-// configured group was last listed completely.
+// estateIndex is what is stored (estate_state.go): the discovered feeds,
+// and when each configured group was last listed completely.
 type estateIndex struct {
-	Version int `json:"version"`
 	// Listed maps a configured group to the time of its last complete listing.
-	Listed map[string]time.Time `json:"listed"`
-	Feeds  []*estateEntry       `json:"feeds"`
+	Listed map[string]time.Time
+	Feeds  []*estateEntry
 }
 
 // estateEntry is one discovered group or project.
 type estateEntry struct {
-	Kind gitlabapi.Kind `json:"kind"`
-	ID   int64          `json:"id"`
-	Path string         `json:"path"`
-	Root string         `json:"root"`
+	Kind gitlabapi.Kind
+	ID   int64
+	Path string
+	Root string
 	// Start is where the feed starts reading while it has no checkpoint.
-	Start time.Time `json:"start"`
+	Start time.Time
 	// Gone is when the feed left the estate; zero while it is in it.
-	Gone time.Time `json:"gone,omitzero"`
+	Gone time.Time
 }
 
 func (e *estateEntry) feed() gitlabapi.Feed {
@@ -86,7 +80,7 @@ func newEstate(p *poller) *estate {
 		wake:      make(chan struct{}, 1),
 		known:     map[string]*feedPoller{},
 		entries:   map[string]*estateEntry{},
-		index:     estateIndex{Version: estateIndexVersion, Listed: map[string]time.Time{}},
+		index:     estateIndex{Listed: map[string]time.Time{}},
 	}
 	for _, g := range p.cfg.Collect.Discovery.Exclude {
 		if re, err := compileGlob(g); err == nil { // validated
@@ -100,19 +94,13 @@ func newEstate(p *poller) *estate {
 func (e *estate) load(ctx context.Context) []*feedPoller {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	raw, err := e.store().Get(ctx, estateIndexKey)
-	if err == nil && raw != nil {
-		var idx estateIndex
-		switch err := json.Unmarshal(raw, &idx); {
+	if e.p.state != nil {
+		switch idx, ok, err := e.p.state.loadEstate(ctx); {
 		case err != nil:
 			e.p.logger.Warn("Ignoring the stored list of discovered feeds; discovering them again", zap.Error(err))
-		case idx.Version != estateIndexVersion:
-			e.p.logger.Warn("Ignoring the stored list of discovered feeds of another version; discovering them again", zap.Int("version", idx.Version))
-		default:
+		case ok:
 			e.index = idx
 		}
-	} else if err != nil {
-		e.p.logger.Warn("Could not read the stored list of discovered feeds; discovering them again", zap.Error(err))
 	}
 	if e.index.Listed == nil {
 		e.index.Listed = map[string]time.Time{}
@@ -371,11 +359,11 @@ func (e *estate) stopped(f *feedPoller) {
 // the retention, so storage does not grow as projects come and go. mu
 // must be held.
 func (e *estate) purge(ctx context.Context, now time.Time) {
-	var ops []*storage.Operation
+	var forget []gitlabapi.Feed
 	keep := e.index.Feeds[:0]
 	for _, en := range e.index.Feeds {
 		if !en.Gone.IsZero() && now.Sub(en.Gone) >= e.retention {
-			ops = append(ops, storage.DeleteOperation(checkpointKey(en.feed())))
+			forget = append(forget, en.feed())
 			delete(e.entries, en.key())
 			continue
 		}
@@ -383,14 +371,14 @@ func (e *estate) purge(ctx context.Context, now time.Time) {
 	}
 	clear(e.index.Feeds[len(keep):])
 	e.index.Feeds = keep
-	if len(ops) == 0 || e.p.state == nil {
+	if len(forget) == 0 || e.p.state == nil {
 		return
 	}
-	if err := e.store().Batch(ctx, ops...); err != nil {
+	if err := e.p.state.forgetCheckpoints(ctx, forget); err != nil {
 		e.p.logger.Warn("Could not remove the stored checkpoints of feeds gone from the estate", zap.Error(err))
 		return
 	}
-	e.p.logger.Info("Removed the stored checkpoints of feeds gone from the estate", zap.Int("feeds", len(ops)), zap.Duration("gone_for_more_than", e.retention))
+	e.p.logger.Info("Removed the stored checkpoints of feeds gone from the estate", zap.Int("feeds", len(forget)), zap.Duration("gone_for_more_than", e.retention))
 }
 
 // save stores the estate. mu must be held.
@@ -398,11 +386,7 @@ func (e *estate) save(ctx context.Context) {
 	if e.p.state == nil {
 		return
 	}
-	raw, err := json.Marshal(e.index)
-	if err == nil {
-		err = e.store().Set(ctx, estateIndexKey, raw)
-	}
-	if err != nil && ctx.Err() == nil {
+	if err := e.p.state.saveEstate(ctx, e.index); err != nil && ctx.Err() == nil {
 		e.p.logger.Warn("Could not store the list of discovered feeds; a restart discovers them again", zap.Error(err))
 	}
 }
@@ -468,12 +452,4 @@ func maxTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
-}
-
-// store is the storage client of the state store, or one that stores nothing.
-func (e *estate) store() storage.Client {
-	if e.p.state == nil {
-		return storage.NewNopClient()
-	}
-	return e.p.state.client
 }

@@ -2,7 +2,6 @@ package gitlabauditreceiver
 
 import (
 	"context"
-	"encoding/json"
 	"testing"
 	"time"
 
@@ -32,20 +31,19 @@ func BenchmarkStartWith2000StoredFeeds(b *testing.B) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Collect.Groups = []string{"acme"}
 	now := time.Now()
-	idx := estateIndex{Version: estateIndexVersion, Listed: map[string]time.Time{"acme": now}}
+	state := newStateStore(client, zap.NewNop(), time.Now, cfg.Dedup.MaxEntries, cfg.Dedup.TTL)
+	idx := estateIndex{Listed: map[string]time.Time{"acme": now}}
 	for i := range feeds {
 		en := &estateEntry{Kind: gitlabapi.KindProject, ID: int64(1000 + i), Path: "acme/team/p", Root: "acme", Start: now.Add(-time.Hour)}
 		idx.Feeds = append(idx.Feeds, en)
-		cp := checkpoint{Watermark: now.Add(-time.Minute), Seen: map[string]int64{"Project:1": now.UnixMilli()}}
-		require.NoError(b, saveCheckpoint(ctx, client, en.feed(), cp))
+		cp := checkpoint{Watermark: now.Add(-time.Minute), Seen: map[string]int64{"P:1": now.UnixMilli()}}
+		require.NoError(b, state.saveCheckpoint(ctx, en.feed(), cp))
 	}
-	raw, err := json.Marshal(idx)
-	require.NoError(b, err)
-	require.NoError(b, client.Set(ctx, estateIndexKey, raw))
+	require.NoError(b, state.saveEstate(ctx, idx))
 
 	b.ReportAllocs()
 	for b.Loop() {
-		p := &poller{cfg: cfg, logger: zap.NewNop(), store: client, now: time.Now, persistent: true}
+		p := &poller{cfg: cfg, logger: zap.NewNop(), state: state, now: time.Now}
 		p.estate = newEstate(p)
 		p.load(ctx)
 		if len(p.feeds) != feeds+1 { // and the configured group
