@@ -118,8 +118,8 @@ func (e *estate) load(ctx context.Context) []*feedPoller {
 	var out []*feedPoller
 	for _, en := range e.index.Feeds {
 		e.entries[en.key()] = en
-		if en.Gone.IsZero() && (!roots[en.Root] || !e.wanted(en)) {
-			en.Gone = now // its group is no longer configured, or it is excluded or in another shard now
+		if en.Gone.IsZero() && (!roots[en.Root] || !e.wanted(en) || e.configured(en)) {
+			en.Gone = now // its group is no longer configured, it is excluded, in another shard, or configured itself now
 		}
 		if !en.Gone.IsZero() {
 			continue
@@ -134,6 +134,22 @@ func (e *estate) load(ctx context.Context) []*feedPoller {
 	}
 	e.purge(ctx, now)
 	return out
+}
+
+// configured reports whether a discovered group or project is also
+// configured (by id or full path): it is then polled once, as configured.
+func (e *estate) configured(en *estateEntry) bool {
+	refs := e.p.cfg.Collect.Projects
+	if en.Kind == gitlabapi.KindGroup {
+		refs = e.p.cfg.Collect.Groups
+	}
+	id := strconv.FormatInt(en.ID, 10)
+	for _, ref := range refs {
+		if ref == id || strings.EqualFold(ref, en.Path) {
+			return true
+		}
+	}
+	return false
 }
 
 // wanted reports whether this replica polls a discovered group or project.
@@ -251,13 +267,6 @@ func (e *estate) apply(ctx context.Context, all []found, complete map[string]boo
 	defer e.mu.Unlock()
 	e.runs++
 	floor := started.Add(-e.p.cfg.InitialLookback)
-	configured := map[string]bool{}
-	for _, ref := range e.p.cfg.Collect.Groups {
-		configured["group:"+strings.ToLower(ref)] = true
-	}
-	for _, ref := range e.p.cfg.Collect.Projects {
-		configured["project:"+strings.ToLower(ref)] = true
-	}
 	var added, moved, excluded, elsewhere, groups, projects int
 	var fresh []*feedPoller
 	seen := map[string]bool{}
@@ -268,7 +277,7 @@ func (e *estate) apply(ctx context.Context, all []found, complete map[string]boo
 			continue // under two configured groups
 		}
 		seen[key] = true
-		if configured[string(f.kind)+":"+strconv.FormatInt(f.ent.ID, 10)] || configured[string(f.kind)+":"+strings.ToLower(f.ent.FullPath)] {
+		if e.configured(en) {
 			continue // polled as configured
 		}
 		if f.kind == gitlabapi.KindGroup {
