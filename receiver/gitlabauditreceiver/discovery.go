@@ -2,6 +2,7 @@ package gitlabauditreceiver // import "github.com/kyra-mdr/otelcol-gitlab/receiv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -252,7 +253,8 @@ func (e *estate) discover(ctx context.Context) {
 
 func (e *estate) failed(ctx context.Context, root string, err error) {
 	fields := []zap.Field{zap.String("group", root), zap.Error(err)}
-	if ae, ok := err.(*gitlabapi.APIError); ok {
+	var ae *gitlabapi.APIError
+	if errors.As(err, &ae) {
 		fields = append(fields, zap.String("what_to_do", ae.Advice()))
 	}
 	if ctx.Err() == nil {

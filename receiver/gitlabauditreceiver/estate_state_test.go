@@ -36,11 +36,11 @@ func TestEstateIndexRoundTripAndDamage(t *testing.T) {
 	raw := encodeEstate(idx)
 	for n := range len(raw) {
 		_, err := decodeEstate(raw[:n])
-		assert.Error(t, err, "a value cut at %d bytes is refused", n)
+		require.Error(t, err, "a value cut at %d bytes is refused", n)
 	}
 	_, err = decodeEstate(append(raw, 0))
-	assert.Error(t, err, "trailing bytes")
+	require.Error(t, err, "trailing bytes")
 	bad := encodeEstate(estateIndex{Feeds: []*estateEntry{{Kind: "instance", ID: 1}}})
 	_, err = decodeEstate(bad)
-	assert.Error(t, err, "only groups and projects are discovered")
+	require.Error(t, err, "only groups and projects are discovered")
 }

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -40,7 +39,7 @@ func TestListingsWalkEveryPage(t *testing.T) {
 			require.NoError(t, sim.ArchiveProject(150, true))
 			srv := httptest.NewServer(sim)
 			defer srv.Close()
-			defer sim.Close()
+			defer func() { _ = sim.Close() }()
 			base, _ := url.Parse(srv.URL)
 			c := New(Options{HTTPClient: srv.Client(), BaseURL: base, Token: token, PerPage: 100, MaxConcurrent: 2})
 
@@ -75,7 +74,7 @@ func TestListingsWalkEveryPage(t *testing.T) {
 			_, err = c.GroupProjects(context.Background(), "other", true)
 			require.Error(t, err)
 			assert.True(t, IsStatus(err, http.StatusNotFound))
-			assert.True(t, strings.Contains(err.Error(), "projects of group other"), err.Error())
+			assert.Contains(t, err.Error(), "projects of group other")
 		})
 	}
 }
