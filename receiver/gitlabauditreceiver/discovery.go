@@ -115,7 +115,7 @@ func (e *estate) load(ctx context.Context) []*feedPoller {
 			delete(e.index.Listed, r) // no longer configured
 		}
 	}
-	now := e.p.now()
+	now := e.p.gitlabNow()
 	var out []*feedPoller
 	for _, en := range e.index.Feeds {
 		e.entries[en.key()] = en
@@ -207,7 +207,7 @@ type found struct {
 // alone: polling of the feeds already known never stops.
 func (e *estate) discover(ctx context.Context) {
 	e.lastRun = time.Now()
-	started := e.p.now()
+	started := e.p.gitlabNow() // GitLab's clock: feeds start from it
 	var all []found
 	complete := map[string]bool{}
 	failures := 0

@@ -103,7 +103,7 @@ func (c *catchUp) report() {
 	}
 	fields := []zap.Field{zap.Int("feeds_caught_up", done), zap.Int("feeds", total),
 		zap.Int64("events_read", c.events.Load()), zap.Time("oldest_checkpoint", oldest),
-		zap.Duration("behind", c.p.now().Sub(oldest).Round(time.Second))}
+		zap.Duration("behind", c.p.gitlabNow().Sub(oldest).Round(time.Second))}
 	if done > 0 {
 		fields = append(fields, zap.Duration("estimated_time_left", left))
 	}
