@@ -397,40 +397,84 @@ func checkPod(t *testing.T, p podOf, secrets map[string]*corev1.Secret, configMa
 				t.Errorf("%s: envFrom Secret %q is not in the example", where, ef.SecretRef.Name)
 			}
 		}
-		// The collector configuration the container runs: --config=<file>
-		// on a mounted ConfigMap.
+		// The collector configuration the container runs: every
+		// --config=<file> (merged in order, as the collector does) on a
+		// mounted ConfigMap or Secret; Kubernetes expands $(VAR) in args.
+		env := containerEnv(t, where, c.Env, c.EnvFrom, secrets)
+		for _, e := range c.Env {
+			if p.o.kind == "StatefulSet" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name" {
+				env[e.Name] = p.o.name + "-0" // the first replica's pod name
+			}
+		}
+		var cfgs []string
 		for _, arg := range append(append([]string{}, c.Command...), c.Args...) {
 			file, ok := strings.CutPrefix(arg, "--config=")
 			if !ok {
 				continue
 			}
-			cm, key := mountedConfigMap(c, volumes, file)
-			if cm == "" {
-				t.Errorf("%s: --config=%s is on no mounted ConfigMap", where, file)
-				continue
-			}
-			data, ok := configMaps[cm]
-			if !ok || data.Data[key] == "" {
-				t.Errorf("%s: --config=%s: ConfigMap %s has no key %q in the example", where, file, cm, key)
-				continue
-			}
-			validated[cm+"/"+key] = true
-			cfg := data.Data[key]
-			env := containerEnv(t, where, c.Env, c.EnvFrom, secrets)
-			t.Run(fmt.Sprintf("%s/%s/%s", strings.ToLower(p.o.kind), p.o.name, c.Name), func(t *testing.T) {
-				checkEnvProvided(t, where, cfg, env)
-				validateConfig(t, cfg, envFor(cfg, env))
+			file = argVar.ReplaceAllStringFunc(file, func(v string) string {
+				if x, ok := env[v[2:len(v)-1]]; ok {
+					return x
+				}
+				return v
 			})
+			kind, name, key := mountedSource(c, volumes, file)
+			var cfg string
+			switch kind {
+			case "ConfigMap":
+				data, ok := configMaps[name]
+				if !ok || data.Data[key] == "" {
+					t.Errorf("%s: --config=%s: ConfigMap %s has no key %q in the example", where, file, name, key)
+					continue
+				}
+				validated[name+"/"+key] = true
+				cfg = data.Data[key]
+			case "Secret":
+				sec := secrets[name]
+				if sec == nil {
+					t.Errorf("%s: --config=%s: Secret %s is not in the example", where, file, name)
+					continue
+				}
+				cfg = sec.StringData[key]
+				if cfg == "" {
+					cfg = string(sec.Data[key])
+				}
+				if cfg == "" {
+					t.Errorf("%s: --config=%s: Secret %s has no key %q in the example", where, file, name, key)
+					continue
+				}
+			default:
+				t.Errorf("%s: --config=%s is on no mounted ConfigMap or Secret", where, file)
+				continue
+			}
+			cfgs = append(cfgs, cfg)
 		}
+		if len(cfgs) == 0 {
+			continue
+		}
+		t.Run(fmt.Sprintf("%s/%s/%s", strings.ToLower(p.o.kind), p.o.name, c.Name), func(t *testing.T) {
+			all := strings.Join(cfgs, "\n")
+			checkEnvProvided(t, where, all, env)
+			validateConfig(t, cfgs[0], envFor(all, env), cfgs[1:]...)
+		})
 	}
 }
 
-// mountedConfigMap finds the ConfigMap and key a file path of the
-// container comes from.
-func mountedConfigMap(c corev1.Container, volumes map[string]corev1.Volume, file string) (string, string) {
+// argVar is a $(VAR) reference in a container's command or args.
+var argVar = regexp.MustCompile(`\$\([A-Za-z_][A-Za-z0-9_]*\)`)
+
+// mountedSource finds the ConfigMap or Secret, and its key, a file path of
+// the container comes from.
+func mountedSource(c corev1.Container, volumes map[string]corev1.Volume, file string) (kind, name, key string) {
 	for _, m := range c.VolumeMounts {
 		v := volumes[m.Name]
-		if v.ConfigMap == nil {
+		var items []corev1.KeyToPath
+		switch {
+		case v.ConfigMap != nil:
+			kind, name, items = "ConfigMap", v.ConfigMap.Name, v.ConfigMap.Items
+		case v.Secret != nil:
+			kind, name, items = "Secret", v.Secret.SecretName, v.Secret.Items
+		default:
 			continue
 		}
 		rel, err := filepath.Rel(m.MountPath, file)
@@ -439,20 +483,20 @@ func mountedConfigMap(c corev1.Container, volumes map[string]corev1.Volume, file
 		}
 		if m.SubPath != "" {
 			if rel == "." {
-				return v.ConfigMap.Name, m.SubPath
+				return kind, name, m.SubPath
 			}
 			continue
 		}
-		for _, item := range v.ConfigMap.Items {
+		for _, item := range items {
 			if item.Path == rel {
-				return v.ConfigMap.Name, item.Key
+				return kind, name, item.Key
 			}
 		}
-		if len(v.ConfigMap.Items) == 0 {
-			return v.ConfigMap.Name, rel
+		if len(items) == 0 {
+			return kind, name, rel
 		}
 	}
-	return "", ""
+	return "", "", ""
 }
 
 // containerEnv is the environment a container gets from env and envFrom
@@ -492,6 +536,10 @@ func containerEnv(t *testing.T, where string, env []corev1.EnvVar, from []corev1
 				t.Errorf("%s: env %s: Secret %s has no key %q", where, e.Name, ref.Name, ref.Key)
 			}
 			out[e.Name] = v
+		case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name":
+			// A pod's name (checkPod puts a StatefulSet's first pod name
+			// here: collect::shard::index reads its ordinal).
+			out[e.Name] = "example-pod-0"
 		default:
 			out[e.Name] = "from-" + e.Name // field or resource reference: set at run time
 		}
@@ -564,21 +612,26 @@ func collectorBinary(t *testing.T) string {
 }
 
 // validateConfig runs the distribution's `validate` on a configuration.
-func validateConfig(t *testing.T, cfg string, env map[string]string) {
+func validateConfig(t *testing.T, cfg string, env map[string]string, more ...string) {
 	t.Helper()
 	bin := collectorBinary(t)
-	if out, err := runValidate(t, bin, cfg, env); err != nil {
+	if out, err := runValidate(t, bin, cfg, env, more...); err != nil {
 		t.Errorf("otelcol-kyra-gitlab validate: %v\n%s\nconfiguration:\n%s", err, out, cfg)
 	}
 }
 
-func runValidate(t *testing.T, bin, cfg string, env map[string]string) (string, error) {
+func runValidate(t *testing.T, bin, cfg string, env map[string]string, more ...string) (string, error) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "config.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
+	args := []string{"validate"}
+	dir := t.TempDir()
+	for i, c := range append([]string{cfg}, more...) {
+		path := filepath.Join(dir, fmt.Sprintf("config-%d.yaml", i))
+		if err := os.WriteFile(path, []byte(c), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--config", path)
 	}
-	cmd := exec.Command(bin, "validate", "--config", path)
+	cmd := exec.Command(bin, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
 	keys := make([]string, 0, len(env))
 	for k := range env {
