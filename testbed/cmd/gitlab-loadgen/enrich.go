@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -25,40 +22,28 @@ import (
 const enrichToken = "glpat-bench-enrich-token"
 
 type enrichOptions struct {
-	collector     string
-	config        string
-	workDir       string
+	commonOptions
 	events        int
 	concurrency   int
 	securityShare float64
 	lookupDelay   time.Duration
-	seed          uint64
-	out, json     string
-	progress      io.Writer
 }
 
 func parseEnrichFlags(args []string, stderr io.Writer) (enrichOptions, error) {
 	var o enrichOptions
-	fs := flag.NewFlagSet("gitlab-loadgen enrich", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&o.collector, "collector", "", "the distribution's binary (required)")
-	fs.StringVar(&o.config, "config", filepath.Join("bench", "stream-enrich.yaml"), "collector configuration: streaming endpoint, lookups in ${env:BENCH_GITLAB_ENDPOINT}, enrich::enabled ${env:BENCH_ENRICH}")
-	fs.StringVar(&o.workDir, "workdir", filepath.Join(os.TempDir(), "gitlab-loadgen"), "directory for the collectors' logs")
+	fs := newFlagSet("enrich", stderr)
+	o.register(fs, commonFlags{
+		config:      filepath.Join("bench", "stream-enrich.yaml"),
+		configHelp:  "collector configuration: streaming endpoint, lookups in ${env:BENCH_GITLAB_ENDPOINT}, enrich::enabled ${env:BENCH_ENRICH}",
+		workDirHelp: "directory for the collectors' logs",
+		seed:        1,
+	})
 	fs.IntVar(&o.events, "events", 5000, "simulated events streamed, each once")
 	fs.IntVar(&o.concurrency, "concurrency", 8, "connections, one request in flight on each")
 	fs.Float64Var(&o.securityShare, "security-share", 0, "share of events drawn from the security-relevant types (0: the natural mix of a busy instance)")
 	fs.DurationVar(&o.lookupDelay, "lookup-delay", 0, "time the simulator takes to answer each lookup (a real GitLab: tens of milliseconds)")
-	fs.Uint64Var(&o.seed, "seed", 1, "simulator seed")
-	fs.StringVar(&o.out, "out", "", "Markdown report file (default stdout)")
-	fs.StringVar(&o.json, "json", "", "also write the results as JSON to this file")
-	if err := fs.Parse(args); err != nil {
+	if err := o.parse(fs, args, stderr); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	if o.collector == "" {
-		return o, errors.New("-collector is required")
 	}
 	if o.lookupDelay < 0 {
 		return o, errors.New("-lookup-delay must not be negative")
@@ -66,7 +51,6 @@ func parseEnrichFlags(args []string, stderr io.Writer) (enrichOptions, error) {
 	if o.events <= 0 || o.concurrency <= 0 || o.securityShare < 0 || o.securityShare > 1 {
 		return o, errors.New("-events and -concurrency must be positive, -security-share within [0, 1]")
 	}
-	o.progress = stderr
 	return o, nil
 }
 
@@ -120,13 +104,11 @@ func enrichBench(ctx context.Context, o enrichOptions) ([]enrichResult, error) {
 	events := sim.GenerateWith(gitlabsim.GenerateOptions{Count: o.events, From: end.Add(-time.Hour), To: end, NoStream: true})
 	sim.SetLookupDelay(o.lookupDelay)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	simURL, closeSim, err := serveLoopback(sim)
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer func() { _ = srv.Close() }()
+	defer closeSim()
 
 	objects := 0
 	for _, ev := range events {
@@ -141,8 +123,8 @@ func enrichBench(ctx context.Context, o enrichOptions) ([]enrichResult, error) {
 		if on {
 			name = "stream-enrich-on"
 		}
-		c, err := startCollector(ctx, name, o.collector, o.config, o.workDir, true, map[string]string{
-			"BENCH_GITLAB_ENDPOINT": "http://" + ln.Addr().String(),
+		c, err := o.startCollector(ctx, name, true, map[string]string{
+			"BENCH_GITLAB_ENDPOINT": simURL,
 			"BENCH_GITLAB_TOKEN":    enrichToken,
 			"BENCH_STREAM_TOKEN":    streamToken,
 			"BENCH_ENRICH":          fmt.Sprint(on),
