@@ -61,18 +61,6 @@ type backfillResult struct {
 	AcceptedRecords float64 `json:"accepted_records"`
 }
 
-func runBackfill(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	o, err := parseBackfillFlags(args, stderr)
-	if err != nil {
-		return err
-	}
-	r, err := backfill(ctx, o)
-	if err != nil {
-		return err
-	}
-	return writeReport(o.out, o.json, stdout, r, func(w io.Writer) error { return backfillMarkdown(w, o, r) })
-}
-
 // backfill serves a simulated GitLab holding o.events REST-visible events
 // and measures the collector polling all of them.
 func backfill(ctx context.Context, o backfillOptions) (backfillResult, error) {

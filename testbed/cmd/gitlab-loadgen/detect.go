@@ -61,18 +61,6 @@ type detectResult struct {
 	report          detectbench.Report
 }
 
-func runDetect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	o, err := parseDetectFlags(args, stderr)
-	if err != nil {
-		return err
-	}
-	r, err := detect(ctx, o)
-	if err != nil {
-		return err
-	}
-	return writeReport(o.out, o.json, stdout, r, func(w io.Writer) error { return detectMarkdown(w, o, r) })
-}
-
 func detect(ctx context.Context, o detectOptions) (detectResult, error) {
 	var r detectResult
 	sim := gitlabsim.New(gitlabsim.Options{Seed: o.seed})

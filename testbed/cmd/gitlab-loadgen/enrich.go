@@ -69,18 +69,6 @@ type enrichResult struct {
 	FirstError  string             `json:"first_error,omitempty"`
 }
 
-func runEnrich(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	o, err := parseEnrichFlags(args, stderr)
-	if err != nil {
-		return err
-	}
-	results, err := enrichBench(ctx, o)
-	if err != nil {
-		return err
-	}
-	return writeReport(o.out, o.json, stdout, results, func(w io.Writer) error { return enrichMarkdown(w, o, results) })
-}
-
 // objectTypes are the event types with an object lookup (the receiver's enrich.KindOf).
 var objectTypes = map[string]bool{
 	"personal_access_token_created": true, "project_access_token_created": true, "group_access_token_created": true,

@@ -76,18 +76,6 @@ type estateResult struct {
 	CatchUpSeconds   float64 `json:"first_read_seconds"`
 }
 
-func runEstate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	o, err := parseEstateFlags(args, stderr)
-	if err != nil {
-		return err
-	}
-	r, err := estateBench(ctx, o)
-	if err != nil {
-		return err
-	}
-	return writeReport(o.out, o.json, stdout, r, func(w io.Writer) error { return estateMarkdown(w, o, r) })
-}
-
 // estateBench serves an estate of o.projects projects under one group, o.active
 // of them getting events, and measures the collector discovering and
 // polling all of them within the request budget.

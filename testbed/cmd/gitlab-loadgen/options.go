@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -108,4 +109,47 @@ func serveLoopback(h http.Handler) (string, func(), error) {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
+// reportFiles are -out and -json.
+func (o commonOptions) reportFiles() (out, jsonPath string) { return o.out, o.json }
+
+// runBench is a measuring subcommand: it parses args, measures, and
+// writes the report.
+func runBench[O interface{ reportFiles() (string, string) }, R any](ctx context.Context, args []string, stdout, stderr io.Writer,
+	parse func([]string, io.Writer) (O, error), bench func(context.Context, O) (R, error), markdown func(io.Writer, O, R) error,
+) error {
+	o, err := parse(args, stderr)
+	if err != nil {
+		return err
+	}
+	r, err := bench(ctx, o)
+	if err != nil {
+		return err
+	}
+	out, jsonPath := o.reportFiles()
+	return writeReport(out, jsonPath, stdout, r, func(w io.Writer) error { return markdown(w, o, r) })
+}
+
+// writeReport writes the Markdown report to out (stdout when empty) and
+// the results as JSON to jsonPath when set.
+func writeReport(out, jsonPath string, stdout io.Writer, results any, markdown func(io.Writer) error) error {
+	if jsonPath != "" {
+		raw, err := json.MarshalIndent(results, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(jsonPath, append(raw, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	w, closeFn, err := output(out, stdout)
+	if err != nil {
+		return err
+	}
+	if err := markdown(w); err != nil {
+		_ = closeFn()
+		return err
+	}
+	return closeFn()
 }

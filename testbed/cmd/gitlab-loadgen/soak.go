@@ -64,25 +64,13 @@ type soakResult struct {
 	Pass          bool    `json:"pass"`
 }
 
-func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	o, err := parseSoakFlags(args, stderr)
-	if err != nil {
-		return err
-	}
-	templates, err := benchevents.Events(o.seed, o.events)
-	if err != nil {
-		return err
-	}
-	res, err := soak(ctx, o, templates)
-	if err != nil {
-		return err
-	}
-	return writeReport(o.out, o.json, stdout, res, func(w io.Writer) error { return soakMarkdown(w, o, res) })
-}
-
 // soak streams single-event requests with distinct ids for o.duration, and
 // reports each interval's throughput and the storage directory's size.
-func soak(ctx context.Context, o soakOptions, templates []benchevents.Template) (soakResult, error) {
+func soak(ctx context.Context, o soakOptions) (soakResult, error) {
+	templates, err := benchevents.Events(o.seed, o.events)
+	if err != nil {
+		return soakResult{}, err
+	}
 	storageDir, err := o.freshDir("soak-storage")
 	if err != nil {
 		return soakResult{}, err

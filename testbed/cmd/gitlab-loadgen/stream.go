@@ -3,12 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -126,26 +124,14 @@ type streamResult struct {
 	FirstError  string  `json:"first_error,omitempty"`
 }
 
-func runStream(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	o, err := parseStreamFlags(args, stderr)
-	if err != nil {
-		return err
-	}
-	templates, err := benchevents.Events(o.seed, o.events)
-	if err != nil {
-		return err
-	}
-	results, err := streamBench(ctx, o, templates)
-	if err != nil {
-		return err
-	}
-	return writeReport(o.out, o.json, stdout, results, func(w io.Writer) error { return streamMarkdown(w, o, results) })
-}
-
 // streamBench starts one collector per configuration, then measures each
 // level, and within a level each target, in turn: a drift of the machine
 // during the run weighs on every target alike.
-func streamBench(ctx context.Context, o streamOptions, templates []benchevents.Template) ([]streamResult, error) {
+func streamBench(ctx context.Context, o streamOptions) ([]streamResult, error) {
+	templates, err := benchevents.Events(o.seed, o.events)
+	if err != nil {
+		return nil, err
+	}
 	collectors := map[string]*collector{}
 	defer func() {
 		for _, c := range collectors {
@@ -350,29 +336,6 @@ func selfCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// writeReport writes the Markdown report to out (stdout when empty) and
-// the results as JSON to jsonPath when set.
-func writeReport(out, jsonPath string, stdout io.Writer, results any, markdown func(io.Writer) error) error {
-	if jsonPath != "" {
-		raw, err := json.MarshalIndent(results, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(jsonPath, append(raw, '\n'), 0o644); err != nil {
-			return err
-		}
-	}
-	w, closeFn, err := output(out, stdout)
-	if err != nil {
-		return err
-	}
-	if err := markdown(w); err != nil {
-		_ = closeFn()
-		return err
-	}
-	return closeFn()
 }
 
 func streamMarkdown(w io.Writer, o streamOptions, results []streamResult) error {
