@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -270,21 +270,11 @@ func enrichMarkdown(w io.Writer, o enrichOptions, results []enrichResult) error 
 		fmt.Fprintf(&b, "\nWith enrichment on, %s of the %s events name an object to look up (%.1f per 1,000). Lookup requests by kind (per 1,000 events):\n\n",
 			thousands(float64(r.ObjectEvent)), thousands(float64(r.Events)), 1000*float64(r.ObjectEvent)/float64(r.Events))
 		b.WriteString("| Lookup | requests | per 1,000 events |\n|---|---:|---:|\n")
-		kinds := make([]string, 0, len(r.Requests))
-		for k := range r.Requests {
-			kinds = append(kinds, k)
-		}
-		sort.Strings(kinds)
-		for _, k := range kinds {
+		for _, k := range slices.Sorted(maps.Keys(r.Requests)) {
 			fmt.Fprintf(&b, "| %s | %d | %.1f |\n", k, r.Requests[k], 1000*float64(r.Requests[k])/float64(r.Events))
 		}
 		b.WriteString("\nRecords by enrichment status (`otelcol_gitlab_audit_enrichment_lookups`, author lookups included):\n\n| status | records |\n|---|---:|\n")
-		sts := make([]string, 0, len(r.Statuses))
-		for s := range r.Statuses {
-			sts = append(sts, s)
-		}
-		sort.Strings(sts)
-		for _, s := range sts {
+		for _, s := range slices.Sorted(maps.Keys(r.Statuses)) {
 			fmt.Fprintf(&b, "| %s | %.0f |\n", s, r.Statuses[s])
 		}
 	}
