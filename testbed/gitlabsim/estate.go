@@ -319,7 +319,7 @@ func (s *Sim) listGroupEstate(w http.ResponseWriter, rt route, t Token) (*Group,
 }
 
 func (s *Sim) serveDescendantGroups(w http.ResponseWriter, r *http.Request, rt route, t Token) {
-	p, ok := s.listParamsOr400(w, r, false)
+	p, ok := s.listParamsOr400(w, r, rt, false)
 	if !ok {
 		return
 	}

@@ -205,9 +205,13 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, path, tok string,
 	}
 }
 
-// listParamsOr400 reads the list parameters of r (see parseList); when
-// they are invalid it answers 400 naming every problem, and ok is false.
-func (s *Sim) listParamsOr400(w http.ResponseWriter, r *http.Request, instance bool) (p listParams, ok bool) {
+// listParamsOr400 reads the list parameters of r (see parseList; a
+// single-event request has none); when they are invalid it answers 400
+// naming every problem, and ok is false.
+func (s *Sim) listParamsOr400(w http.ResponseWriter, r *http.Request, rt route, instance bool) (p listParams, ok bool) {
+	if rt.single {
+		return p, true
+	}
 	p, errs := s.parseList(r.URL.Query(), instance)
 	if len(errs) > 0 {
 		writeError(w, http.StatusBadRequest, strings.Join(errs, ", "))
@@ -225,7 +229,7 @@ func (s *Sim) serveInstance(w http.ResponseWriter, r *http.Request, rt route, t 
 		s.serveSingle(w, rt, "id", []feedKey{{kind: feedAll}})
 		return
 	}
-	p, ok := s.listParamsOr400(w, r, true)
+	p, ok := s.listParamsOr400(w, r, rt, true)
 	if !ok {
 		return
 	}
@@ -240,12 +244,9 @@ func (s *Sim) serveInstance(w http.ResponseWriter, r *http.Request, rt route, t 
 }
 
 func (s *Sim) serveGroup(w http.ResponseWriter, r *http.Request, rt route, t Token) {
-	var p listParams
-	if !rt.single {
-		var ok bool
-		if p, ok = s.listParamsOr400(w, r, false); !ok {
-			return
-		}
+	p, ok := s.listParamsOr400(w, r, rt, false)
+	if !ok {
+		return
 	}
 	s.mu.RLock()
 	g := s.findGroup(rt.id)
@@ -284,12 +285,9 @@ func (s *Sim) serveGroup(w http.ResponseWriter, r *http.Request, rt route, t Tok
 }
 
 func (s *Sim) serveProject(w http.ResponseWriter, r *http.Request, rt route, t Token) {
-	var p listParams
-	if !rt.single {
-		var ok bool
-		if p, ok = s.listParamsOr400(w, r, false); !ok {
-			return
-		}
+	p, ok := s.listParamsOr400(w, r, rt, false)
+	if !ok {
+		return
 	}
 	s.mu.RLock()
 	pr := s.findProject(rt.id)
