@@ -319,9 +319,8 @@ func (s *Sim) listGroupEstate(w http.ResponseWriter, rt route, t Token) (*Group,
 }
 
 func (s *Sim) serveDescendantGroups(w http.ResponseWriter, r *http.Request, rt route, t Token) {
-	p, errs := s.parseList(r.URL.Query(), false)
-	if len(errs) > 0 {
-		writeError(w, http.StatusBadRequest, strings.Join(errs, ", "))
+	p, ok := s.listParamsOr400(w, r, rt, false)
+	if !ok {
 		return
 	}
 	base := s.webBase(r)

@@ -205,6 +205,21 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, path, tok string,
 	}
 }
 
+// listParamsOr400 reads the list parameters of r (see parseList; a
+// single-event request has none); when they are invalid it answers 400
+// naming every problem, and ok is false.
+func (s *Sim) listParamsOr400(w http.ResponseWriter, r *http.Request, rt route, instance bool) (p listParams, ok bool) {
+	if rt.single {
+		return p, true
+	}
+	p, errs := s.parseList(r.URL.Query(), instance)
+	if len(errs) > 0 {
+		writeError(w, http.StatusBadRequest, strings.Join(errs, ", "))
+		return p, false
+	}
+	return p, true
+}
+
 func (s *Sim) serveInstance(w http.ResponseWriter, r *http.Request, rt route, t Token) {
 	if !t.Admin || s.opts.Tier == TierFree {
 		writeMessage(w, http.StatusForbidden, "403 Forbidden")
@@ -214,9 +229,8 @@ func (s *Sim) serveInstance(w http.ResponseWriter, r *http.Request, rt route, t 
 		s.serveSingle(w, rt, "id", []feedKey{{kind: feedAll}})
 		return
 	}
-	p, errs := s.parseList(r.URL.Query(), true)
-	if len(errs) > 0 {
-		writeError(w, http.StatusBadRequest, strings.Join(errs, ", "))
+	p, ok := s.listParamsOr400(w, r, rt, true)
+	if !ok {
 		return
 	}
 	key := feedKey{kind: feedAll}
@@ -230,13 +244,9 @@ func (s *Sim) serveInstance(w http.ResponseWriter, r *http.Request, rt route, t 
 }
 
 func (s *Sim) serveGroup(w http.ResponseWriter, r *http.Request, rt route, t Token) {
-	var p listParams
-	if !rt.single {
-		var errs []string
-		if p, errs = s.parseList(r.URL.Query(), false); len(errs) > 0 {
-			writeError(w, http.StatusBadRequest, strings.Join(errs, ", "))
-			return
-		}
+	p, ok := s.listParamsOr400(w, r, rt, false)
+	if !ok {
+		return
 	}
 	s.mu.RLock()
 	g := s.findGroup(rt.id)
@@ -275,13 +285,9 @@ func (s *Sim) serveGroup(w http.ResponseWriter, r *http.Request, rt route, t Tok
 }
 
 func (s *Sim) serveProject(w http.ResponseWriter, r *http.Request, rt route, t Token) {
-	var p listParams
-	if !rt.single {
-		var errs []string
-		if p, errs = s.parseList(r.URL.Query(), false); len(errs) > 0 {
-			writeError(w, http.StatusBadRequest, strings.Join(errs, ", "))
-			return
-		}
+	p, ok := s.listParamsOr400(w, r, rt, false)
+	if !ok {
+		return
 	}
 	s.mu.RLock()
 	pr := s.findProject(rt.id)

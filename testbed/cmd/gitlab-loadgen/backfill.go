@@ -3,12 +3,9 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -20,45 +17,30 @@ import (
 const backfillToken = "glpat-bench-backfill-token"
 
 type backfillOptions struct {
-	collector string
-	config    string
-	workDir   string
-	events    int
-	span      time.Duration
-	perPage   int
-	seed      uint64
-	timeout   time.Duration
-	out, json string
-	progress  io.Writer
+	commonOptions
+	events  int
+	span    time.Duration
+	perPage int
 }
 
 func parseBackfillFlags(args []string, stderr io.Writer) (backfillOptions, error) {
 	var o backfillOptions
-	fs := flag.NewFlagSet("gitlab-loadgen backfill", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&o.collector, "collector", "", "the distribution's binary (required)")
-	fs.StringVar(&o.config, "config", filepath.Join("bench", "backfill.yaml"), "collector configuration polling ${env:BENCH_GITLAB_ENDPOINT}")
-	fs.StringVar(&o.workDir, "workdir", filepath.Join(os.TempDir(), "gitlab-loadgen"), "directory for the collector's log")
+	fs := newFlagSet("backfill", stderr)
+	o.register(fs, commonFlags{
+		config: filepath.Join("bench", "backfill.yaml"), configHelp: "collector configuration polling ${env:BENCH_GITLAB_ENDPOINT}",
+		workDirHelp: "directory for the collector's log",
+		seed:        1,
+		timeout:     15 * time.Minute, timeoutHelp: "give up after this long",
+	})
 	fs.IntVar(&o.events, "events", 1_000_000, "events in the simulated history")
 	fs.DurationVar(&o.span, "span", 24*time.Hour, "time span of the history, ending a minute ago (the configuration's initial_lookback must cover it)")
 	fs.IntVar(&o.perPage, "per-page", 100, "page size the configuration asks for (to compute the requests needed)")
-	fs.Uint64Var(&o.seed, "seed", 1, "simulator seed")
-	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up after this long")
-	fs.StringVar(&o.out, "out", "", "Markdown report file (default stdout)")
-	fs.StringVar(&o.json, "json", "", "also write the result as JSON to this file")
-	if err := fs.Parse(args); err != nil {
+	if err := o.parse(fs, args, stderr); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	if o.collector == "" {
-		return o, errors.New("-collector is required")
 	}
 	if o.events <= 0 || o.span <= 0 || o.perPage <= 0 {
 		return o, errors.New("-events, -span and -per-page must be positive")
 	}
-	o.progress = stderr
 	return o, nil
 }
 
@@ -79,18 +61,6 @@ type backfillResult struct {
 	AcceptedRecords float64 `json:"accepted_records"`
 }
 
-func runBackfill(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	o, err := parseBackfillFlags(args, stderr)
-	if err != nil {
-		return err
-	}
-	r, err := backfill(ctx, o)
-	if err != nil {
-		return err
-	}
-	return writeReport(o.out, o.json, stdout, r, func(w io.Writer) error { return backfillMarkdown(w, o, r) })
-}
-
 // backfill serves a simulated GitLab holding o.events REST-visible events
 // and measures the collector polling all of them.
 func backfill(ctx context.Context, o backfillOptions) (backfillResult, error) {
@@ -107,17 +77,15 @@ func backfill(ctx context.Context, o backfillOptions) (backfillResult, error) {
 	sim.GenerateWith(gitlabsim.GenerateOptions{Count: o.events, From: end.Add(-o.span), To: end, SavedOnly: true, NoStream: true})
 	logf(o.progress, "backfill: simulated %d events in %s\n", o.events, time.Since(t0).Round(time.Millisecond))
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	simURL, closeSim, err := serveLoopback(sim)
 	if err != nil {
 		return r, err
 	}
-	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer func() { _ = srv.Close() }()
+	defer closeSim()
 
 	start := time.Now()
-	c, err := startCollector(ctx, "backfill", o.collector, o.config, o.workDir, false, map[string]string{
-		"BENCH_GITLAB_ENDPOINT": "http://" + ln.Addr().String(),
+	c, err := o.startCollector(ctx, "backfill", false, map[string]string{
+		"BENCH_GITLAB_ENDPOINT": simURL,
 		"BENCH_GITLAB_TOKEN":    backfillToken,
 	})
 	if err != nil {
@@ -143,12 +111,8 @@ func backfill(ctx context.Context, o backfillOptions) (backfillResult, error) {
 			logf(o.progress, "backfill: %.0f records accepted after %s\n", n, time.Since(start).Round(time.Second))
 			lastReport = time.Now()
 		}
-		select {
-		case <-ctx.Done():
-			return r, ctx.Err()
-		case <-c.exited:
-			return r, fmt.Errorf("the collector exited: %w (see %s)", c.waitErr, c.log.Name())
-		case <-time.After(100 * time.Millisecond):
+		if err := c.sleep(ctx, 100*time.Millisecond); err != nil {
+			return r, err
 		}
 		if time.Now().After(deadline) {
 			return r, fmt.Errorf("only %.0f of %d records accepted after %s", n, o.events, o.timeout)

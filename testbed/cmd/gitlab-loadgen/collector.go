@@ -119,6 +119,21 @@ func (c *collector) waitReady(ctx context.Context, addrs []string, timeout time.
 	return nil
 }
 
+// sleep waits for d, or fails when ctx ends or the collector exits first.
+func (c *collector) sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.exited:
+		return fmt.Errorf("the collector exited: %w (see %s)", c.waitErr, c.log.Name())
+	case <-time.After(d):
+		return nil
+	}
+}
+
 // stop asks the collector to shut down and kills it if it does not.
 func (c *collector) stop() error {
 	defer func() { _ = c.log.Close() }()
@@ -201,19 +216,29 @@ func parseStatusKB(r io.Reader, key string) (int64, error) {
 // whose labels include all of match, from the collector's Prometheus
 // telemetry.
 func (c *collector) metric(ctx context.Context, client *http.Client, name string, match map[string]string) (float64, error) {
+	var v float64
+	err := c.scrape(ctx, client, func(r io.Reader) (err error) {
+		v, err = sumMetric(r, name, match)
+		return err
+	})
+	return v, err
+}
+
+// scrape reads the collector's Prometheus telemetry with read.
+func (c *collector) scrape(ctx context.Context, client *http.Client, read func(io.Reader) error) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/metrics", c.metricsPort), http.NoBody)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("telemetry answered %s", resp.Status)
+		return fmt.Errorf("telemetry answered %s", resp.Status)
 	}
-	return sumMetric(resp.Body, name, match)
+	return read(resp.Body)
 }
 
 // sumMetric sums the samples of name in Prometheus text format. A counter

@@ -4,13 +4,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -30,37 +26,23 @@ import (
 // by testbed/detectbench.
 
 type detectOptions struct {
-	collector, config, workDir string
-	out, json                  string
-	days, developers           int
-	seed                       uint64
-	timeout                    time.Duration
-	progress                   io.Writer
+	commonOptions
+	days, developers int
 }
 
 func parseDetectFlags(args []string, stderr io.Writer) (detectOptions, error) {
 	var o detectOptions
-	fs := flag.NewFlagSet("detect", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&o.collector, "collector", "", "the distribution's binary (required)")
-	fs.StringVar(&o.config, "config", "bench/detect.yaml", "the collector configuration")
-	fs.StringVar(&o.workDir, "workdir", "_build/bench/results/logs", "directory for the collector's log and storage")
-	fs.StringVar(&o.out, "out", "", "Markdown output file (default stdout)")
-	fs.StringVar(&o.json, "json", "", "also write the results as JSON to this file")
+	fs := newFlagSet("detect", stderr)
+	o.register(fs, commonFlags{
+		config: "bench/detect.yaml", configHelp: "the collector configuration",
+		workDir: "_build/bench/results/logs", workDirHelp: "directory for the collector's log and storage",
+		seed: 7, seedHelp: "scenario seed",
+		timeout: 5 * time.Minute, timeoutHelp: "give up after this long",
+	})
 	fs.IntVar(&o.days, "days", 4, "days of traffic; the attacks happen on the last")
 	fs.IntVar(&o.developers, "developers", 250, "developers of the simulated organisation")
-	var seed uint
-	fs.UintVar(&seed, "seed", 7, "scenario seed")
-	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up after this long")
-	if err := fs.Parse(args); err != nil {
-		return o, err
-	}
-	if o.collector == "" {
-		return o, errors.New("detect: -collector is required")
-	}
-	o.seed = uint64(seed)
-	o.progress = stderr
-	return o, nil
+	err := o.parse(fs, args, stderr)
+	return o, err
 }
 
 // detectResult is what the detection benchmark measured.
@@ -79,18 +61,6 @@ type detectResult struct {
 	report          detectbench.Report
 }
 
-func runDetect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	o, err := parseDetectFlags(args, stderr)
-	if err != nil {
-		return err
-	}
-	r, err := detect(ctx, o)
-	if err != nil {
-		return err
-	}
-	return writeReport(o.out, o.json, stdout, r, func(w io.Writer) error { return detectMarkdown(w, o, r) })
-}
-
 func detect(ctx context.Context, o detectOptions) (detectResult, error) {
 	var r detectResult
 	sim := gitlabsim.New(gitlabsim.Options{Seed: o.seed})
@@ -100,19 +70,23 @@ func detect(ctx context.Context, o detectOptions) (detectResult, error) {
 	logf(o.progress, "detect: %d scenario events\n", len(events))
 
 	sink := &otlpSink{byID: map[string]plog.LogRecord{}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	sinkURL, closeSink, err := serveLoopback(sink)
 	if err != nil {
 		return r, err
 	}
-	srv := &http.Server{Handler: sink, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer func() { _ = srv.Close() }()
+	defer closeSink()
+	// An empty file_storage: every run learns its baselines from the
+	// scenario alone.
+	storage, err := o.freshDir("detect-storage")
+	if err != nil {
+		return r, err
+	}
 
 	start := time.Now()
-	c, err := startCollector(ctx, "detect", o.collector, o.config, o.workDir, true, map[string]string{
+	c, err := o.startCollector(ctx, "detect", true, map[string]string{
 		"BENCH_STREAM_TOKEN":  streamToken,
-		"BENCH_OTLP_ENDPOINT": "http://" + ln.Addr().String(),
-		"BENCH_STORAGE_DIR":   mkStorageDir(o.workDir),
+		"BENCH_OTLP_ENDPOINT": sinkURL,
+		"BENCH_STORAGE_DIR":   storage,
 	})
 	if err != nil {
 		return r, err
@@ -129,12 +103,8 @@ func detect(ctx context.Context, o detectOptions) (detectResult, error) {
 	}
 	deadline := time.Now().Add(o.timeout)
 	for sink.count() < len(events) {
-		select {
-		case <-ctx.Done():
-			return r, ctx.Err()
-		case <-c.exited:
-			return r, fmt.Errorf("the collector exited: %w (see %s)", c.waitErr, c.log.Name())
-		case <-time.After(100 * time.Millisecond):
+		if err := c.sleep(ctx, 100*time.Millisecond); err != nil {
+			return r, err
 		}
 		if time.Now().After(deadline) {
 			return r, fmt.Errorf("only %d of %d records came back after %s", sink.count(), len(events), o.timeout)
@@ -159,14 +129,6 @@ func detect(ctx context.Context, o detectOptions) (detectResult, error) {
 	logf(o.progress, "detect: %d of %d steps tagged right; benign HIGH+ %.3f %% (last day %.3f %%), MEDIUM %.3f %%\n",
 		r.StepsOK, r.Steps, r.HighSharePct, r.LastDayHighPct, r.MediumSharePct)
 	return r, nil
-}
-
-// mkStorageDir returns an empty directory for the collector's
-// file_storage: every run learns its baselines from the scenario alone.
-func mkStorageDir(workDir string) string {
-	dir := filepath.Join(workDir, "detect-storage")
-	_ = os.RemoveAll(dir)
-	return dir
 }
 
 // postEvent streams one event as GitLab does.

@@ -4,15 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"net"
+	"maps"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,40 +22,28 @@ import (
 const enrichToken = "glpat-bench-enrich-token"
 
 type enrichOptions struct {
-	collector     string
-	config        string
-	workDir       string
+	commonOptions
 	events        int
 	concurrency   int
 	securityShare float64
 	lookupDelay   time.Duration
-	seed          uint64
-	out, json     string
-	progress      io.Writer
 }
 
 func parseEnrichFlags(args []string, stderr io.Writer) (enrichOptions, error) {
 	var o enrichOptions
-	fs := flag.NewFlagSet("gitlab-loadgen enrich", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&o.collector, "collector", "", "the distribution's binary (required)")
-	fs.StringVar(&o.config, "config", filepath.Join("bench", "stream-enrich.yaml"), "collector configuration: streaming endpoint, lookups in ${env:BENCH_GITLAB_ENDPOINT}, enrich::enabled ${env:BENCH_ENRICH}")
-	fs.StringVar(&o.workDir, "workdir", filepath.Join(os.TempDir(), "gitlab-loadgen"), "directory for the collectors' logs")
+	fs := newFlagSet("enrich", stderr)
+	o.register(fs, commonFlags{
+		config:      filepath.Join("bench", "stream-enrich.yaml"),
+		configHelp:  "collector configuration: streaming endpoint, lookups in ${env:BENCH_GITLAB_ENDPOINT}, enrich::enabled ${env:BENCH_ENRICH}",
+		workDirHelp: "directory for the collectors' logs",
+		seed:        1,
+	})
 	fs.IntVar(&o.events, "events", 5000, "simulated events streamed, each once")
 	fs.IntVar(&o.concurrency, "concurrency", 8, "connections, one request in flight on each")
 	fs.Float64Var(&o.securityShare, "security-share", 0, "share of events drawn from the security-relevant types (0: the natural mix of a busy instance)")
 	fs.DurationVar(&o.lookupDelay, "lookup-delay", 0, "time the simulator takes to answer each lookup (a real GitLab: tens of milliseconds)")
-	fs.Uint64Var(&o.seed, "seed", 1, "simulator seed")
-	fs.StringVar(&o.out, "out", "", "Markdown report file (default stdout)")
-	fs.StringVar(&o.json, "json", "", "also write the results as JSON to this file")
-	if err := fs.Parse(args); err != nil {
+	if err := o.parse(fs, args, stderr); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	if o.collector == "" {
-		return o, errors.New("-collector is required")
 	}
 	if o.lookupDelay < 0 {
 		return o, errors.New("-lookup-delay must not be negative")
@@ -66,7 +51,6 @@ func parseEnrichFlags(args []string, stderr io.Writer) (enrichOptions, error) {
 	if o.events <= 0 || o.concurrency <= 0 || o.securityShare < 0 || o.securityShare > 1 {
 		return o, errors.New("-events and -concurrency must be positive, -security-share within [0, 1]")
 	}
-	o.progress = stderr
 	return o, nil
 }
 
@@ -83,18 +67,6 @@ type enrichResult struct {
 	Statuses    map[string]float64 `json:"enrichment_status"` // records by status, the collector's metric
 	ObjectEvent int                `json:"events_with_object_lookup"`
 	FirstError  string             `json:"first_error,omitempty"`
-}
-
-func runEnrich(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	o, err := parseEnrichFlags(args, stderr)
-	if err != nil {
-		return err
-	}
-	results, err := enrichBench(ctx, o)
-	if err != nil {
-		return err
-	}
-	return writeReport(o.out, o.json, stdout, results, func(w io.Writer) error { return enrichMarkdown(w, o, results) })
 }
 
 // objectTypes are the event types with an object lookup (the receiver's enrich.KindOf).
@@ -120,13 +92,11 @@ func enrichBench(ctx context.Context, o enrichOptions) ([]enrichResult, error) {
 	events := sim.GenerateWith(gitlabsim.GenerateOptions{Count: o.events, From: end.Add(-time.Hour), To: end, NoStream: true})
 	sim.SetLookupDelay(o.lookupDelay)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	simURL, closeSim, err := serveLoopback(sim)
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer func() { _ = srv.Close() }()
+	defer closeSim()
 
 	objects := 0
 	for _, ev := range events {
@@ -141,8 +111,8 @@ func enrichBench(ctx context.Context, o enrichOptions) ([]enrichResult, error) {
 		if on {
 			name = "stream-enrich-on"
 		}
-		c, err := startCollector(ctx, name, o.collector, o.config, o.workDir, true, map[string]string{
-			"BENCH_GITLAB_ENDPOINT": "http://" + ln.Addr().String(),
+		c, err := o.startCollector(ctx, name, true, map[string]string{
+			"BENCH_GITLAB_ENDPOINT": simURL,
 			"BENCH_GITLAB_TOKEN":    enrichToken,
 			"BENCH_STREAM_TOKEN":    streamToken,
 			"BENCH_ENRICH":          fmt.Sprint(on),
@@ -300,21 +270,11 @@ func enrichMarkdown(w io.Writer, o enrichOptions, results []enrichResult) error 
 		fmt.Fprintf(&b, "\nWith enrichment on, %s of the %s events name an object to look up (%.1f per 1,000). Lookup requests by kind (per 1,000 events):\n\n",
 			thousands(float64(r.ObjectEvent)), thousands(float64(r.Events)), 1000*float64(r.ObjectEvent)/float64(r.Events))
 		b.WriteString("| Lookup | requests | per 1,000 events |\n|---|---:|---:|\n")
-		kinds := make([]string, 0, len(r.Requests))
-		for k := range r.Requests {
-			kinds = append(kinds, k)
-		}
-		sort.Strings(kinds)
-		for _, k := range kinds {
+		for _, k := range slices.Sorted(maps.Keys(r.Requests)) {
 			fmt.Fprintf(&b, "| %s | %d | %.1f |\n", k, r.Requests[k], 1000*float64(r.Requests[k])/float64(r.Events))
 		}
 		b.WriteString("\nRecords by enrichment status (`otelcol_gitlab_audit_enrichment_lookups`, author lookups included):\n\n| status | records |\n|---|---:|\n")
-		sts := make([]string, 0, len(r.Statuses))
-		for s := range r.Statuses {
-			sts = append(sts, s)
-		}
-		sort.Strings(sts)
-		for _, s := range sts {
+		for _, s := range slices.Sorted(maps.Keys(r.Statuses)) {
 			fmt.Fprintf(&b, "| %s | %.0f |\n", s, r.Statuses[s])
 		}
 	}

@@ -68,7 +68,7 @@ func TestStreamOnce(t *testing.T) {
 	var b bytes.Buffer
 	r.Enrich, r.Requests, r.ObjectEvent = true, map[string]int{"author": 2, "ci variable": 1}, 1
 	r.Statuses = map[string]float64{"ok": 49}
-	require.NoError(t, enrichMarkdown(&b, enrichOptions{events: 50, concurrency: 4, config: "bench/stream-enrich.yaml"}, []enrichResult{r}))
+	require.NoError(t, enrichMarkdown(&b, enrichOptions{events: 50, concurrency: 4, commonOptions: commonOptions{config: "bench/stream-enrich.yaml"}}, []enrichResult{r}))
 	assert.Contains(t, b.String(), "| on | 50 |")
 	assert.Contains(t, b.String(), "| ci variable | 1 | 20.0 |")
 }

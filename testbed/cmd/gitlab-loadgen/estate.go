@@ -4,10 +4,8 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -23,9 +21,7 @@ import (
 const estateToken = "glpat-bench-estate-token-0"
 
 type estateOptions struct {
-	collector    string
-	config       string
-	workDir      string
+	commonOptions
 	projects     int
 	active       int
 	rpm          int
@@ -34,18 +30,16 @@ type estateOptions struct {
 	eventEvery   time.Duration
 	warmup       time.Duration
 	duration     time.Duration
-	seed         uint64
-	out, json    string
-	progress     io.Writer
 }
 
 func parseEstateFlags(args []string, stderr io.Writer) (estateOptions, error) {
 	var o estateOptions
-	fs := flag.NewFlagSet("gitlab-loadgen estate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&o.collector, "collector", "", "the distribution's binary (required)")
-	fs.StringVar(&o.config, "config", filepath.Join("bench", "estate.yaml"), "collector configuration (see bench/estate.yaml for the variables it gets)")
-	fs.StringVar(&o.workDir, "workdir", filepath.Join(os.TempDir(), "gitlab-loadgen"), "directory for the collector's log and storage")
+	fs := newFlagSet("estate", stderr)
+	o.register(fs, commonFlags{
+		config: filepath.Join("bench", "estate.yaml"), configHelp: "collector configuration (see bench/estate.yaml for the variables it gets)",
+		workDirHelp: "directory for the collector's log and storage",
+		seed:        1,
+	})
 	fs.IntVar(&o.projects, "projects", 2000, "projects under the configured group")
 	fs.IntVar(&o.active, "active", 20, "projects that keep getting events")
 	fs.IntVar(&o.rpm, "rpm", 2000, "max_requests_per_minute of the collector, and the simulator's rate limit per token")
@@ -54,22 +48,12 @@ func parseEstateFlags(args []string, stderr io.Writer) (estateOptions, error) {
 	fs.DurationVar(&o.eventEvery, "event-every", 10*time.Second, "time between two events of each active project")
 	fs.DurationVar(&o.warmup, "warmup", 12*time.Minute, "time for the first read and the idle backoff to settle, before measuring")
 	fs.DurationVar(&o.duration, "duration", 5*time.Minute, "measured time")
-	fs.Uint64Var(&o.seed, "seed", 1, "simulator seed")
-	fs.StringVar(&o.out, "out", "", "Markdown report file (default stdout)")
-	fs.StringVar(&o.json, "json", "", "also write the result as JSON to this file")
-	if err := fs.Parse(args); err != nil {
+	if err := o.parse(fs, args, stderr); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	if o.collector == "" {
-		return o, errors.New("-collector is required")
 	}
 	if o.projects <= 0 || o.active < 0 || o.active > o.projects || o.rpm <= 0 || o.eventEvery <= 0 || o.duration <= 0 {
 		return o, errors.New("-projects, -rpm, -event-every and -duration must be positive, -active between 0 and -projects")
 	}
-	o.progress = stderr
 	return o, nil
 }
 
@@ -90,18 +74,6 @@ type estateResult struct {
 	StartupSeconds   float64 `json:"startup_seconds_with_stored_checkpoints"`
 	StoredFeeds      int     `json:"stored_feeds"`
 	CatchUpSeconds   float64 `json:"first_read_seconds"`
-}
-
-func runEstate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	o, err := parseEstateFlags(args, stderr)
-	if err != nil {
-		return err
-	}
-	r, err := estateBench(ctx, o)
-	if err != nil {
-		return err
-	}
-	return writeReport(o.out, o.json, stdout, r, func(w io.Writer) error { return estateMarkdown(w, o, r) })
 }
 
 // estateBench serves an estate of o.projects projects under one group, o.active
@@ -136,21 +108,18 @@ func estateBench(ctx context.Context, o estateOptions) (estateResult, error) {
 	r.Feeds = 1 + len(groups) + o.projects
 	active := ids[:o.active]
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	simURL, closeSim, err := serveLoopback(sim)
 	if err != nil {
 		return r, err
 	}
-	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer func() { _ = srv.Close() }()
+	defer closeSim()
 
-	storage := filepath.Join(o.workDir, "estate-storage")
-	_ = os.RemoveAll(storage)
-	if err := os.MkdirAll(storage, 0o755); err != nil {
+	storage, err := o.freshDir("estate-storage")
+	if err != nil {
 		return r, err
 	}
 	env := map[string]string{
-		"BENCH_GITLAB_ENDPOINT":    "http://" + ln.Addr().String(),
+		"BENCH_GITLAB_ENDPOINT":    simURL,
 		"BENCH_GITLAB_TOKEN":       estateToken,
 		"BENCH_RPM":                strconv.Itoa(o.rpm),
 		"BENCH_POLL_INTERVAL":      o.pollInterval.String(),
@@ -158,7 +127,7 @@ func estateBench(ctx context.Context, o estateOptions) (estateResult, error) {
 		"BENCH_STORAGE_DIR":        storage,
 	}
 	start := time.Now()
-	c, err := startCollector(ctx, "estate", o.collector, o.config, o.workDir, false, env)
+	c, err := o.startCollector(ctx, "estate", false, env)
 	if err != nil {
 		return r, err
 	}
@@ -206,12 +175,12 @@ func estateBench(ctx context.Context, o estateOptions) (estateResult, error) {
 		if time.Since(start) > o.warmup+10*time.Minute {
 			return r, fmt.Errorf("only %.0f of %d feeds caught up after %s (see %s)", n, r.Feeds, time.Since(start).Round(time.Second), c.log.Name())
 		}
-		if err := sleepCtx(ctx, c, time.Second); err != nil {
+		if err := c.sleep(ctx, time.Second); err != nil {
 			return r, err
 		}
 	}
 	logf(o.progress, "estate: %d feeds caught up after %.0fs; settling until %s after start\n", r.Feeds, r.CatchUpSeconds, o.warmup)
-	if err := sleepCtx(ctx, c, time.Until(start.Add(o.warmup))); err != nil {
+	if err := c.sleep(ctx, time.Until(start.Add(o.warmup))); err != nil {
 		return r, err
 	}
 
@@ -234,7 +203,7 @@ func estateBench(ctx context.Context, o estateOptions) (estateResult, error) {
 				idleLags = append(idleLags, lag)
 			}
 		}
-		if err := sleepCtx(ctx, c, 5*time.Second); err != nil {
+		if err := c.sleep(ctx, 5*time.Second); err != nil {
 			return r, err
 		}
 	}
@@ -268,7 +237,7 @@ func estateBench(ctx context.Context, o estateOptions) (estateResult, error) {
 	// simulator refuses it), and time it.
 	sim.DenyListing("acme", http.StatusServiceUnavailable)
 	restart := time.Now()
-	c2, err := startCollector(ctx, "estate-restart", o.collector, o.config, o.workDir, false, env)
+	c2, err := o.startCollector(ctx, "estate-restart", false, env)
 	if err != nil {
 		return r, err
 	}
@@ -286,7 +255,7 @@ func estateBench(ctx context.Context, o estateOptions) (estateResult, error) {
 		if time.Since(restart) > time.Minute {
 			return r, fmt.Errorf("the collector was not ready a minute after its restart (see %s)", c2.log.Name())
 		}
-		if err := sleepCtx(ctx, c2, 20*time.Millisecond); err != nil {
+		if err := c2.sleep(ctx, 20*time.Millisecond); err != nil {
 			return r, err
 		}
 	}
@@ -320,17 +289,19 @@ func scanRestartLog(path string) (stored int, ready bool, err error) {
 
 // metricByLabel returns the samples of a gauge by the value of one label.
 func (c *collector) metricByLabel(ctx context.Context, client *http.Client, name, label string) (map[string]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/metrics", c.metricsPort), http.NoBody)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
+	var out map[string]float64
+	err := c.scrape(ctx, client, func(r io.Reader) (err error) {
+		out, err = samplesByLabel(r, name, label)
+		return err
+	})
+	return out, err
+}
+
+// samplesByLabel reads the samples of a gauge, in Prometheus text
+// format, by the value of one label.
+func samplesByLabel(r io.Reader, name, label string) (map[string]float64, error) {
 	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
@@ -349,20 +320,6 @@ func (c *collector) metricByLabel(ctx context.Context, client *http.Client, name
 		out[parseLabels(line[len(name)+1 : end])[label]] = v
 	}
 	return out, sc.Err()
-}
-
-func sleepCtx(ctx context.Context, c *collector, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.exited:
-		return fmt.Errorf("the collector exited: %w (see %s)", c.waitErr, c.log.Name())
-	case <-time.After(d):
-		return nil
-	}
 }
 
 // quantile returns the q-quantile (0..1) of xs, 0 when empty.

@@ -82,19 +82,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	switch args[0] {
 	case "stream":
-		return runStream(ctx, args[1:], stdout, stderr)
+		return runBench(ctx, args[1:], stdout, stderr, parseStreamFlags, streamBench, streamMarkdown)
 	case "soak":
-		return runSoak(ctx, args[1:], stdout, stderr)
+		return runBench(ctx, args[1:], stdout, stderr, parseSoakFlags, soak, soakMarkdown)
 	case "backfill":
-		return runBackfill(ctx, args[1:], stdout, stderr)
+		return runBench(ctx, args[1:], stdout, stderr, parseBackfillFlags, backfill, backfillMarkdown)
 	case "estate":
-		return runEstate(ctx, args[1:], stdout, stderr)
+		return runBench(ctx, args[1:], stdout, stderr, parseEstateFlags, estateBench, estateMarkdown)
 	case "gobench":
 		return runGoBench(args[1:], stdout, stderr)
 	case "enrich":
-		return runEnrich(ctx, args[1:], stdout, stderr)
+		return runBench(ctx, args[1:], stdout, stderr, parseEnrichFlags, enrichBench, enrichMarkdown)
 	case "detect":
-		return runDetect(ctx, args[1:], stdout, stderr)
+		return runBench(ctx, args[1:], stdout, stderr, parseDetectFlags, detect, detectMarkdown)
 	case "-h", "-help", "--help", "help":
 		logf(stdout, "%s\n", usage)
 		return nil

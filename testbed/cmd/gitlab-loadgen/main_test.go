@@ -270,7 +270,7 @@ func TestLoaderReportsRefusals(t *testing.T) {
 func TestBackfillMarkdown(t *testing.T) {
 	var b strings.Builder
 	r := backfillResult{Events: 1000, Scopes: 1, WallSeconds: 2, PeakRSSBytes: 100 << 20, SimRequests: 10, MetricRequests: 10, PagesNeeded: 10, RequestsTarget: 11, AcceptedRecords: 1000}
-	require.NoError(t, backfillMarkdown(&b, backfillOptions{config: "bench/backfill.yaml", span: time.Hour, perPage: 100}, r))
+	require.NoError(t, backfillMarkdown(&b, backfillOptions{commonOptions: commonOptions{config: "bench/backfill.yaml"}, span: time.Hour, perPage: 100}, r))
 	assert.Contains(t, b.String(), "| Peak RSS of the collector (VmHWM) | 100.0 MiB |")
 	assert.Contains(t, b.String(), "| API requests (simulator's count) | 10 | ≤ 11 (10 pages + 1 per scope) |")
 }

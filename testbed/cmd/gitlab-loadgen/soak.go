@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -17,48 +15,34 @@ import (
 )
 
 // soakOptions are the flags of `gitlab-loadgen soak`.
+// -timeout is the timeout of one request.
 type soakOptions struct {
-	collector   string
-	config      string
-	workDir     string
+	commonOptions
 	concurrency int
 	duration    time.Duration
 	interval    time.Duration
 	events      int
-	seed        uint64
-	requestTime time.Duration
-	out, json   string
-	progress    io.Writer
 }
 
 func parseSoakFlags(args []string, stderr io.Writer) (soakOptions, error) {
 	var o soakOptions
-	fs := flag.NewFlagSet("gitlab-loadgen soak", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&o.collector, "collector", "", "the distribution's binary (required)")
-	fs.StringVar(&o.config, "config", "bench/soak.yaml", "collector configuration (a stream endpoint with file_storage)")
-	fs.StringVar(&o.workDir, "workdir", filepath.Join(os.TempDir(), "gitlab-loadgen"), "directory for the collector's log and its storage directory")
+	fs := newFlagSet("soak", stderr)
+	o.register(fs, commonFlags{
+		config: "bench/soak.yaml", configHelp: "collector configuration (a stream endpoint with file_storage)",
+		workDirHelp: "directory for the collector's log and its storage directory",
+		seed:        1,
+		timeout:     10 * time.Second, timeoutHelp: "timeout of one request",
+	})
 	fs.IntVar(&o.concurrency, "concurrency", 16, "connections, one request in flight on each")
 	fs.DurationVar(&o.duration, "duration", 10*time.Minute, "total time under load")
 	fs.DurationVar(&o.interval, "interval", time.Minute, "length of each measured interval (one report row)")
 	fs.IntVar(&o.events, "events", 2000, "distinct simulated events the requests cycle through (every request carries a new id)")
-	fs.Uint64Var(&o.seed, "seed", 1, "simulator seed")
-	fs.DurationVar(&o.requestTime, "timeout", 10*time.Second, "timeout of one request")
-	fs.StringVar(&o.out, "out", "", "Markdown report file (default stdout)")
-	fs.StringVar(&o.json, "json", "", "also write the results as JSON to this file")
-	if err := fs.Parse(args); err != nil {
+	if err := o.parse(fs, args, stderr); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	if o.collector == "" {
-		return o, errors.New("-collector is required")
 	}
 	if o.concurrency < 1 || o.interval <= 0 || o.duration < o.interval || o.events <= 0 {
 		return o, errors.New("-concurrency, -interval and -events must be positive, -duration at least one -interval")
 	}
-	o.progress = stderr
 	return o, nil
 }
 
@@ -80,33 +64,18 @@ type soakResult struct {
 	Pass          bool    `json:"pass"`
 }
 
-func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	o, err := parseSoakFlags(args, stderr)
-	if err != nil {
-		return err
-	}
-	templates, err := benchevents.Events(o.seed, o.events)
-	if err != nil {
-		return err
-	}
-	res, err := soak(ctx, o, templates)
-	if err != nil {
-		return err
-	}
-	return writeReport(o.out, o.json, stdout, res, func(w io.Writer) error { return soakMarkdown(w, o, res) })
-}
-
 // soak streams single-event requests with distinct ids for o.duration, and
 // reports each interval's throughput and the storage directory's size.
-func soak(ctx context.Context, o soakOptions, templates []benchevents.Template) (soakResult, error) {
-	storageDir := filepath.Join(o.workDir, "soak-storage")
-	if err := os.RemoveAll(storageDir); err != nil {
+func soak(ctx context.Context, o soakOptions) (soakResult, error) {
+	templates, err := benchevents.Events(o.seed, o.events)
+	if err != nil {
 		return soakResult{}, err
 	}
-	if err := os.MkdirAll(storageDir, 0o755); err != nil {
+	storageDir, err := o.freshDir("soak-storage")
+	if err != nil {
 		return soakResult{}, err
 	}
-	c, err := startCollector(ctx, "soak", o.collector, o.config, o.workDir, true,
+	c, err := o.startCollector(ctx, "soak", true,
 		map[string]string{"BENCH_STREAM_TOKEN": streamToken, "BENCH_STORAGE_DIR": storageDir})
 	if err != nil {
 		return soakResult{}, err
@@ -116,7 +85,7 @@ func soak(ctx context.Context, o soakOptions, templates []benchevents.Template) 
 	t := target{Name: "gitlab_audit+file_storage", Pipeline: "gitlab_audit stream (file_storage) → batch → nop", path: "/webhook/gitlab-audit"}
 	seq := &atomic.Uint64{}
 	seq.Store(1 << 32)
-	l := &loader{target: t, url: "http://" + c.endpoint + t.path, templates: templates, seq: seq, timeout: o.requestTime}
+	l := &loader{target: t, url: "http://" + c.endpoint + t.path, templates: templates, seq: seq, timeout: o.timeout}
 	var res soakResult
 	start := time.Now()
 	for i := 0; time.Since(start)+o.interval/2 < o.duration; i++ {

@@ -3,13 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -43,46 +40,34 @@ var allTargets = []target{
 	{Name: "otlp-string", Pipeline: "otlp http → batch → nop; event JSON as a string body", config: "otlp.yaml", path: "/v1/logs", otlp: true, body: benchevents.BodyString},
 }
 
+// -timeout is the timeout of one request; stream has -configs, no -config.
 type streamOptions struct {
-	collector   string
-	configs     string
-	workDir     string
-	targets     []target
-	levels      []int
-	duration    time.Duration
-	warmup      time.Duration
-	events      int
-	seed        uint64
-	out, json   string
-	progress    io.Writer
-	seqStart    uint64
-	requestTime time.Duration
+	commonOptions
+	configs  string
+	targets  []target
+	levels   []int
+	duration time.Duration
+	warmup   time.Duration
+	events   int
+	seqStart uint64
 }
 
 func parseStreamFlags(args []string, stderr io.Writer) (streamOptions, error) {
 	var o streamOptions
-	fs := flag.NewFlagSet("gitlab-loadgen stream", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&o.collector, "collector", "", "the distribution's binary (required)")
+	fs := newFlagSet("stream", stderr)
+	o.register(fs, commonFlags{
+		workDirHelp: "directory for the collectors' logs",
+		seed:        1,
+		timeout:     10 * time.Second, timeoutHelp: "timeout of one request",
+	})
 	fs.StringVar(&o.configs, "configs", "bench", "directory of the collector configurations (stream.yaml, stream-nodetect.yaml, otlp.yaml)")
-	fs.StringVar(&o.workDir, "workdir", filepath.Join(os.TempDir(), "gitlab-loadgen"), "directory for the collectors' logs")
 	targets := fs.String("targets", "gitlab_audit,gitlab_audit-nodetect,otlp-kvlist,otlp-string", "targets, comma-separated: "+targetNames())
 	levels := fs.String("concurrency", "1,8,32", "concurrency levels (connections, one request in flight on each), comma-separated")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per level and target")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured load before each measurement")
 	fs.IntVar(&o.events, "events", 2000, "distinct simulated events the requests cycle through (ids are rewritten: every request carries a new event)")
-	fs.Uint64Var(&o.seed, "seed", 1, "simulator seed")
-	fs.DurationVar(&o.requestTime, "timeout", 10*time.Second, "timeout of one request")
-	fs.StringVar(&o.out, "out", "", "Markdown report file (default stdout)")
-	fs.StringVar(&o.json, "json", "", "also write the results as JSON to this file")
-	if err := fs.Parse(args); err != nil {
+	if err := o.parse(fs, args, stderr); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	if o.collector == "" {
-		return o, errors.New("-collector is required")
 	}
 	var err error
 	if o.levels, err = parseInts(*levels); err != nil {
@@ -98,7 +83,6 @@ func parseStreamFlags(args []string, stderr io.Writer) (streamOptions, error) {
 	if o.duration <= 0 || o.warmup < 0 || o.events <= 0 {
 		return o, errors.New("-duration and -events must be positive, -warmup not negative")
 	}
-	o.progress = stderr
 	o.seqStart = 1 << 32 // far above the simulator's own ids
 	return o, nil
 }
@@ -140,26 +124,14 @@ type streamResult struct {
 	FirstError  string  `json:"first_error,omitempty"`
 }
 
-func runStream(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	o, err := parseStreamFlags(args, stderr)
-	if err != nil {
-		return err
-	}
-	templates, err := benchevents.Events(o.seed, o.events)
-	if err != nil {
-		return err
-	}
-	results, err := streamBench(ctx, o, templates)
-	if err != nil {
-		return err
-	}
-	return writeReport(o.out, o.json, stdout, results, func(w io.Writer) error { return streamMarkdown(w, o, results) })
-}
-
 // streamBench starts one collector per configuration, then measures each
 // level, and within a level each target, in turn: a drift of the machine
 // during the run weighs on every target alike.
-func streamBench(ctx context.Context, o streamOptions, templates []benchevents.Template) ([]streamResult, error) {
+func streamBench(ctx context.Context, o streamOptions) ([]streamResult, error) {
+	templates, err := benchevents.Events(o.seed, o.events)
+	if err != nil {
+		return nil, err
+	}
 	collectors := map[string]*collector{}
 	defer func() {
 		for _, c := range collectors {
@@ -184,7 +156,7 @@ func streamBench(ctx context.Context, o streamOptions, templates []benchevents.T
 	for _, level := range o.levels {
 		for _, t := range o.targets {
 			c := collectors[t.config]
-			l := &loader{target: t, url: "http://" + c.endpoint + t.path, templates: templates, seq: seq, timeout: o.requestTime}
+			l := &loader{target: t, url: "http://" + c.endpoint + t.path, templates: templates, seq: seq, timeout: o.timeout}
 			if o.warmup > 0 {
 				if _, err := l.run(ctx, level, o.warmup, 0); err != nil {
 					return nil, err
@@ -364,29 +336,6 @@ func selfCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// writeReport writes the Markdown report to out (stdout when empty) and
-// the results as JSON to jsonPath when set.
-func writeReport(out, jsonPath string, stdout io.Writer, results any, markdown func(io.Writer) error) error {
-	if jsonPath != "" {
-		raw, err := json.MarshalIndent(results, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(jsonPath, append(raw, '\n'), 0o644); err != nil {
-			return err
-		}
-	}
-	w, closeFn, err := output(out, stdout)
-	if err != nil {
-		return err
-	}
-	if err := markdown(w); err != nil {
-		_ = closeFn()
-		return err
-	}
-	return closeFn()
 }
 
 func streamMarkdown(w io.Writer, o streamOptions, results []streamResult) error {

@@ -466,6 +466,9 @@ func TestPlanTable(t *testing.T) {
 	P := func(kv ...string) pcommon.Map {
 		return rec(append([]string{auditlog.AttrEntityType, "Project", auditlog.AttrEntityID, "100"}, kv...)...)
 	}
+	G := func(kv ...string) pcommon.Map {
+		return rec(append([]string{auditlog.AttrEntityType, "Group", auditlog.AttrEntityID, "30"}, kv...)...)
+	}
 	tests := []struct {
 		kind Kind
 		m    pcommon.Map
@@ -478,6 +481,11 @@ func TestPlanTable(t *testing.T) {
 		{KindProjectAccessToken, P(auditlog.AttrTargetType, "PersonalAccessToken", auditlog.AttrTargetID, "8"), "/projects/100/access_tokens/8", true},
 		{KindProjectAccessToken, P(auditlog.AttrTargetType, "User", auditlog.AttrTargetID, "8"), "", false},
 		{KindGroupAccessToken, P(auditlog.AttrMessage, "token_id: 7"), "", false}, // a project entity
+		{KindGroupAccessToken, G(auditlog.AttrMessage, "token_id: 7"), "/groups/30/access_tokens/7", true},
+		{KindGroupVariable, G(auditlog.AttrTargetDetails, "NPM_TOKEN"), "/groups/30/variables/NPM_TOKEN", true},
+		{KindGroupVariable, P(auditlog.AttrTargetDetails, "NPM_TOKEN"), "", false}, // a project entity
+		{KindGroupDeployToken, G(auditlog.AttrTargetID, "5", auditlog.AttrTargetType, "DeployToken"), "/groups/30/deploy_tokens/5", true},
+		{KindDeployKey, G(auditlog.AttrTargetID, "12"), "", false}, // deploy keys belong to projects
 		{KindProjectVariable, P(auditlog.AttrTargetDetails, "NPM_TOKEN"), "/projects/100/variables/NPM_TOKEN", true},
 		{KindProjectVariable, P(auditlog.AttrTargetDetails, "../admin"), "", false},
 		{KindInstanceVariable, rec(auditlog.AttrTargetDetails, "K"), "/admin/ci/variables/K", true},

@@ -157,11 +157,17 @@ func plan(kind Kind, attrs pcommon.Map) (obj object, reason string, ok bool) {
 	targetID, targetType := str(auditlog.AttrTargetID), str(auditlog.AttrTargetType)
 	message := str(auditlog.AttrMessage)
 
-	scope := func(want string) (string, string, bool) {
-		if entityType != want || !isID(entityID) {
-			return "", "the event's entity is not a " + strings.ToLower(want) + " with a numeric id", false
+	// scope is the event's entity, a group or else a project: its id and
+	// its API path ("/groups/12").
+	scope := func(group bool) (id, path, reason string, ok bool) {
+		want, path := "Project", "/projects/"
+		if group {
+			want, path = "Group", "/groups/"
 		}
-		return entityID, "", true
+		if entityType != want || !isID(entityID) {
+			return "", "", "the event's entity is not a " + strings.ToLower(want) + " with a numeric id", false
+		}
+		return entityID, path + entityID, "", true
 	}
 	var id string
 	switch kind {
@@ -173,11 +179,7 @@ func plan(kind Kind, attrs pcommon.Map) (obj object, reason string, ok bool) {
 		id = m[1]
 		obj.path = "/personal_access_tokens/" + id
 	case KindProjectAccessToken, KindGroupAccessToken:
-		entity, path := "Project", "/projects/"
-		if kind == KindGroupAccessToken {
-			entity, path = "Group", "/groups/"
-		}
-		sc, why, ok := scope(entity)
+		sc, path, why, ok := scope(kind == KindGroupAccessToken)
 		if !ok {
 			return obj, why, false
 		}
@@ -188,7 +190,7 @@ func plan(kind Kind, attrs pcommon.Map) (obj object, reason string, ok bool) {
 		} else {
 			return obj, "the event names no token (e.g. a failed creation)", false
 		}
-		obj.path = path + sc + "/access_tokens/" + id
+		obj.path = path + "/access_tokens/" + id
 		id = sc + "/" + id
 	case KindProjectVariable, KindGroupVariable, KindInstanceVariable:
 		key := str(auditlog.AttrTargetDetails)
@@ -197,36 +199,28 @@ func plan(kind Kind, attrs pcommon.Map) (obj object, reason string, ok bool) {
 		}
 		switch kind {
 		case KindProjectVariable, KindGroupVariable:
-			entity, path := "Project", "/projects/"
-			if kind == KindGroupVariable {
-				entity, path = "Group", "/groups/"
-			}
-			sc, why, ok := scope(entity)
+			sc, path, why, ok := scope(kind == KindGroupVariable)
 			if !ok {
 				return obj, why, false
 			}
-			obj.path = path + sc + "/variables/" + gitlabapi.PathSegment(key)
+			obj.path = path + "/variables/" + gitlabapi.PathSegment(key)
 			id = sc + "/" + key
 		default:
 			obj.path = "/admin/ci/variables/" + gitlabapi.PathSegment(key)
 			id = key
 		}
 	case KindDeployKey:
-		sc, why, ok := scope("Project")
+		sc, path, why, ok := scope(false)
 		if !ok {
 			return obj, why, false
 		}
 		if !isID(targetID) {
 			return obj, "the event does not carry the deploy key's id (older events name its title only)", false
 		}
-		obj.path = "/projects/" + sc + "/deploy_keys/" + targetID
+		obj.path = path + "/deploy_keys/" + targetID
 		id = sc + "/" + targetID
 	case KindProjectDeployToken, KindGroupDeployToken:
-		entity, path := "Project", "/projects/"
-		if kind == KindGroupDeployToken {
-			entity, path = "Group", "/groups/"
-		}
-		sc, why, ok := scope(entity)
+		sc, path, why, ok := scope(kind == KindGroupDeployToken)
 		if !ok {
 			return obj, why, false
 		}
@@ -238,7 +232,7 @@ func plan(kind Kind, attrs pcommon.Map) (obj object, reason string, ok bool) {
 		default:
 			return obj, "the event names no deploy token (e.g. a failed creation)", false
 		}
-		obj.path = path + sc + "/deploy_tokens/" + id
+		obj.path = path + "/deploy_tokens/" + id
 		id = sc + "/" + id
 	default:
 		return obj, "no lookup for this event type", false
