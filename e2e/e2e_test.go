@@ -80,7 +80,7 @@ service:
 `), 0o600))
 	out, err := exec.Command(bin, "validate", "--config", broken).CombinedOutput()
 	require.Error(t, err)
-	for _, want := range []string{"endpoint:", "must be the GitLab base URL without a path", "poll_interval: 5s is below the minimum", `collect::groups[0]: "bad path!"`} {
+	for _, want := range []string{"endpoint:", "must be the GitLab base URL without a path", "poll_interval: 5s is below the minimum", `collect::groups::0: "bad path!"`} {
 		assert.Contains(t, string(out), want)
 	}
 }

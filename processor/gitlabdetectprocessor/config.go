@@ -219,12 +219,12 @@ func (cfg *Config) compile(set component.TelemetrySettings) (*compiled, error) {
 	}
 	for i, r := range cfg.PrivilegedRoles {
 		if strings.TrimSpace(r) == "" {
-			add("privileged_roles[%d]: must not be empty", i)
+			add("privileged_roles::%d: must not be empty", i)
 		}
 	}
 	for i, a := range cfg.PrivilegedAccounts {
 		if strings.TrimSpace(a) == "" {
-			add("privileged_accounts[%d]: must not be empty", i)
+			add("privileged_accounts::%d: must not be empty", i)
 		}
 	}
 
@@ -242,24 +242,24 @@ func (cfg *Config) compile(set component.TelemetrySettings) (*compiled, error) {
 
 	for i, id := range cfg.Rules.Disabled {
 		if !known[ruleKey(id)] {
-			add("rules::disabled[%d]: unknown rule id %q", i, id)
+			add("rules::disabled::%d: unknown rule id %q", i, id)
 		}
 		c.disabled[ruleKey(id)] = true
 	}
 	for _, id := range sortedKeys(cfg.Rules.SeverityOverrides) {
 		if !known[ruleKey(id)] {
-			add("rules::severity_overrides[%q]: unknown rule id %q", id, id)
+			add("rules::severity_overrides::%s: unknown rule id %q", id, id)
 		}
 		sev, err := ParseSeverity(cfg.Rules.SeverityOverrides[id])
 		if err != nil {
-			add("rules::severity_overrides[%q]: %w", id, err)
+			add("rules::severity_overrides::%s: %w", id, err)
 		}
 		c.overrides[ruleKey(id)] = sev
 	}
 
 	errs = append(errs, cfg.Allowlist.validate("allowlist")...)
 	for _, id := range sortedKeys(cfg.RuleAllowlists) {
-		field := fmt.Sprintf("rule_allowlists[%q]", id)
+		field := fmt.Sprintf("rule_allowlists::%s", id)
 		if !known[ruleKey(id)] {
 			add("%s: unknown rule id %q", field, id)
 		}
@@ -273,7 +273,7 @@ func (cfg *Config) compile(set component.TelemetrySettings) (*compiled, error) {
 	errs = append(errs, cfg.Baseline.validate()...)
 	for i, a := range cfg.Automation.Accounts {
 		if strings.TrimSpace(a) == "" {
-			add("automation::accounts[%d]: must not be empty", i)
+			add("automation::accounts::%d: must not be empty", i)
 		}
 	}
 
@@ -292,22 +292,22 @@ func (a AllowlistConfig) validate(field string) []error {
 	var errs []error
 	for i, s := range a.Authors {
 		if strings.TrimSpace(s) == "" {
-			errs = append(errs, fmt.Errorf("%s::authors[%d]: must not be empty", field, i))
+			errs = append(errs, fmt.Errorf("%s::authors::%d: must not be empty", field, i))
 		}
 	}
 	for i, s := range a.IPRanges {
 		if _, err := parseIPRange(s); err != nil {
-			errs = append(errs, fmt.Errorf("%s::ip_ranges[%d]: %w", field, i, err))
+			errs = append(errs, fmt.Errorf("%s::ip_ranges::%d: %w", field, i, err))
 		}
 	}
 	for i, s := range a.Groups {
 		if cleanPath(s) == "" {
-			errs = append(errs, fmt.Errorf("%s::groups[%d]: invalid group path %q", field, i, s))
+			errs = append(errs, fmt.Errorf("%s::groups::%d: invalid group path %q", field, i, s))
 		}
 	}
 	for i, s := range a.Projects {
 		if p := cleanPath(s); p == "" || !strings.Contains(p, "/") {
-			errs = append(errs, fmt.Errorf("%s::projects[%d]: invalid project full path %q (want group/project)", field, i, s))
+			errs = append(errs, fmt.Errorf("%s::projects::%d: invalid project full path %q (want group/project)", field, i, s))
 		}
 	}
 	return errs
@@ -394,7 +394,7 @@ func compileCustomRules(rules []CustomRuleConfig, set component.TelemetrySetting
 	}
 	out := make([]compiledCustom, len(rules))
 	for i, r := range rules {
-		field := fmt.Sprintf("custom_rules[%d]", i)
+		field := fmt.Sprintf("custom_rules::%d", i)
 		add := func(format string, args ...any) {
 			errs = append(errs, fmt.Errorf(field+"::"+format, args...))
 		}
@@ -422,12 +422,12 @@ func compileCustomRules(rules []CustomRuleConfig, set component.TelemetrySetting
 		out[i].severity = sev
 		for j, t := range r.Techniques {
 			if !techniqueRE.MatchString(t) {
-				add("techniques[%d]: %q is not an ATT&CK technique id (T1234 or T1234.001)", j, t)
+				add("techniques::%d: %q is not an ATT&CK technique id (T1234 or T1234.001)", j, t)
 			}
 		}
 		for j, t := range r.EventTypes {
 			if !typeNameRE.MatchString(t) {
-				add("event_types[%d]: %q is not a GitLab event type name", j, t)
+				add("event_types::%d: %q is not a GitLab event type name", j, t)
 			}
 		}
 		if len(r.Conditions) == 0 {
@@ -439,7 +439,7 @@ func compileCustomRules(rules []CustomRuleConfig, set component.TelemetrySetting
 		if err != nil {
 			for j, c := range r.Conditions {
 				if _, err := parseConditions([]string{c}, set, mode); err != nil {
-					add("conditions[%d]: invalid OTTL condition %q: %w", j, c, err)
+					add("conditions::%d: invalid OTTL condition %q: %w", j, c, err)
 				}
 			}
 			continue

@@ -200,11 +200,11 @@ func scopeRefs(key string, v any) ([]string, error) {
 			out = append(out, strconv.FormatUint(x, 10))
 		case float64:
 			if x != math.Trunc(x) || x > math.MaxInt64 {
-				return nil, fmt.Errorf("collect::%s[%d]: %v is not an id", key, i, x)
+				return nil, fmt.Errorf("collect::%s::%d: %v is not an id", key, i, x)
 			}
 			out = append(out, strconv.FormatInt(int64(x), 10))
 		default:
-			return nil, fmt.Errorf("collect::%s[%d]: expected an id or a full path, got %v", key, i, e)
+			return nil, fmt.Errorf("collect::%s::%d: expected an id or a full path, got %v", key, i, e)
 		}
 	}
 	return out, nil
@@ -220,20 +220,20 @@ var pathSegment = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.\-]*$`)
 
 func validateScopeRef(field string, i int, ref string) error {
 	if ref == "" {
-		return fmt.Errorf("%s[%d]: empty entry", field, i)
+		return fmt.Errorf("%s::%d: empty entry", field, i)
 	}
 	if strings.TrimSpace(ref) != ref {
-		return fmt.Errorf("%s[%d]: %q has surrounding spaces", field, i, ref)
+		return fmt.Errorf("%s::%d: %q has surrounding spaces", field, i, ref)
 	}
 	if _, err := strconv.ParseUint(ref, 10, 63); err == nil {
 		if ref == "0" || strings.HasPrefix(ref, "0") {
-			return fmt.Errorf("%s[%d]: %q is not a valid id", field, i, ref)
+			return fmt.Errorf("%s::%d: %q is not a valid id", field, i, ref)
 		}
 		return nil
 	}
 	for _, seg := range strings.Split(ref, "/") {
 		if !pathSegment.MatchString(seg) {
-			return fmt.Errorf("%s[%d]: %q is neither a numeric id nor a full path like group/subgroup/project", field, i, ref)
+			return fmt.Errorf("%s::%d: %q is neither a numeric id nor a full path like group/subgroup/project", field, i, ref)
 		}
 	}
 	return nil
@@ -306,7 +306,7 @@ func (cfg *Config) Validate() error {
 				continue
 			}
 			if seen[field+"/"+ref] {
-				add("%s[%d]: %q is listed twice", field, i, ref)
+				add("%s::%d: %q is listed twice", field, i, ref)
 			}
 			seen[field+"/"+ref] = true
 		}
@@ -319,9 +319,9 @@ func (cfg *Config) Validate() error {
 		field := fp.field
 		for i, p := range fp.pats {
 			if p == "" {
-				add("%s[%d]: empty pattern", field, i)
+				add("%s::%d: empty pattern", field, i)
 			} else if _, err := path.Match(p, ""); err != nil {
-				add("%s[%d]: %q is not a valid pattern: %w", field, i, p, err)
+				add("%s::%d: %q is not a valid pattern: %w", field, i, p, err)
 			}
 		}
 	}
@@ -363,7 +363,7 @@ func (s *StreamConfig) validate() []error {
 	}
 	for i, tok := range s.VerificationTokens {
 		if tok == "" {
-			add("stream::verification_tokens[%d]: empty token", i)
+			add("stream::verification_tokens::%d: empty token", i)
 		}
 	}
 	for name, value := range s.RequiredHeaders {

@@ -147,7 +147,7 @@ func (cfg *Config) validateEstate() []error {
 	}
 	for i, p := range d.Exclude {
 		if _, err := compileGlob(p); err != nil {
-			add("collect::discovery::exclude[%d]: %w", i, err)
+			add("collect::discovery::exclude::%d: %w", i, err)
 		}
 	}
 	s := cfg.Collect.Shard
