@@ -141,9 +141,11 @@ fuzz:
 		done; \
 	done
 
-## lint: gofmt, go vet, golangci-lint (the distribution's module and deploy/)
+## lint: the tree (no tracked binary, SPDX headers), gofmt, go vet,
+## golangci-lint (the distribution's module and deploy/)
 .PHONY: lint
 lint: $(GOLANGCI_LINT)
+	scripts/check-tree.sh
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...

@@ -1,3 +1,6 @@
+// Copyright The KYRA MDR Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package deploy holds the checks of the deployment examples in this
 // folder: `make deploy-check` (part of `make test`) renders the
 // kustomizations, decodes every manifest strictly into the Kubernetes API

@@ -1,3 +1,6 @@
+// Copyright The KYRA MDR Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package e2e runs the built distribution (the real otelcol-kyra-gitlab
 // binary) against the GitLab simulator, with an OTLP endpoint in the test
 // collecting what the distribution exports. `make test` builds the

@@ -1,3 +1,6 @@
+// Copyright The KYRA MDR Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package auditevent
 
 // aliases maps event type names that GitLab renamed, or that other tools

@@ -1,3 +1,6 @@
+// Copyright The KYRA MDR Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package auditevent knows GitLab's audit event types: the catalogue of
 // real event type names, the aliases GitLab used over the years, the
 // security-team category of each type, and how to resolve the type of an

@@ -1,3 +1,6 @@
+// Copyright The KYRA MDR Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package auditevent
 
 // Enrichment attributes: facts the gitlab_audit receiver looks up in

@@ -1,3 +1,6 @@
+// Copyright The KYRA MDR Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package jsonpdata decodes JSON straight into pdata values, without the
 // intermediate map[string]any that encoding/json builds. It is the hot path
 // of the gitlab_audit receiver: every polled page and every streamed

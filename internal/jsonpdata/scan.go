@@ -1,3 +1,6 @@
+// Copyright The KYRA MDR Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package jsonpdata
 
 // enter moves past the '{' or '[' at d.i and the space after it, one

@@ -1,3 +1,6 @@
+// Copyright The KYRA MDR Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package gitlabdetectprocessor implements the gitlab_detect logs
 // processor. It reads GitLab audit events (as produced by the gitlab_audit
 // receiver, or GitLab audit JSON that reached the pipeline another way),

@@ -1,3 +1,6 @@
+// Copyright The KYRA MDR Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package gitlabauditreceiver implements the gitlab_audit receiver: it
 // collects GitLab audit events as logs by polling the REST API (instance,
 // group and project audit events, with persistent checkpoints) and by

@@ -1,3 +1,6 @@
+// Copyright The KYRA MDR Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package gitlabauditreceiver // import "github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver"
 
 import (

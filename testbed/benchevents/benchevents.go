@@ -1,3 +1,6 @@
+// Copyright The KYRA MDR Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package benchevents provides realistic GitLab audit events for
 // benchmarks and load tests, drawn from the project's GitLab simulator.
 //

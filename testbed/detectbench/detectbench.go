@@ -1,3 +1,6 @@
+// Copyright The KYRA MDR Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package detectbench scores gitlab_detect on the simulator's detection
 // scenario (gitlabsim.Scenario): for every attack step, whether the record
 // was tagged with the right rule, indicator and at least the right

@@ -1,3 +1,6 @@
+// Copyright The KYRA MDR Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package gitlabsim is the project's one fake of GitLab: a deterministic,
 // in-memory simulator of GitLab's audit events, served through the same REST
 // API GitLab exposes and pushed through audit event streaming the way GitLab

@@ -1,3 +1,6 @@
+// Copyright The KYRA MDR Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Command gitlab-loadgen measures the KYRA GitLab audit collector
 // distribution on loopback. It has seven subcommands:
 //

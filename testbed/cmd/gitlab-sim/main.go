@@ -1,3 +1,6 @@
+// Copyright The KYRA MDR Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Command gitlab-sim runs the project's GitLab simulator: it serves
 // GitLab's audit event REST API for a simulated instance with seeded,
 // realistic history, keeps producing new events, and optionally streams

@@ -1,3 +1,6 @@
+// Copyright The KYRA MDR Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Code written by hand in the shape mdatagen generates (mdatagen is not
 // available for this collector version); keep in sync with metadata.yaml.
 

@@ -1,3 +1,6 @@
+// Copyright The KYRA MDR Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package auditlog turns one GitLab audit event into one OpenTelemetry log
 // record. Polled and streamed events both go through Fill, so an event is
 // recorded the same way whichever path brought it.

@@ -1,3 +1,6 @@
+// Copyright The KYRA MDR Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package enrich looks up, in GitLab's API, the objects audit events name
 // but do not describe (the expiry and scopes of a new token, the flags of a
 // CI/CD variable, the write access of a deploy key) and writes what it

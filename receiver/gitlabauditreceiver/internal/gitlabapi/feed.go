@@ -1,3 +1,6 @@
+// Copyright The KYRA MDR Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package gitlabapi reads GitLab's audit event REST API: it builds the
 // requests of the instance, group and project feeds, walks their pages
 // (keyset, or offset on instances that refuse keyset), honours GitLab's

@@ -1,3 +1,6 @@
+// Copyright The KYRA MDR Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package metadata holds the component's identity. mdatagen is not served
 // at v0.165 by the module proxy here, so this file is written by hand in
 // the shape mdatagen generates.
