@@ -6,10 +6,12 @@ package gitlabauditreceiver // import "github.com/kyra-mdr/otelcol-gitlab/receiv
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +22,10 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/gitlabapi"
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/poll"
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/stream"
 )
 
 // Token types: how the token is sent to GitLab.
@@ -35,8 +41,6 @@ const (
 const (
 	minPollInterval    = 10 * time.Second
 	maxPageSize        = 100
-	maxWindow          = 30 * 24 * time.Hour // GitLab limits audit queries to 30 days
-	streamTokenHeader  = "X-Gitlab-Event-Streaming-Token"
 	defaultStreamAddr  = "localhost:8443"
 	defaultStreamPath  = "/webhook/gitlab-audit"
 	defaultHealthPath  = "/health"
@@ -172,8 +176,18 @@ func (c *CollectConfig) Unmarshal(conf *confmap.Conf) error {
 				c.Projects = refs
 			}
 		case "discovery", "shard":
-			if err := c.unmarshalEstate(conf, k); err != nil {
-				return err
+			sub, err := conf.Sub(k)
+			if err != nil {
+				return fmt.Errorf("collect::%s: %w", k, err)
+			}
+			if k == "shard" {
+				if err := c.Shard.unmarshal(sub); err != nil {
+					return err // the errors name their fields
+				}
+				continue
+			}
+			if err := sub.Unmarshal(&c.Discovery); err != nil {
+				return fmt.Errorf("collect::discovery: %w", err)
 			}
 		default:
 			return fmt.Errorf("collect: unknown key %q (expected instance, groups, projects, discovery, shard)", k)
@@ -216,6 +230,27 @@ func scopeRefs(key string, v any) ([]string, error) {
 // HasScopes reports whether any feed is to be polled.
 func (c CollectConfig) HasScopes() bool {
 	return c.Instance || len(c.Groups) > 0 || len(c.Projects) > 0
+}
+
+// feeds returns the configured audit event feeds.
+func (c CollectConfig) feeds() []gitlabapi.Feed {
+	var feeds []gitlabapi.Feed
+	if c.Instance {
+		feeds = append(feeds, gitlabapi.Feed{Kind: gitlabapi.KindInstance})
+	}
+	for _, g := range c.Groups {
+		feeds = append(feeds, gitlabapi.Feed{Kind: gitlabapi.KindGroup, Ref: g})
+	}
+	for _, pr := range c.Projects {
+		feeds = append(feeds, gitlabapi.Feed{Kind: gitlabapi.KindProject, Ref: pr})
+	}
+	return feeds
+}
+
+// feedLabels names feeds in metrics: discovered feeds folded unless
+// per_feed_metrics.
+func feedLabels(cfg *Config) poll.Labels {
+	return poll.NewLabels(cfg.PerFeedMetrics, cfg.Collect.feeds())
 }
 
 // pathSegment is what GitLab accepts in a group or project path segment.
@@ -284,7 +319,7 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Overlap < 0 {
 		add("overlap: must not be negative, got %s", cfg.Overlap)
-	} else if cfg.Overlap >= maxWindow {
+	} else if cfg.Overlap >= poll.MaxWindow {
 		add("overlap: %s must be shorter than GitLab's 30-day query window", cfg.Overlap)
 	}
 	if cfg.PageSize < 1 || cfg.PageSize > maxPageSize {
@@ -298,36 +333,23 @@ func (cfg *Config) Validate() error {
 	}
 
 	seen := map[string]bool{}
-	for _, fr := range []struct {
-		field string
-		refs  []string
-	}{{"collect::groups", cfg.Collect.Groups}, {"collect::projects", cfg.Collect.Projects}} {
-		field := fr.field
-		for i, ref := range fr.refs {
-			if err := validateScopeRef(field, i, ref); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			if seen[field+"/"+ref] {
-				add("%s::%d: %q is listed twice", field, i, ref)
-			}
-			seen[field+"/"+ref] = true
+	eachItem(map[string][]string{"collect::groups": cfg.Collect.Groups, "collect::projects": cfg.Collect.Projects}, func(field string, i int, ref string) {
+		if err := validateScopeRef(field, i, ref); err != nil {
+			errs = append(errs, err)
+			return
 		}
-	}
-
-	for _, fp := range []struct {
-		field string
-		pats  []string
-	}{{"event_types::include", cfg.EventTypes.Include}, {"event_types::exclude", cfg.EventTypes.Exclude}} {
-		field := fp.field
-		for i, p := range fp.pats {
-			if p == "" {
-				add("%s::%d: empty pattern", field, i)
-			} else if _, err := path.Match(p, ""); err != nil {
-				add("%s::%d: %q is not a valid pattern: %w", field, i, p, err)
-			}
+		if seen[field+"/"+ref] {
+			add("%s::%d: %q is listed twice", field, i, ref)
 		}
-	}
+		seen[field+"/"+ref] = true
+	})
+	eachItem(map[string][]string{"event_types::include": cfg.EventTypes.Include, "event_types::exclude": cfg.EventTypes.Exclude}, func(field string, i int, p string) {
+		if p == "" {
+			add("%s::%d: empty pattern", field, i)
+		} else if _, err := path.Match(p, ""); err != nil {
+			add("%s::%d: %q is not a valid pattern: %w", field, i, p, err)
+		}
+	})
 
 	if cfg.Dedup.MaxEntries < 1 {
 		add("dedup::max_entries: must be at least 1, got %d", cfg.Dedup.MaxEntries)
@@ -336,12 +358,28 @@ func (cfg *Config) Validate() error {
 		add("dedup::ttl: must be positive, got %s", cfg.Dedup.TTL)
 	}
 
-	errs = append(errs, cfg.validateEstate()...)
+	errs = append(errs, cfg.Collect.Discovery.validate()...)
+	if err := cfg.Collect.Shard.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.IdlePollInterval < cfg.PollInterval {
+		add("idle_poll_interval: %s must not be shorter than poll_interval (%s)", cfg.IdlePollInterval, cfg.PollInterval)
+	}
 	if cfg.Stream.HasValue() {
 		errs = append(errs, cfg.Stream.Get().validate()...)
 	}
 	errs = append(errs, cfg.validateEnrich()...)
 	return errors.Join(errs...)
+}
+
+// eachItem calls fn on every item of the lists, named by field, fields in
+// sorted order (so that errors come in the same order every time).
+func eachItem(lists map[string][]string, fn func(field string, i int, item string)) {
+	for _, field := range slices.Sorted(maps.Keys(lists)) {
+		for i, item := range lists[field] {
+			fn(field, i, item)
+		}
+	}
 }
 
 // headerName is the token syntax of HTTP header names (RFC 9110).
@@ -362,7 +400,7 @@ func (s *StreamConfig) validate() []error {
 		add("stream::health_path: %q must differ from stream::path", s.HealthPath)
 	}
 	if len(s.VerificationTokens) == 0 && !s.Auth.HasValue() {
-		add("stream::verification_tokens: missing; set the destination's verification token (GitLab sends it as %s), or configure stream::auth with an authenticator extension", streamTokenHeader)
+		add("stream::verification_tokens: missing; set the destination's verification token (GitLab sends it as %s), or configure stream::auth with an authenticator extension", stream.TokenHeader)
 	}
 	for i, tok := range s.VerificationTokens {
 		if tok == "" {
@@ -373,7 +411,7 @@ func (s *StreamConfig) validate() []error {
 		switch {
 		case !headerName.MatchString(name):
 			add("stream::required_headers: %q is not a valid header name", name)
-		case strings.EqualFold(name, streamTokenHeader):
+		case strings.EqualFold(name, stream.TokenHeader):
 			add("stream::required_headers: %q is the verification token header; use stream::verification_tokens", name)
 		case value == "":
 			add("stream::required_headers: %q has an empty value", name)

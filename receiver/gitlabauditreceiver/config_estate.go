@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/poll"
 )
 
 // Defaults and limits of discovery and scheduling.
@@ -62,18 +64,8 @@ func defaultDiscoveryConfig() DiscoveryConfig {
 	return DiscoveryConfig{Enabled: true, Subgroups: true, Projects: true, Interval: defaultDiscoveryInterval, Archived: true, ForgetAfter: defaultForgetAfter}
 }
 
-// unmarshalEstate reads collect::discovery and collect::shard.
-func (c *CollectConfig) unmarshalEstate(conf *confmap.Conf, key string) error {
-	sub, err := conf.Sub(key)
-	if err != nil {
-		return fmt.Errorf("collect::%s: %w", key, err)
-	}
-	if key == "discovery" {
-		if err := sub.Unmarshal(&c.Discovery); err != nil {
-			return fmt.Errorf("collect::discovery: %w", err)
-		}
-		return nil
-	}
+// unmarshal reads collect::shard: an index may be a StatefulSet pod name.
+func (s *ShardConfig) unmarshal(sub *confmap.Conf) error {
 	raw := sub.ToStringMap()
 	for k, v := range raw {
 		switch k {
@@ -82,13 +74,13 @@ func (c *CollectConfig) unmarshalEstate(conf *confmap.Conf, key string) error {
 			if err != nil {
 				return fmt.Errorf("collect::shard::count: %w", err)
 			}
-			c.Shard.Count = n
+			s.Count = n
 		case "index":
 			n, err := shardIndexOf(v)
 			if err != nil {
 				return fmt.Errorf("collect::shard::index: %w", err)
 			}
-			c.Shard.Index = n
+			s.Index = n
 		default:
 			return fmt.Errorf("collect::shard: unknown key %q (expected index, count)", k)
 		}
@@ -132,11 +124,10 @@ func shardIndexOf(v any) (int, error) {
 	return 0, fmt.Errorf("expected a shard number or a StatefulSet pod name ending in its ordinal (name-N), got %v", v)
 }
 
-// validateEstate checks discovery, sharding and idle polling.
-func (cfg *Config) validateEstate() []error {
+// validate checks collect::discovery.
+func (d DiscoveryConfig) validate() []error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	d := cfg.Collect.Discovery
 	if d.Enabled {
 		if d.Interval < minDiscoveryInterval {
 			add("collect::discovery::interval: %s is below the minimum of %s", d.Interval, minDiscoveryInterval)
@@ -149,58 +140,20 @@ func (cfg *Config) validateEstate() []error {
 		add("collect::discovery::forget_after: must not be negative, got %s", d.ForgetAfter)
 	}
 	for i, p := range d.Exclude {
-		if _, err := compileGlob(p); err != nil {
+		if _, err := poll.CompileGlob(p); err != nil {
 			add("collect::discovery::exclude::%d: %w", i, err)
 		}
-	}
-	s := cfg.Collect.Shard
-	switch {
-	case s.Count < 0 || s.Count > maxShardCount:
-		add("collect::shard::count: %d is outside 0..%d", s.Count, maxShardCount)
-	case s.Index < 0 || (s.Count > 0 && s.Index >= s.Count) || (s.Count == 0 && s.Index != 0):
-		add("collect::shard::index: %d is outside 0..%d", s.Index, max(s.Count-1, 0))
-	}
-	if cfg.IdlePollInterval < cfg.PollInterval {
-		add("idle_poll_interval: %s must not be shorter than poll_interval (%s)", cfg.IdlePollInterval, cfg.PollInterval)
 	}
 	return errs
 }
 
-// compileGlob turns a full-path glob into a regular expression: "**"
-// matches any run of characters, "*" any run without "/", "?" one
-// character but "/".
-func compileGlob(p string) (*regexp.Regexp, error) {
-	if p == "" {
-		return nil, fmt.Errorf("empty pattern")
+// validate checks collect::shard.
+func (s ShardConfig) validate() error {
+	switch {
+	case s.Count < 0 || s.Count > maxShardCount:
+		return fmt.Errorf("collect::shard::count: %d is outside 0..%d", s.Count, maxShardCount)
+	case s.Index < 0 || (s.Count > 0 && s.Index >= s.Count) || (s.Count == 0 && s.Index != 0):
+		return fmt.Errorf("collect::shard::index: %d is outside 0..%d", s.Index, max(s.Count-1, 0))
 	}
-	if strings.TrimSpace(p) != p || strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") {
-		return nil, fmt.Errorf("%q must be a full path pattern without surrounding spaces or slashes, e.g. acme/sandbox/**", p)
-	}
-	var b strings.Builder
-	b.WriteString("(?i)^")
-	for i := 0; i < len(p); i++ {
-		switch c := p[i]; c {
-		case '*':
-			if i+1 < len(p) && p[i+1] == '*' {
-				i++
-				// "a/**" also matches "a" itself.
-				if i+1 == len(p) && strings.HasSuffix(b.String(), "/") {
-					s := strings.TrimSuffix(b.String(), "/")
-					b.Reset()
-					b.WriteString(s)
-					b.WriteString("(/.*)?")
-					continue
-				}
-				b.WriteString(".*")
-				continue
-			}
-			b.WriteString("[^/]*")
-		case '?':
-			b.WriteString("[^/]")
-		default:
-			b.WriteString(regexp.QuoteMeta(string(c)))
-		}
-	}
-	b.WriteString("$")
-	return regexp.Compile(b.String())
+	return nil
 }

@@ -181,29 +181,6 @@ func TestLoadEstateConfig(t *testing.T) {
 	assert.Equal(t, ShardConfig{Index: 2, Count: 3}, cfg.Collect.Shard, "the ordinal of a StatefulSet pod name")
 }
 
-func TestExcludeGlobs(t *testing.T) {
-	tests := []struct {
-		glob  string
-		match []string
-		miss  []string
-	}{
-		{"acme/sandbox/**", []string{"acme/sandbox", "acme/sandbox/a", "ACME/Sandbox/a/b/c"}, []string{"acme/sandboxes", "acme/x/sandbox/a"}},
-		{"**/archive-*", []string{"acme/archive-2019", "a/b/archive-"}, []string{"acme/archive-2019/x", "archive-1x/y"}},
-		{"acme/*/legacy", []string{"acme/platform/legacy"}, []string{"acme/a/b/legacy", "acme/legacy"}},
-		{"acme/team-?", []string{"acme/team-1"}, []string{"acme/team-10", "acme/team-/"}},
-	}
-	for _, tt := range tests {
-		re, err := compileGlob(tt.glob)
-		require.NoError(t, err, tt.glob)
-		for _, m := range tt.match {
-			assert.True(t, re.MatchString(m), "%s should match %s", tt.glob, m)
-		}
-		for _, m := range tt.miss {
-			assert.False(t, re.MatchString(m), "%s should not match %s", tt.glob, m)
-		}
-	}
-}
-
 func TestSecretsAreOpaque(t *testing.T) {
 	cfg, err := loadConfig(t, "full")
 	require.NoError(t, err)
@@ -213,4 +190,14 @@ func TestSecretsAreOpaque(t *testing.T) {
 	assert.Equal(t, "[REDACTED]", out["token"])
 	stream := out["stream"].(map[string]any)
 	assert.Equal(t, []any{"[REDACTED]", "[REDACTED]"}, stream["verification_tokens"])
+}
+
+func TestDefaultConfigBoundsStreamReads(t *testing.T) {
+	s := createDefaultConfig().(*Config).Stream.GetOrInsertDefault()
+	assert.Equal(t, defaultStreamReadTimeout, s.ReadTimeout)
+	assert.Equal(t, defaultStreamReadTimeout, s.ReadHeaderTimeout)
+	for _, d := range []time.Duration{s.ReadTimeout, s.ReadHeaderTimeout} {
+		assert.Positive(t, d)
+		assert.Less(t, d, 8*time.Second, "GitLab gives a whole delivery 8 seconds")
+	}
 }

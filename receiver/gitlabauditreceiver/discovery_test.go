@@ -19,14 +19,18 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/gitlabapi"
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/metadata"
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/poll"
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/testutil"
 	"github.com/kyra-mdr/otelcol-gitlab/testbed/gitlabsim"
 )
 
@@ -38,8 +42,8 @@ const ownerToken = "glpat-owner-0123456789abcdefABCD"
 func estateSim(t *testing.T, projects int, opts gitlabsim.Options) (*gitlabsim.Sim, *httptest.Server) {
 	t.Helper()
 	opts.Tokens = map[string]gitlabsim.Token{
-		ownerToken: {UserID: 2, Groups: map[string]gitlabsim.Role{"acme": gitlabsim.Owner, "globex": gitlabsim.Owner}},
-		adminToken: {UserID: 1, Admin: true},
+		ownerToken:          {UserID: 2, Groups: map[string]gitlabsim.Role{"acme": gitlabsim.Owner, "globex": gitlabsim.Owner}},
+		testutil.AdminToken: {UserID: 1, Admin: true},
 	}
 	opts.Seed = 7
 	sim := gitlabsim.New(opts)
@@ -165,7 +169,7 @@ func waitFor(t *testing.T, sink *consumertest.LogsSink, want []string, within ti
 	t.Helper()
 	if !assert.Eventually(t, func() bool {
 		got := map[string]bool{}
-		for _, id := range ids(records(sink.AllLogs())) {
+		for _, id := range testutil.IDs(testutil.Records(sink.AllLogs())) {
 			got[id] = true
 		}
 		for _, w := range want {
@@ -176,7 +180,7 @@ func waitFor(t *testing.T, sink *consumertest.LogsSink, want []string, within ti
 		return true
 	}, within, 50*time.Millisecond) {
 		got := map[string]bool{}
-		for _, id := range ids(records(sink.AllLogs())) {
+		for _, id := range testutil.IDs(testutil.Records(sink.AllLogs())) {
 			got[id] = true
 		}
 		var missing []string
@@ -224,16 +228,16 @@ func TestDiscoveryEveryEventOfAThreeLevelTreeOnce(t *testing.T) {
 			r, logs := runReceiver(t, estateConfig(srv.URL, "acme"), sink, newStatusHost(nil))
 			waitFor(t, sink, want, 30*time.Second)
 			time.Sleep(300 * time.Millisecond)
-			got := ids(records(sink.AllLogs()))
+			got := testutil.IDs(testutil.Records(sink.AllLogs()))
 			assertOnce(t, got)
-			assert.Equal(t, want, sorted(got), "every event of the tree, nothing from outside it")
+			assert.Equal(t, want, testutil.Sorted(got), "every event of the tree, nothing from outside it")
 
 			found := logs.FilterMessage("Discovered the subgroups and projects of the configured groups").All()
 			require.Len(t, found, 1)
 			ctx := found[0].ContextMap()
 			assert.EqualValues(t, 16, ctx["subgroups_found"])
 			assert.EqualValues(t, projectsUnder(sim, "acme"), ctx["projects_found"])
-			assert.Len(t, r.poller.snapshot(), 1+16+projectsUnder(sim, "acme"), "the group, its subgroups and projects")
+			assert.Len(t, r.poller.Feeds(), 1+16+projectsUnder(sim, "acme"), "the group, its subgroups and projects")
 			assert.Empty(t, logs.FilterLevelExact(zapcore.ErrorLevel).All())
 			assert.Empty(t, warnings(logs))
 		})
@@ -267,10 +271,10 @@ func TestDiscoveryNewProjectLosesNoEvent(t *testing.T) {
 	want = append(want, insertFor(t, sim, projectEntity(moved.ID), time.Now()))
 
 	waitFor(t, sink, want, 15*time.Second)
-	assert.NotContains(t, ids(records(sink.AllLogs())), before,
+	assert.NotContains(t, testutil.IDs(testutil.Records(sink.AllLogs())), before,
 		"events of a project moved in are read from the previous listing (minus overlap), not its whole history")
 	assert.Len(t, logs.FilterMessage("The estate changed").All(), 1)
-	assertOnce(t, ids(records(sink.AllLogs())))
+	assertOnce(t, testutil.IDs(testutil.Records(sink.AllLogs())))
 	_ = r
 }
 
@@ -297,11 +301,11 @@ func TestDiscoveryDeletedProjectStopsQuietly(t *testing.T) {
 		}
 	}()
 	require.Eventually(t, func() bool {
-		return !slices.ContainsFunc(r.poller.snapshot(), func(f *feedPoller) bool { return f.feed.String() == key })
+		return !slices.ContainsFunc(r.poller.Feeds(), func(f poll.Feed) bool { return f.Feed.String() == key })
 	}, 10*time.Second, 20*time.Millisecond, "the feed stops")
 	// Its checkpoint is removed once forget_after has passed.
 	require.Eventually(t, func() bool {
-		raw, err := r.storageClient.Get(context.Background(), checkpointKey(gitlabapi.Feed{Kind: gitlabapi.KindProject, Ref: strconv.FormatInt(victim.ID, 10)}))
+		raw, err := r.core.Store().Get(context.Background(), "checkpoint/project:"+strconv.FormatInt(victim.ID, 10))
 		return err == nil && raw == nil
 	}, 10*time.Second, 50*time.Millisecond)
 	assert.Empty(t, logs.FilterLevelExact(zapcore.ErrorLevel).All(), "a deleted project is no error")
@@ -340,8 +344,8 @@ func TestDiscoveryRespectsTheRequestBudget(t *testing.T) {
 	for _, q := range reqs {
 		polled[q.Path]++
 	}
-	for _, f := range r.poller.snapshot() {
-		assert.NotZero(t, polled[f.feed.Path()], "feed %s never polled", f.feed)
+	for _, f := range r.poller.Feeds() {
+		assert.NotZero(t, polled[f.Feed.Path()], "feed %s never polled", f.Feed)
 	}
 	// 1 + 16 + 38 feeds every 400 ms would need 8,250 requests a minute.
 	warn := logs.FilterMessage("The request budget cannot poll every feed every idle_poll_interval; every feed is still polled in turn, less often").All()
@@ -363,7 +367,7 @@ func TestDiscoveryRestartResumesEveryFeedFromStorage(t *testing.T) {
 	sink := new(consumertest.LogsSink)
 	r1, _ := runReceiver(t, cfg, sink, host)
 	waitFor(t, sink, visibleUnder(sim, "acme"), 20*time.Second)
-	feeds := len(r1.poller.snapshot())
+	feeds := len(r1.poller.Feeds())
 	time.Sleep(500 * time.Millisecond) // checkpoints move past the pollLag
 	require.NoError(t, r1.Shutdown(context.Background()))
 
@@ -378,9 +382,9 @@ func TestDiscoveryRestartResumesEveryFeedFromStorage(t *testing.T) {
 	resumed := logs.FilterMessage("Resuming the discovered feeds from storage").All()
 	require.Len(t, resumed, 1)
 	assert.EqualValues(t, feeds-1, resumed[0].ContextMap()["feeds"])
-	assert.Len(t, r2.poller.snapshot(), feeds)
+	assert.Len(t, r2.poller.Feeds(), feeds)
 	waitFor(t, sink, fresh, 15*time.Second)
-	assertOnce(t, ids(records(sink.AllLogs())))
+	assertOnce(t, testutil.IDs(testutil.Records(sink.AllLogs())))
 }
 
 func TestDiscoveryFailureKeepsPollingKnownFeeds(t *testing.T) {
@@ -392,7 +396,7 @@ func TestDiscoveryFailureKeepsPollingKnownFeeds(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return len(logs.FilterMessage("Discovered the subgroups and projects of the configured groups").All()) == 1
 	}, 10*time.Second, 20*time.Millisecond)
-	feeds := len(r.poller.snapshot())
+	feeds := len(r.poller.Feeds())
 
 	sim.DenyListing("acme", http.StatusInternalServerError)
 	sim.DenyListing("globex", http.StatusForbidden)
@@ -404,7 +408,7 @@ func TestDiscoveryFailureKeepsPollingKnownFeeds(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return len(logs.FilterMessage("Discovering the subgroups and projects of a group failed; the feeds already known are still polled").All()) >= 2
 	}, 10*time.Second, 20*time.Millisecond)
-	assert.Len(t, r.poller.snapshot(), feeds, "no feed retired while its group cannot be listed")
+	assert.Len(t, r.poller.Feeds(), feeds, "no feed retired while its group cannot be listed")
 	require.NotNil(t, host.last())
 	assert.Contains(t, fmt.Sprint(host.last().Err()), "discovery of group globex")
 
@@ -437,8 +441,8 @@ func TestShardsPollEveryFeedOnceAndReshardLosesNothing(t *testing.T) {
 	for i := range 3 {
 		r := start(i, 3, sink)
 		replicas = append(replicas, r)
-		for _, f := range r.poller.snapshot() {
-			owner[f.feed.String()]++
+		for _, f := range r.poller.Feeds() {
+			owner[f.Feed.String()]++
 		}
 	}
 	assert.Len(t, owner, 1+16+projectsUnder(sim, "acme"), "together the shards poll the whole estate")
@@ -447,7 +451,7 @@ func TestShardsPollEveryFeedOnceAndReshardLosesNothing(t *testing.T) {
 	}
 	waitFor(t, sink, visibleUnder(sim, "acme"), 20*time.Second)
 	time.Sleep(500 * time.Millisecond)
-	assertOnce(t, ids(records(sink.AllLogs())))
+	assertOnce(t, testutil.IDs(testutil.Records(sink.AllLogs())))
 	for _, r := range replicas {
 		require.NoError(t, r.Shutdown(context.Background()))
 	}
@@ -484,11 +488,11 @@ func TestDiscoveryExcludesAndArchived(t *testing.T) {
 		return len(logs.FilterMessage("Discovered the subgroups and projects of the configured groups").All()) == 1
 	}, 10*time.Second, 20*time.Millisecond)
 	polled := map[string]bool{}
-	for _, f := range r.poller.snapshot() {
-		assert.False(t, polled[f.feed.String()], "feed %s twice", f.feed)
-		polled[f.feed.String()] = true
-		if f.origin == originDiscovered {
-			assert.NotRegexp(t, `^acme/team-1(/|$)|/sub-2$`, f.path)
+	for _, f := range r.poller.Feeds() {
+		assert.False(t, polled[f.Feed.String()], "feed %s twice", f.Feed)
+		polled[f.Feed.String()] = true
+		if f.Origin == "discovered" {
+			assert.NotRegexp(t, `^acme/team-1(/|$)|/sub-2$`, f.Path)
 		}
 	}
 	assert.False(t, polled["project:"+strconv.FormatInt(archived.ID, 10)], "archived projects left out")
@@ -496,4 +500,68 @@ func TestDiscoveryExcludesAndArchived(t *testing.T) {
 	assert.True(t, polled["project:"+cfg.Collect.Projects[0]])
 	ctx := logs.FilterMessage("Discovered the subgroups and projects of the configured groups").All()[0].ContextMap()
 	assert.Positive(t, ctx["excluded"])
+}
+
+func TestEstateMetrics(t *testing.T) {
+	for _, perFeed := range []bool{false, true} {
+		tel := componenttest.NewTelemetry()
+		sim, srv := estateSim(t, 20, gitlabsim.Options{})
+		cfg := estateConfig(srv.URL, "acme")
+		cfg.PerFeedMetrics = perFeed
+		core, logs := observer.New(zapcore.InfoLevel)
+		set := receivertest.NewNopSettings(metadata.Type)
+		set.TelemetrySettings = tel.NewTelemetrySettings()
+		set.Logger = zap.New(core)
+		r, err := newReceiver(cfg, set, new(consumertest.LogsSink))
+		require.NoError(t, err)
+		require.NoError(t, r.Start(context.Background(), newStatusHost(nil)))
+		gauge := func(name string, kv ...string) int64 {
+			m, err := tel.GetMetric(name)
+			require.NoError(t, err, name)
+			for _, dp := range m.Data.(metricdata.Gauge[int64]).DataPoints {
+				match := true
+				for i := 0; i < len(kv); i += 2 {
+					v, _ := dp.Attributes.Value(attribute.Key(kv[i]))
+					match = match && v.AsString() == kv[i+1]
+				}
+				if match {
+					return dp.Value
+				}
+			}
+			return -1
+		}
+		require.Eventually(t, func() bool {
+			return len(logs.FilterMessage("Discovered the subgroups and projects of the configured groups").All()) == 1 &&
+				gauge("otelcol_gitlab_audit_feeds_caught_up") == int64(len(r.poller.Feeds()))
+		}, 10*time.Second, 20*time.Millisecond)
+		projects := int64(projectsUnder(sim, "acme"))
+		assert.Equal(t, projects, gauge("otelcol_gitlab_audit_feeds", metadata.AttrKind, "project", metadata.AttrOrigin, "discovered"))
+		assert.Equal(t, int64(16), gauge("otelcol_gitlab_audit_feeds", metadata.AttrKind, "group", metadata.AttrOrigin, "discovered"))
+		assert.Equal(t, int64(1), gauge("otelcol_gitlab_audit_feeds", metadata.AttrKind, "group", metadata.AttrOrigin, "configured"))
+		assert.Equal(t, 17+projects, gauge("otelcol_gitlab_audit_feeds_caught_up"))
+		runs, err := tel.GetMetric("otelcol_gitlab_audit_discovery_runs")
+		require.NoError(t, err)
+		assert.Positive(t, runs.Data.(metricdata.Sum[int64]).DataPoints[0].Value)
+
+		lag, err := tel.GetMetric("otelcol_gitlab_audit_checkpoint_lag")
+		require.NoError(t, err)
+		series := len(lag.Data.(metricdata.Gauge[float64]).DataPoints)
+		requests, err := tel.GetMetric("otelcol_gitlab_audit_api_requests")
+		require.NoError(t, err)
+		feedsSeen := map[string]bool{}
+		for _, dp := range requests.Data.(metricdata.Sum[int64]).DataPoints {
+			v, _ := dp.Attributes.Value(metadata.AttrFeed)
+			feedsSeen[v.AsString()] = true
+		}
+		if perFeed {
+			assert.Equal(t, 17+int(projects), series, "one lag series per feed")
+			assert.Contains(t, feedsSeen, "project:100")
+		} else {
+			assert.Equal(t, 3, series, "group:acme, discovered:group, discovered:project")
+			assert.Equal(t, map[string]bool{"group:acme": true, "discovered:group": true, "discovered:project": true,
+				"descendant_groups:acme": true, "group_projects:acme": true}, feedsSeen)
+		}
+		require.NoError(t, r.Shutdown(context.Background()))
+		require.NoError(t, tel.Shutdown(context.Background()))
+	}
 }

@@ -27,6 +27,8 @@ import (
 	"github.com/kyra-mdr/otelcol-gitlab/internal/auditevent"
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/auditlog"
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/metadata"
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/testutil"
+	"github.com/kyra-mdr/otelcol-gitlab/testbed/fakeclock"
 	"github.com/kyra-mdr/otelcol-gitlab/testbed/gitlabsim"
 )
 
@@ -76,8 +78,8 @@ func variableCreated(project gitlabsim.Project, key string, author int64, at tim
 // TestEnrichBothPaths: a polled and a streamed event are enriched alike,
 // before the pipeline sees them.
 func TestEnrichBothPaths(t *testing.T) {
-	clk := newFakeClock()
-	sim, srv := newTestSim(t, clk, gitlabsim.Options{})
+	clk := fakeclock.New()
+	sim, srv := testutil.NewSim(t, clk.Now, gitlabsim.Options{})
 	user, project := sim.Users()[1], sim.Projects()[0]
 	sim.AddAccessToken(gitlabsim.AccessToken{ID: 4242, UserID: user.ID, Scopes: []string{"api"}, CreatedAt: clk.Now(), ExpiresAt: clk.Now().AddDate(2, 0, 0)})
 	sim.AddVariable(gitlabsim.Variable{Scope: gitlabsim.VariableProject, Owner: project.ID, Key: "NPM_TOKEN", Value: "SIMSECRET-a", Masked: true})
@@ -86,11 +88,10 @@ func TestEnrichBothPaths(t *testing.T) {
 	cfg := enrichConfig(srv.URL)
 	r, _ := testReceiver(t, cfg, sink, clk)
 	startManual(t, r, newStatusHost(nil))
-	assert.Same(t, r.api, r.poller.client, "one client, one request budget, for polls and lookups")
 
 	sim.Insert(patCreated(4242, user, clk.Now().Add(-10*time.Minute)))
 	streamed := sim.Insert(variableCreated(project, "NPM_TOKEN", user.ID, clk.Now().Add(-5*time.Minute)))
-	a := post(t, nil, "http://"+r.stream.addr+cfg.Stream.Get().Path, string(streamed.StreamJSON), withToken())
+	a := post(t, nil, "http://"+r.stream.Addr()+cfg.Stream.Get().Path, string(streamed.StreamJSON), withToken())
 	require.Equal(t, http.StatusOK, a.status, a.raw)
 	require.NoError(t, pollAll(t, r))
 
@@ -115,8 +116,8 @@ func TestEnrichBothPaths(t *testing.T) {
 // streamed request comes within the time box, and the event carries the
 // status timeout.
 func TestEnrichStreamTimeBox(t *testing.T) {
-	clk := newFakeClock()
-	sim, srv := newTestSim(t, clk, gitlabsim.Options{})
+	clk := fakeclock.New()
+	sim, srv := testutil.NewSim(t, clk.Now, gitlabsim.Options{})
 	user := sim.Users()[1]
 	sim.AddAccessToken(gitlabsim.AccessToken{ID: 555, UserID: user.ID, CreatedAt: clk.Now()})
 	sim.SetLookupDelay(10 * time.Second)
@@ -132,7 +133,7 @@ func TestEnrichStreamTimeBox(t *testing.T) {
 
 	ev := sim.Insert(patCreated(555, user, clk.Now()))
 	start := time.Now()
-	a := post(t, nil, "http://"+r.stream.addr+cfg.Stream.Get().Path, string(ev.StreamJSON), withToken())
+	a := post(t, nil, "http://"+r.stream.Addr()+cfg.Stream.Get().Path, string(ev.StreamJSON), withToken())
 	elapsed := time.Since(start)
 	require.Equal(t, http.StatusOK, a.status, a.raw)
 	assert.Less(t, elapsed, cfg.Enrich.Timeout+time.Second, "answered within the time box and a margin")
@@ -148,11 +149,11 @@ func TestEnrichStreamTimeBox(t *testing.T) {
 func TestEnrichStreamOnlyWithoutToken(t *testing.T) {
 	sink := new(consumertest.LogsSink)
 	cfg := streamConfig()
-	r, logs := testReceiver(t, cfg, sink, newFakeClock())
-	r.now, r.dedup.now = time.Now, time.Now
+	r, logs := testReceiver(t, cfg, sink, fakeclock.New())
+	r.now = time.Now
 	require.NoError(t, r.Start(context.Background(), newStatusHost(nil)))
 	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
-	url := "http://" + r.stream.addr + cfg.Stream.Get().Path
+	url := "http://" + r.stream.Addr() + cfg.Stream.Get().Path
 
 	sim := gitlabsim.New(gitlabsim.Options{Seed: 3})
 	sim.Populate(1, 2)
@@ -176,8 +177,8 @@ func TestEnrichStreamOnlyWithoutToken(t *testing.T) {
 // are unique markers, with storage and debug logs, and finds the markers
 // nowhere: not in the records, the logs or the stored state.
 func TestEnrichSecretNeverKept(t *testing.T) {
-	clk := newFakeClock()
-	sim, srv := newTestSim(t, clk, gitlabsim.Options{})
+	clk := fakeclock.New()
+	sim, srv := testutil.NewSim(t, clk.Now, gitlabsim.Options{})
 	dir := t.TempDir()
 	storageID := storagetest.NewStorageID("file_storage")
 	host := newStatusHost(storagetest.NewStorageHost().WithFileBackedStorageExtension("file_storage", dir).GetExtensions())
@@ -201,7 +202,7 @@ func TestEnrichSecretNeverKept(t *testing.T) {
 	r, logs := testReceiver(t, cfg, sink, clk)
 	startWithoutPolling(t, r, host)
 	for _, body := range streamedJSON {
-		require.Equal(t, http.StatusOK, post(t, nil, "http://"+r.stream.addr+cfg.Stream.Get().Path, body, withToken()).status)
+		require.Equal(t, http.StatusOK, post(t, nil, "http://"+r.stream.Addr()+cfg.Stream.Get().Path, body, withToken()).status)
 	}
 	require.NoError(t, pollAll(t, r))
 	require.NoError(t, r.Shutdown(context.Background()))
@@ -249,8 +250,8 @@ func TestEnrichSecretNeverKept(t *testing.T) {
 func TestEnrichTelemetry(t *testing.T) {
 	tel := componenttest.NewTelemetry()
 	defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
-	clk := newFakeClock()
-	sim, srv := newTestSim(t, clk, gitlabsim.Options{})
+	clk := fakeclock.New()
+	sim, srv := testutil.NewSim(t, clk.Now, gitlabsim.Options{})
 	user := sim.Users()[1]
 	sim.AddAccessToken(gitlabsim.AccessToken{ID: 31, UserID: user.ID, CreatedAt: clk.Now()})
 	sim.AddAccessToken(gitlabsim.AccessToken{ID: 32, UserID: user.ID, State: gitlabsim.ObjectDeleted})
@@ -263,7 +264,7 @@ func TestEnrichTelemetry(t *testing.T) {
 	set.TelemetrySettings = tel.NewTelemetrySettings()
 	r, err := newReceiver(cfg, set, new(consumertest.LogsSink))
 	require.NoError(t, err)
-	r.now, r.dedup.now = clk.Now, clk.Now
+	r.now = clk.Now
 	startManual(t, r, newStatusHost(nil))
 	require.NoError(t, pollAll(t, r))
 
@@ -282,9 +283,9 @@ func TestEnrichTelemetry(t *testing.T) {
 		}
 		return n
 	}
-	assert.Equal(t, int64(2), sum(metricEnrichLookups, attrKind, "personal_access_token", attrStatus, "ok"))
-	assert.Equal(t, int64(1), sum(metricEnrichLookups, attrKind, "personal_access_token", attrStatus, "not_found"))
-	assert.Equal(t, int64(3), sum(metricEnrichLookups, attrKind, "user", attrStatus, "ok"))
-	assert.Equal(t, int64(2), sum(metricAPIRequests, attrFeed, "lookup:personal_access_token"), "one request per token")
-	assert.Equal(t, int64(1), sum(metricAPIRequests, attrFeed, "lookup:user"), "one request per author")
+	assert.Equal(t, int64(2), sum("otelcol_gitlab_audit_enrichment_lookups", metadata.AttrKind, "personal_access_token", metadata.AttrStatus, "ok"))
+	assert.Equal(t, int64(1), sum("otelcol_gitlab_audit_enrichment_lookups", metadata.AttrKind, "personal_access_token", metadata.AttrStatus, "not_found"))
+	assert.Equal(t, int64(3), sum("otelcol_gitlab_audit_enrichment_lookups", metadata.AttrKind, "user", metadata.AttrStatus, "ok"))
+	assert.Equal(t, int64(2), sum("otelcol_gitlab_audit_api_requests", metadata.AttrFeed, "lookup:personal_access_token"), "one request per token")
+	assert.Equal(t, int64(1), sum("otelcol_gitlab_audit_api_requests", metadata.AttrFeed, "lookup:user"), "one request per author")
 }

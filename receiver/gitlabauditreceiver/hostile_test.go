@@ -19,6 +19,8 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/auditlog"
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/testutil"
+	"github.com/kyra-mdr/otelcol-gitlab/testbed/fakeclock"
 	"github.com/kyra-mdr/otelcol-gitlab/testbed/gitlabsim"
 )
 
@@ -50,10 +52,10 @@ func TestStreamRefusesForgedIDs(t *testing.T) {
 	}
 	for round := range 2 {
 		sink := new(consumertest.LogsSink)
-		r, _ := testReceiver(t, cfg, sink, newFakeClock())
-		r.now, r.dedup.now = time.Now, time.Now
+		r, _ := testReceiver(t, cfg, sink, fakeclock.New())
+		r.now = time.Now
 		require.NoError(t, r.Start(context.Background(), host))
-		url := "http://" + r.stream.addr + cfg.Stream.Get().Path
+		url := "http://" + r.stream.Addr() + cfg.Stream.Get().Path
 		if round == 0 {
 			for _, id := range forged {
 				a := post(t, nil, url, streamEvent(id, "Project", at, 1), withToken())
@@ -98,11 +100,11 @@ func TestStreamKeysDoNotCollide(t *testing.T) {
 func TestStreamSameIDOtherContentIsEmittedAndMarked(t *testing.T) {
 	sink := new(consumertest.LogsSink)
 	cfg := streamConfig()
-	r, logs := testReceiver(t, cfg, sink, newFakeClock())
-	r.now, r.dedup.now = time.Now, time.Now
+	r, logs := testReceiver(t, cfg, sink, fakeclock.New())
+	r.now = time.Now
 	require.NoError(t, r.Start(context.Background(), newStatusHost(nil)))
 	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
-	url := "http://" + r.stream.addr + cfg.Stream.Get().Path
+	url := "http://" + r.stream.Addr() + cfg.Stream.Get().Path
 
 	preclaim := streamEvent("985002", "Project", "2026-11-25T10:00:00.000Z", 666)
 	genuine := streamEvent("985002", "Project", "2026-11-25T11:00:00.000Z", 1)
@@ -161,38 +163,22 @@ func TestStreamCannotFlushTheDedupSet(t *testing.T) {
 	for i := 1; i < 4; i++ {
 		a = post(t, nil, url, batch(50*i, 50), withToken())
 		require.Equal(t, http.StatusOK, a.status, a.raw)
-		assert.LessOrEqual(t, r.dedup.Len(), 100)
+		entries, _ := r.core.DedupStats()
+		assert.LessOrEqual(t, entries, 100)
 	}
-	assert.Equal(t, 100, r.dedup.Len())
-	assert.Equal(t, int64(100), r.dedup.Evicted(), "the 100 oldest ids were evicted before they expired")
+	entries, evicted := r.core.DedupStats()
+	assert.Equal(t, 100, entries)
+	assert.Equal(t, int64(100), evicted, "the 100 oldest ids were evicted before they expired")
 	a = post(t, nil, url, batch(150, 50), withToken())
 	assert.Equal(t, 50, a.body.Duplicates, "the newest 100 are remembered")
-}
-
-// TestDedupBoundHoldsWithEventsInFlight: at most half the set is in
-// flight; beyond, claims are answered claimFull, and the set never holds
-// more than max_entries.
-func TestDedupBoundHoldsWithEventsInFlight(t *testing.T) {
-	c := newDedupCache(10, time.Hour, newFakeClock().Now)
-	for i := range 8 {
-		k := fmt.Sprint("c", i)
-		c.ClaimOne(dedupItem{key: k})
-		c.Commit(keysOf(k))
-	}
-	cl := c.Claim(keysOf("a", "b", "c", "d", "e", "f"))
-	assert.Equal(t, []claimState{claimOwned, claimOwned, claimOwned, claimOwned, claimOwned, claimFull}, states(cl))
-	assert.Equal(t, 10, c.Len())
-	assert.Equal(t, int64(3), c.Evicted())
-	c.Release(keysOf("a"))
-	assert.Equal(t, claimOwned, c.ClaimOne(dedupItem{key: "f"}).state)
 }
 
 // TestPollSkipsInvalidIDs: an event GitLab returned with an id that is
 // neither a number nor a UUID is skipped, counted invalid and logged; the
 // others are emitted.
 func TestPollSkipsInvalidIDs(t *testing.T) {
-	clk := newFakeClock()
-	sim, _ := newTestSim(t, clk, gitlabsim.Options{})
+	clk := fakeclock.New()
+	sim, _ := testutil.NewSim(t, clk.Now, gitlabsim.Options{})
 	sim.Generate(20, clk.Now().Add(-time.Hour), clk.Now().Add(-time.Minute))
 	// The simulator's answer, with the first event's id made a string
 	// holding a tab and a newline.
@@ -213,8 +199,8 @@ func TestPollSkipsInvalidIDs(t *testing.T) {
 	r, logs := testReceiver(t, pollConfig(srv.URL), sink, clk)
 	startManual(t, r, newStatusHost(nil))
 	require.NoError(t, pollAll(t, r))
-	want := savedIDs(sim.Events(), clk.Now().Add(-24*time.Hour), clk.Now())
-	assert.Len(t, ids(records(sink.AllLogs())), len(want)-1)
+	want := testutil.SavedIDs(sim.Events(), clk.Now().Add(-24*time.Hour), clk.Now())
+	assert.Len(t, testutil.IDs(testutil.Records(sink.AllLogs())), len(want)-1)
 	skipped := logs.FilterMessage("Skipping an event GitLab returned that cannot be read").All()
 	require.Len(t, skipped, 1)
 	assert.Contains(t, skipped[0].ContextMap()["error"], "neither a GitLab event number nor a UUID")

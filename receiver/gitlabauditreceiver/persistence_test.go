@@ -12,12 +12,14 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/testutil"
+	"github.com/kyra-mdr/otelcol-gitlab/testbed/fakeclock"
 	"github.com/kyra-mdr/otelcol-gitlab/testbed/gitlabsim"
 )
 
 func TestStartWarnsThatThePipelineMustPersistWhenStorageIsSet(t *testing.T) {
-	clk := newFakeClock()
-	_, srv := newTestSim(t, clk, gitlabsim.Options{})
+	clk := fakeclock.New()
+	_, srv := testutil.NewSim(t, clk.Now, gitlabsim.Options{})
 	for _, withStorage := range []bool{false, true} {
 		cfg := pollConfig(srv.URL)
 		host := newStatusHost(nil)

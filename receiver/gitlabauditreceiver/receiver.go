@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/url"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -17,66 +16,46 @@ import (
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
-	"go.uber.org/zap"
 
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/auditlog"
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/emit"
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/enrich"
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/gitlabapi"
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/metadata"
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/poll"
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/stream"
 )
 
-// stateCompactInterval is how often the state store drops expired
-// segments when no segment closed in between.
-const stateCompactInterval = 30 * time.Second
-
-// auditReceiver is the gitlab_audit receiver: a poller, a stream endpoint,
-// or both, sharing one de-duplication set.
+// auditReceiver is the gitlab_audit receiver: it wires the paths together.
+// A streamed event goes stream → emit; a polled page goes poll → emit;
+// emit hands both through enrichment to the pipeline, once.
 type auditReceiver struct {
 	cfg  *Config
 	set  receiver.Settings
 	next consumer.Logs
 	now  func() time.Time
 
-	tel     *telemetry
-	dedup   *dedupCache
-	filter  *typeFilter
-	records *recordFactory
-	status  *statusTracker
+	tel    *metadata.TelemetryBuilder
+	status *statusTracker
 
-	storageClient storage.Client
-	state         *stateStore // nil without a storage extension
-	poller        *poller
-	stream        *streamServer
-	api           *gitlabapi.Client // polls and lookups; nil without endpoint
-	enricher      *enrich.Enricher  // runs on every batch of both paths (enrich.go)
-	clock         *gitlabapi.Clock  // GitLab's clock, learnt by the poller
-	watch         *streamWatch      // polling and streaming together: see streamwatch.go
+	clock    *gitlabapi.Clock  // GitLab's clock, learnt from every answer
+	api      *gitlabapi.Client // polls and lookups; nil without endpoint
+	enricher *enrich.Enricher
+	watch    *stream.Watch // polling and streaming together
+	core     *emit.Core    // what both paths share
+	stream   *stream.Server
+	poller   *poll.Poller
 
-	cancel         context.CancelFunc
-	wg             sync.WaitGroup
-	conflictLogged atomic.Bool
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*auditReceiver, error) {
-	r := &auditReceiver{
-		cfg:    cfg,
-		set:    set,
-		next:   countEmitted(next),
-		now:    time.Now,
-		filter: newTypeFilter(cfg.EventTypes),
-	}
-	r.records = &recordFactory{version: set.BuildInfo.Version}
-	if cfg.Endpoint != "" {
-		if u, err := url.Parse(cfg.Endpoint); err == nil {
-			r.records.serverAddress = u.Hostname()
-		}
-	}
-	tel, err := newTelemetry(set.TelemetrySettings)
+	tel, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
 	}
-	r.tel = tel
-	r.dedup = newDedupCache(cfg.Dedup.MaxEntries, cfg.Dedup.TTL, r.now)
-	return r, nil
+	return &auditReceiver{cfg: cfg, set: set, next: next, now: time.Now, tel: tel}, nil
 }
 
 // Start resolves the storage extension, restores the state, opens the
@@ -92,16 +71,10 @@ func (r *auditReceiver) Start(ctx context.Context, host component.Host) (err err
 	if err != nil {
 		return err
 	}
-	r.startPolling(runCtx)
-	return nil
-}
-
-// startPolling starts the scheduler that polls every feed, and discovery.
-func (r *auditReceiver) startPolling(ctx context.Context) {
-	if r.poller == nil {
-		return
+	if p := r.poller; p != nil {
+		r.wg.Go(func() { p.Run(runCtx) })
 	}
-	r.wg.Go(func() { r.poller.run(ctx) })
+	return nil
 }
 
 // start makes everything ready (state restored, stream endpoint open,
@@ -113,69 +86,72 @@ func (r *auditReceiver) start(ctx context.Context, host component.Host) (context
 	if err != nil {
 		return nil, err
 	}
-	r.storageClient = client
 	warnPersistence(r.set.Logger, r.cfg)
-	if r.cfg.Storage != nil {
-		r.state = newStateStore(client, r.set.Logger, r.now, r.cfg.Dedup.MaxEntries, r.cfg.Dedup.TTL)
-		entries, lerr := r.state.load(ctx)
-		if lerr != nil {
-			r.set.Logger.Warn("Could not read all the stored de-duplication state; events delivered again may be emitted twice", zap.Error(lerr))
-		}
-		r.dedup.restore(entries)
-	}
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	r.clock = gitlabapi.NewClock(r.now)
-	if r.cfg.Stream.HasValue() && r.cfg.Collect.HasScopes() {
-		r.watch = newStreamWatch(r.clock, streamGrace)
+	polling, streaming := r.cfg.Collect.HasScopes(), r.cfg.Stream.HasValue()
+	if polling || (r.cfg.enrichOn() && r.cfg.Endpoint != "") {
+		if r.api, err = newAPIClient(ctx, host, r.cfg, r.set, r.tel, r.clock); err != nil {
+			_ = closeStorage(ctx, client)
+			return nil, err
+		}
 	}
+	r.enricher = newEnricher(r.cfg, r.set.Logger, r.tel, r.api, r.now)
 
-	if err := r.startEnrich(ctx, host); err != nil {
+	set := emit.Settings{
+		Next: r.next, MaxEntries: r.cfg.Dedup.MaxEntries, TTL: r.cfg.Dedup.TTL, Storage: client,
+		EventTypes: emit.EventTypes{Include: r.cfg.EventTypes.Include, Exclude: r.cfg.EventTypes.Exclude},
+		Enricher:   r.enricher, Telemetry: r.tel, Logger: r.set.Logger, Now: r.now,
+		Version: r.set.BuildInfo.Version, ServerAddress: serverAddress(r.cfg.Endpoint),
+	}
+	if streaming && polling {
+		r.watch = stream.NewWatch(r.clock, r.tel, r.set.Logger)
+		set.Watcher = r.watch
+	}
+	if r.core, err = emit.NewCore(ctx, set); err != nil {
 		return nil, err
 	}
-	if r.cfg.Stream.HasValue() {
-		obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
-			ReceiverID: r.set.ID, Transport: "http", ReceiverCreateSettings: r.set,
-		})
-		if err != nil {
-			return nil, err
-		}
-		r.stream = &streamServer{
-			cfg: r.cfg.Stream.Get(), logger: r.set.Logger, emit: r.newEmitter(obs, auditlog.SourceStream),
-			tel: r.tel, filter: r.filter, status: r.status, now: r.now,
-		}
-		r.stream.init()
-		if err := r.stream.start(ctx, host, r.set.TelemetrySettings); err != nil {
-			return nil, err
-		}
-	}
 
-	if r.cfg.Collect.HasScopes() {
-		p, err := r.newPoller(ctx)
-		if err != nil {
-			return nil, err
-		}
-		r.poller = p
-		if err := r.tel.observePoller(r.set.TelemetrySettings, p); err != nil {
+	if streaming {
+		if err := r.startStream(ctx, host); err != nil {
 			return nil, err
 		}
 	}
-
-	if err := r.tel.observe(r.set.TelemetrySettings, r.lag, r.dedup.Len, r.dedup.Evicted); err != nil {
-		return nil, err
+	if polling {
+		if r.poller, err = r.newPoller(ctx); err != nil {
+			return nil, err
+		}
 	}
-	if r.state != nil {
-		r.wg.Go(func() { r.compactLoop(runCtx) })
-	}
-	if r.watch != nil {
-		r.wg.Go(func() { r.watchLoop(runCtx) })
+	core, watch := r.core, r.watch // Shutdown may give up waiting for these
+	r.wg.Go(func() { core.RunCompaction(runCtx) })
+	if watch != nil {
+		r.wg.Go(func() { watch.Run(runCtx, r.cfg.PollInterval) })
 	}
 	return runCtx, nil
 }
 
+// startStream opens the audit event streaming endpoint.
+func (r *auditReceiver) startStream(ctx context.Context, host component.Host) error {
+	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+		ReceiverID: r.set.ID, Transport: "http", ReceiverCreateSettings: r.set,
+	})
+	if err != nil {
+		return err
+	}
+	sc := r.cfg.Stream.Get()
+	r.stream = stream.New(stream.Settings{
+		Server: sc.ServerConfig, Path: sc.Path, HealthPath: sc.HealthPath,
+		Tokens: sc.VerificationTokens, RequiredHeaders: sc.RequiredHeaders,
+		Emitter: r.core.Emitter(auditlog.SourceStream, obs), Telemetry: r.tel, Logger: r.set.Logger,
+		Fatal: r.status.fatal, Now: r.now,
+	})
+	return r.stream.Start(ctx, host, r.set.TelemetrySettings)
+}
+
 // newPoller builds the poller and loads the feeds' checkpoints.
-func (r *auditReceiver) newPoller(ctx context.Context) (*poller, error) {
+func (r *auditReceiver) newPoller(ctx context.Context) (*poll.Poller, error) {
 	base, err := url.Parse(r.cfg.Endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("endpoint: %w", err)
@@ -186,46 +162,36 @@ func (r *auditReceiver) newPoller(ctx context.Context) (*poller, error) {
 	if err != nil {
 		return nil, err
 	}
-	api := r.api
-	labels := newFeedLabels(r.cfg)
-	p := &poller{
-		cfg: r.cfg, logger: r.set.Logger, emit: r.newEmitter(obs, auditlog.SourcePoll), tel: r.tel,
-		client: api, state: r.state, filter: r.filter, status: r.status, now: r.now,
-		spillThreshold: defaultSpillThreshold, labels: labels,
-	}
-	p.sched = newScheduler(r.cfg.PollInterval, r.cfg.IdlePollInterval, r.cfg.MaxConcurrentRequests)
-	p.sched.poll = p.pollOnce
-	p.sched.stopped = p.removeFeed
-	p.progress = newCatchUp(p)
-	if r.cfg.Collect.Discovery.Enabled && len(r.cfg.Collect.Groups) > 0 {
-		p.estate = newEstate(p)
-	}
-	if p.etel, err = newEstateTelemetry(r.set.TelemetrySettings, r.tel, p); err != nil {
-		return nil, err
-	}
-	p.load(ctx)
-	return p, nil
+	c := r.cfg
+	d := c.Collect.Discovery
+	return poll.New(ctx, poll.Settings{
+		Client: r.api, Emitter: r.core.Emitter(auditlog.SourcePoll, obs), Store: r.core.Store(),
+		Telemetry: r.tel, Logger: r.set.Logger, Status: r.status.set, Now: r.now,
+		Feeds: c.Collect.feeds(), Groups: c.Collect.Groups, Projects: c.Collect.Projects,
+		PollInterval: c.PollInterval, IdlePollInterval: c.IdlePollInterval, InitialLookback: c.InitialLookback,
+		Overlap: c.Overlap, RequestsPerMinute: c.MaxRequestsPerMinute, Workers: c.MaxConcurrentRequests,
+		Discovery: poll.Discovery{
+			Enabled: d.Enabled, Subgroups: d.Subgroups, Projects: d.Projects, Archived: d.Archived,
+			Interval: d.Interval, ForgetAfter: d.ForgetAfter, Exclude: d.Exclude,
+		},
+		Shard:  poll.Shard{Index: c.Collect.Shard.Index, Count: c.Collect.Shard.Count},
+		Labels: feedLabels(c),
+	})
 }
 
-// newEmitter returns an emitter for one path (each path reports its own
-// transport through obs); all share the de-duplication set.
-func (r *auditReceiver) newEmitter(obs *receiverhelper.ObsReport, src auditlog.Source) *emitter {
-	e := &emitter{
-		next: r.next, obs: obs, dedup: r.dedup, state: r.state, records: r.records,
-		tel: r.tel, logger: r.set.Logger, source: src, conflictLogged: &r.conflictLogged,
-		watch: r.watch,
+// serverAddress is the GitLab host, for the resource of every record.
+func serverAddress(endpoint string) string {
+	if u, err := url.Parse(endpoint); err == nil && endpoint != "" {
+		return u.Hostname()
 	}
-	if r.enricher != nil {
-		e.beforeConsume = r.enricher.Enrich
-	}
-	return e
+	return ""
 }
 
-// storage returns the configured storage extension's client, or a client
-// that stores nothing.
+// storage returns the configured storage extension's client; nil without
+// storage.
 func (r *auditReceiver) storage(ctx context.Context, host component.Host) (storage.Client, error) {
 	if r.cfg.Storage == nil {
-		return storage.NewNopClient(), nil
+		return nil, nil
 	}
 	ext, ok := host.GetExtensions()[*r.cfg.Storage]
 	if !ok {
@@ -242,35 +208,11 @@ func (r *auditReceiver) storage(ctx context.Context, host component.Host) (stora
 	return client, nil
 }
 
-func (r *auditReceiver) lag(observe func(feed string, seconds float64)) {
-	if r.poller != nil {
-		r.poller.lag(observe)
+func closeStorage(ctx context.Context, c storage.Client) error {
+	if c == nil {
+		return nil
 	}
-}
-
-// compactLoop compacts the stored state when a segment closed, and every
-// stateCompactInterval, off the commit path.
-func (r *auditReceiver) compactLoop(ctx context.Context) {
-	t := time.NewTicker(stateCompactInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-r.state.compactNow:
-		}
-		r.compact(ctx)
-	}
-}
-
-func (r *auditReceiver) compact(ctx context.Context) {
-	if r.state == nil {
-		return
-	}
-	if err := r.state.compact(ctx); err != nil && ctx.Err() == nil {
-		r.set.Logger.Warn("Could not compact the stored de-duplication state", zap.Error(err))
-	}
+	return c.Close(ctx)
 }
 
 // Shutdown stops accepting streamed events, stops polling, stores the
@@ -279,7 +221,7 @@ func (r *auditReceiver) compact(ctx context.Context) {
 func (r *auditReceiver) Shutdown(ctx context.Context) error {
 	var errs []error
 	if r.stream != nil {
-		if err := r.stream.shutdown(ctx); err != nil {
+		if err := r.stream.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -299,13 +241,12 @@ func (r *auditReceiver) Shutdown(ctx context.Context) error {
 	if r.enricher != nil {
 		r.enricher.Shutdown() // stops the lookups still in flight
 	}
-	r.tel.shutdown()
-	if r.storageClient != nil {
-		r.compact(ctx)
-		if err := r.storageClient.Close(ctx); err != nil {
+	r.tel.Shutdown()
+	if r.core != nil {
+		if err := r.core.Close(ctx); err != nil {
 			errs = append(errs, err)
 		}
-		r.storageClient = nil
+		r.core = nil
 	}
 	return errors.Join(errs...)
 }

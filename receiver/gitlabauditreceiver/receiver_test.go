@@ -30,6 +30,9 @@ import (
 
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/auditlog"
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/metadata"
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/stream"
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/testutil"
+	"github.com/kyra-mdr/otelcol-gitlab/testbed/fakeclock"
 	"github.com/kyra-mdr/otelcol-gitlab/testbed/gitlabsim"
 )
 
@@ -95,8 +98,8 @@ func TestStartErrors(t *testing.T) {
 // TestPollLoopRunsOnItsOwn starts the receiver for real: it polls at once,
 // then every poll_interval, and Shutdown stops it.
 func TestPollLoopRunsOnItsOwn(t *testing.T) {
-	clk := newFakeClock()
-	sim, srv := newTestSim(t, clk, gitlabsim.Options{Now: time.Now})
+	clk := fakeclock.New()
+	sim, srv := testutil.NewSim(t, clk.Now, gitlabsim.Options{Now: time.Now})
 	sim.Generate(150, time.Now().Add(-time.Hour), time.Now().Add(-time.Minute))
 	cfg := pollConfig(srv.URL)
 	cfg.PollInterval = 50 * time.Millisecond // below the validated minimum, for the test only
@@ -104,7 +107,7 @@ func TestPollLoopRunsOnItsOwn(t *testing.T) {
 	r, err := newReceiver(cfg, receivertest.NewNopSettings(metadata.Type), sink)
 	require.NoError(t, err)
 	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
-	want := len(savedIDs(sim.Events(), time.Now().Add(-2*time.Hour), time.Now()))
+	want := len(testutil.SavedIDs(sim.Events(), time.Now().Add(-2*time.Hour), time.Now()))
 	require.Eventually(t, func() bool { return sink.LogRecordCount() == want }, 10*time.Second, 10*time.Millisecond)
 	require.Eventually(t, func() bool { return sim.RequestCount() >= 4 }, 10*time.Second, 10*time.Millisecond, "keeps polling")
 	require.NoError(t, r.Shutdown(context.Background()))
@@ -115,13 +118,12 @@ func TestPollLoopRunsOnItsOwn(t *testing.T) {
 }
 
 func TestResourceAndScope(t *testing.T) {
-	clk := newFakeClock()
-	sim, srv := newTestSim(t, clk, gitlabsim.Options{})
+	clk := fakeclock.New()
+	sim, srv := testutil.NewSim(t, clk.Now, gitlabsim.Options{})
 	sim.Generate(5, clk.Now().Add(-time.Hour), clk.Now().Add(-time.Minute))
 	sink := new(consumertest.LogsSink)
 	r, _ := testReceiver(t, pollConfig(srv.URL), sink, clk)
 	r.set.BuildInfo.Version = "1.2.3"
-	r.records.version = "1.2.3"
 	startManual(t, r, newStatusHost(nil))
 	require.NoError(t, pollAll(t, r))
 	require.NotEmpty(t, sink.AllLogs())
@@ -136,8 +138,8 @@ func TestTelemetry(t *testing.T) {
 	tel := componenttest.NewTelemetry()
 	defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
 
-	clk := newFakeClock()
-	sim, srv := newTestSim(t, clk, gitlabsim.Options{})
+	clk := fakeclock.New()
+	sim, srv := testutil.NewSim(t, clk.Now, gitlabsim.Options{})
 	sim.Generate(250, clk.Now().Add(-2*time.Hour), clk.Now().Add(-time.Minute))
 	cfg := pollConfig(srv.URL)
 	s := cfg.Stream.GetOrInsertDefault()
@@ -148,11 +150,11 @@ func TestTelemetry(t *testing.T) {
 	set.TelemetrySettings = tel.NewTelemetrySettings()
 	r, err := newReceiver(cfg, set, sink)
 	require.NoError(t, err)
-	r.now, r.dedup.now = clk.Now, clk.Now
+	r.now = clk.Now
 	startManual(t, r, newStatusHost(nil))
 	sim.FailNext(1, http.StatusBadGateway)
 	require.NoError(t, pollAll(t, r))
-	url := "http://" + r.stream.addr + s.Path
+	url := "http://" + r.stream.Addr() + s.Path
 	post(t, nil, url, `{}`, nil)             // auth
 	post(t, nil, url, `{"id":`, withToken()) // malformed
 	polled := sim.Events()[0]
@@ -176,21 +178,21 @@ func TestTelemetry(t *testing.T) {
 		}
 	}
 	pages := (len(sim.Events()) + 99) / 100
-	assert.Equal(t, int64(pages+1), sum(metricAPIRequests, nil), "pages plus the failed attempt")
-	assert.Equal(t, int64(1), sum(metricAPIRequests, attr(attrStatusCode, "502")))
-	assert.Equal(t, int64(1), sum(metricStreamRejected, attr(attrReason, reasonAuth)))
-	assert.Equal(t, int64(1), sum(metricStreamRejected, attr(attrReason, reasonMalformed)))
-	assert.Equal(t, int64(1), sum(metricDuplicates, attr(attrSource, "stream")))
+	assert.Equal(t, int64(pages+1), sum("otelcol_gitlab_audit_api_requests", nil), "pages plus the failed attempt")
+	assert.Equal(t, int64(1), sum("otelcol_gitlab_audit_api_requests", attr(metadata.AttrStatusCode, "502")))
+	assert.Equal(t, int64(1), sum("otelcol_gitlab_audit_stream_requests_rejected", attr(metadata.AttrReason, "auth")))
+	assert.Equal(t, int64(1), sum("otelcol_gitlab_audit_stream_requests_rejected", attr(metadata.AttrReason, "malformed")))
+	assert.Equal(t, int64(1), sum("otelcol_gitlab_audit_duplicates_dropped", attr(metadata.AttrSource, "stream")))
 
-	lag, err := tel.GetMetric(metricCheckpointLag)
+	lag, err := tel.GetMetric("otelcol_gitlab_audit_checkpoint_lag")
 	require.NoError(t, err)
 	dps := lag.Data.(metricdata.Gauge[float64]).DataPoints
 	require.Len(t, dps, 1)
-	assert.InDelta(t, pollLag.Seconds(), dps[0].Value, 0.5, "the checkpoint is a poll lag behind now")
+	assert.InDelta(t, 2.0, dps[0].Value, 0.5, "the checkpoint is a poll lag behind now")
 	clk.Add(time.Minute)
-	lag, err = tel.GetMetric(metricCheckpointLag)
+	lag, err = tel.GetMetric("otelcol_gitlab_audit_checkpoint_lag")
 	require.NoError(t, err)
-	assert.InDelta(t, 60+pollLag.Seconds(), lag.Data.(metricdata.Gauge[float64]).DataPoints[0].Value, 0.5)
+	assert.InDelta(t, 60+2.0, lag.Data.(metricdata.Gauge[float64]).DataPoints[0].Value, 0.5)
 
 	accepted, err := tel.GetMetric("otelcol_receiver_accepted_log_records")
 	require.NoError(t, err)
@@ -222,7 +224,7 @@ func (g *contractGenerator) Generate() []receivertest.UniqueIDAttrVal {
 	body := fmt.Sprintf(`{"id":%d,"created_at":"2024-01-01T00:00:00Z","entity_type":"Project","event_type":"add_ssh_key","details":{}}`, id)
 	for {
 		req, _ := http.NewRequest(http.MethodPost, g.url, strings.NewReader(body))
-		req.Header.Set(streamTokenHeader, streamToken)
+		req.Header.Set(stream.TokenHeader, streamToken)
 		resp, err := g.client.Do(req)
 		require.NoError(g.t, err)
 		resp.Body.Close()

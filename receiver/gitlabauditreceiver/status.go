@@ -25,7 +25,8 @@ func newStatusTracker(host component.Host) *statusTracker {
 	return &statusTracker{host: host, errs: map[string]error{}}
 }
 
-// set records the state of one part (a feed, or the stream endpoint).
+// set records the state of one part (a feed, a discovery): nil when it
+// works again.
 func (s *statusTracker) set(part string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

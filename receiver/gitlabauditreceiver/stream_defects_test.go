@@ -21,6 +21,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/metadata"
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/stream"
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/testutil"
 )
 
 // Issue 10.8: smaller defects of the stream endpoint, one test each.
@@ -68,7 +70,7 @@ func TestStreamKeepsIntegerIDsBeyondInt64Exactly(t *testing.T) {
 		`{"id":18446744073709551616,"created_at":"2026-01-01T00:00:00Z","entity_type":"User"}]`, withToken())
 	require.Equal(t, http.StatusOK, a.status, a.raw)
 	assert.Equal(t, 2, a.body.Accepted, "two distinct ids, not one rounded twice: %s", a.raw)
-	assert.ElementsMatch(t, []string{"18446744073709551617", "18446744073709551616"}, ids(records(sink.AllLogs())))
+	assert.ElementsMatch(t, []string{"18446744073709551617", "18446744073709551616"}, testutil.IDs(testutil.Records(sink.AllLogs())))
 }
 
 func TestStreamRefusalsEchoBoundedValues(t *testing.T) {
@@ -112,25 +114,25 @@ func TestStreamChecksTheTokenBeforeTheContentEncoding(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, r.Start(context.Background(), newStatusHost(nil)))
 	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
-	url := "http://" + r.stream.addr + cfg.Stream.Get().Path
+	url := "http://" + r.stream.Addr() + cfg.Stream.Get().Path
 
 	for _, tok := range []string{"wrong-token", ""} {
 		req, err := http.NewRequest(http.MethodPost, url, bytes.NewBufferString("not gzip"))
 		require.NoError(t, err)
 		req.Header.Set("Content-Encoding", "gzip")
 		if tok != "" {
-			req.Header.Set(streamTokenHeader, tok)
+			req.Header.Set(stream.TokenHeader, tok)
 		}
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
 		_ = resp.Body.Close()
 		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "token %q", tok)
 	}
-	m, err := tel.GetMetric(metricStreamRejected)
+	m, err := tel.GetMetric("otelcol_gitlab_audit_stream_requests_rejected")
 	require.NoError(t, err)
 	var auth int64
 	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-		if v, ok := dp.Attributes.Value(attribute.Key(attrReason)); ok && v.AsString() == reasonAuth {
+		if v, ok := dp.Attributes.Value(attribute.Key(metadata.AttrReason)); ok && v.AsString() == "auth" {
 			auth += dp.Value
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/collector/consumer/consumertest"
+
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/stream"
 )
 
 // FuzzStreamHandler posts arbitrary bodies, with a valid token, to the
@@ -37,13 +39,13 @@ func FuzzStreamHandler(f *testing.F) {
 	sink := new(consumertest.LogsSink)
 	cfg := streamConfig()
 	r, _ := startStream(f, cfg, sink)
-	h := r.stream.handler()
+	h := r.stream.Handler()
 	path := cfg.Stream.Get().Path
 
 	f.Fuzz(func(t *testing.T, body string) {
 		before := sink.LogRecordCount()
 		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
-		req.Header.Set(streamTokenHeader, streamToken)
+		req.Header.Set(stream.TokenHeader, streamToken)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 

@@ -16,9 +16,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"io"
 	"math/big"
 	"net"
@@ -42,6 +39,9 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/stream"
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/testutil"
+	"github.com/kyra-mdr/otelcol-gitlab/testbed/fakeclock"
 	"github.com/kyra-mdr/otelcol-gitlab/testbed/gitlabsim"
 )
 
@@ -57,12 +57,21 @@ func streamConfig() *Config {
 // startStream starts a receiver and returns the URL of its events path.
 func startStream(t testing.TB, cfg *Config, next consumer.Logs) (*auditReceiver, string) {
 	t.Helper()
-	r, _ := testReceiver(t, cfg, next, newFakeClock())
+	r, _ := testReceiver(t, cfg, next, fakeclock.New())
 	r.now = time.Now
-	r.dedup.now = time.Now
 	require.NoError(t, r.Start(context.Background(), newStatusHost(nil)))
 	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
-	return r, "http://" + r.stream.addr + cfg.Stream.Get().Path
+	return r, "http://" + r.stream.Addr() + cfg.Stream.Get().Path
+}
+
+// streamAnswer is the JSON answer of the streaming endpoint.
+type streamAnswer struct {
+	Status     string   `json:"status,omitempty"`
+	Accepted   int      `json:"accepted"`
+	Duplicates int      `json:"duplicates,omitempty"`
+	Filtered   int      `json:"filtered,omitempty"`
+	Error      string   `json:"error,omitempty"`
+	Refused    []string `json:"refused,omitempty"`
 }
 
 type answer struct {
@@ -122,13 +131,13 @@ func TestStreamAcceptsGitLabPayloads(t *testing.T) {
 	require.Equal(t, http.StatusOK, a.status, a.raw)
 	assert.Equal(t, 4, a.body.Accepted)
 
-	got := records(sink.AllLogs())
+	got := testutil.Records(sink.AllLogs())
 	require.Len(t, got, 5)
-	assert.Equal(t, []string{"1", "11", "2", "3", "5d9b1c1e-3f0a-4a8e-9a57-8f3c0e7c2b11"}, ids(got))
+	assert.Equal(t, []string{"1", "11", "2", "3", "5d9b1c1e-3f0a-4a8e-9a57-8f3c0e7c2b11"}, testutil.IDs(got))
 	assert.Equal(t, []string{"repository_git_operation", "merge_request_approval_operation", "project_group_link_updated", "ci_variable_updated", "repository_git_operation"},
-		[]string{got[0].typ, got[1].typ, got[2].typ, got[3].typ, got[4].typ})
+		[]string{got[0].Type, got[1].Type, got[2].Type, got[3].Type, got[4].Type})
 	for _, g := range got {
-		assert.Equal(t, "stream", g.source)
+		assert.Equal(t, "stream", g.Source)
 	}
 
 	// Same payload again: GitLab may deliver twice; nothing new is emitted.
@@ -234,7 +243,7 @@ func TestStreamAnswers(t *testing.T) {
 
 func TestStreamHealthNeedsNoToken(t *testing.T) {
 	r, _ := startStream(t, streamConfig(), new(consumertest.LogsSink))
-	resp, err := http.Get("http://" + r.stream.addr + "/health")
+	resp, err := http.Get("http://" + r.stream.Addr() + "/health")
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
@@ -296,62 +305,14 @@ func TestStreamOverTLS(t *testing.T) {
 	}
 }
 
-// TestStreamComparesSecretsInConstantTime checks the code itself: the
-// token and the required headers reach the decision only through
-// subtle.ConstantTimeCompare, never through ==, != or bytes/strings.Equal.
-func TestStreamComparesSecretsInConstantTime(t *testing.T) {
-	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, "stream.go", nil, 0)
-	require.NoError(t, err)
-	var fn *ast.FuncDecl
-	for _, d := range f.Decls {
-		if fd, ok := d.(*ast.FuncDecl); ok && fd.Name.Name == "authorized" {
-			fn = fd
-		}
-	}
-	require.NotNil(t, fn, "streamServer.authorized not found")
-	constantTime := 0
-	ast.Inspect(fn, func(n ast.Node) bool {
-		switch x := n.(type) {
-		case *ast.BinaryExpr:
-			_, lit := x.Y.(*ast.BasicLit) // the final "ok == 1" on the integer result is fine
-			if (x.Op == token.EQL || x.Op == token.NEQ) && !lit {
-				t.Errorf("%s: == or != in authorized", fset.Position(x.Pos()))
-			}
-		case *ast.SelectorExpr:
-			if id, ok := x.X.(*ast.Ident); ok {
-				switch id.Name + "." + x.Sel.Name {
-				case "subtle.ConstantTimeCompare":
-					constantTime++
-				case "bytes.Equal", "strings.EqualFold", "strings.Compare", "bytes.Compare":
-					t.Errorf("%s: %s.%s is not constant time", fset.Position(x.Pos()), id.Name, x.Sel.Name)
-				}
-			}
-		}
-		return true
-	})
-	assert.Equal(t, 2, constantTime, "tokens and required headers are both compared with subtle.ConstantTimeCompare")
-
-	// And behaviourally: a token that shares a long prefix is refused.
-	s := &streamServer{cfg: &StreamConfig{VerificationTokens: []configopaque.String{streamToken}}}
-	s.init()
-	req, _ := http.NewRequest(http.MethodPost, "/", http.NoBody)
-	req.Header.Set(streamTokenHeader, streamToken[:len(streamToken)-1])
-	assert.False(t, s.authorized(req))
-	req.Header.Set(streamTokenHeader, streamToken+"x")
-	assert.False(t, s.authorized(req))
-	req.Header.Set(streamTokenHeader, streamToken)
-	assert.True(t, s.authorized(req))
-}
-
 func TestStreamNeverLogsTokens(t *testing.T) {
 	cfg := streamConfig()
 	cfg.Stream.Get().RequiredHeaders = map[string]configopaque.String{"X-Tenant": "tenant-SECRET-value"}
-	r, logs := testReceiver(t, cfg, new(consumertest.LogsSink), newFakeClock())
-	r.now, r.dedup.now = time.Now, time.Now
+	r, logs := testReceiver(t, cfg, new(consumertest.LogsSink), fakeclock.New())
+	r.now = time.Now
 	require.NoError(t, r.Start(context.Background(), newStatusHost(nil)))
 	defer func() { require.NoError(t, r.Shutdown(context.Background())) }()
-	url := "http://" + r.stream.addr + "/webhook/gitlab-audit"
+	url := "http://" + r.stream.Addr() + "/webhook/gitlab-audit"
 	post(t, nil, url, `{}`, map[string]string{"X-Gitlab-Event-Streaming-Token": "presented-SECRET-guess"})
 	post(t, nil, url, `{"id":1}`, withToken("X-Tenant", "tenant-SECRET-value"))
 	post(t, nil, url, `{"id":1}`, withToken("X-Tenant", "wrong-SECRET"))
@@ -404,7 +365,7 @@ func TestStreamConcurrentDeliveriesExactlyOnce(t *testing.T) {
 	assert.Equal(t, int64(events), accepted.Load())
 	assert.Equal(t, events, sink.LogRecordCount())
 	seen := map[string]int{}
-	for _, id := range ids(records(sink.AllLogs())) {
+	for _, id := range testutil.IDs(testutil.Records(sink.AllLogs())) {
 		seen[id]++
 	}
 	assert.Len(t, seen, events)
@@ -417,8 +378,8 @@ func TestStreamConcurrentDeliveriesExactlyOnce(t *testing.T) {
 // TestStreamAndPollEmitEachEventOnce feeds the same events by stream (with
 // duplicate deliveries) and by polling, concurrently.
 func TestStreamAndPollEmitEachEventOnce(t *testing.T) {
-	clk := newFakeClock()
-	sim, srv := newTestSim(t, clk, gitlabsim.Options{})
+	clk := fakeclock.New()
+	sim, srv := testutil.NewSim(t, clk.Now, gitlabsim.Options{})
 	sink := new(consumertest.LogsSink)
 	cfg := pollConfig(srv.URL)
 	s := cfg.Stream.GetOrInsertDefault()
@@ -428,7 +389,7 @@ func TestStreamAndPollEmitEachEventOnce(t *testing.T) {
 	startManual(t, r, newStatusHost(nil))
 
 	evs := sim.Generate(600, clk.Now().Add(-time.Hour), clk.Now().Add(-time.Minute))
-	streamer := &gitlabsim.Streamer{URL: "http://" + r.stream.addr + s.Path, Token: streamToken, DuplicateRatio: 0.3, Seed: 7}
+	streamer := &gitlabsim.Streamer{URL: "http://" + r.stream.Addr() + s.Path, Token: streamToken, DuplicateRatio: 0.3, Seed: 7}
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		_, err := streamer.Send(context.Background(), evs)
@@ -443,8 +404,8 @@ func TestStreamAndPollEmitEachEventOnce(t *testing.T) {
 		want[e.StreamID] = true
 	}
 	got := map[string]int{}
-	for _, rec := range records(sink.AllLogs()) {
-		got[rec.id]++
+	for _, rec := range testutil.Records(sink.AllLogs()) {
+		got[rec.ID]++
 	}
 	assert.Len(t, got, len(want))
 	for id := range want {
@@ -472,17 +433,17 @@ func (b *blockingConsumer) ConsumeLogs(ctx context.Context, _ plog.Logs) error {
 
 func TestStreamShutdownWithRequestsInFlight(t *testing.T) {
 	next := &blockingConsumer{release: make(chan struct{})}
-	r, _ := testReceiver(t, streamConfig(), next, newFakeClock())
-	r.now, r.dedup.now = time.Now, time.Now
+	r, _ := testReceiver(t, streamConfig(), next, fakeclock.New())
+	r.now = time.Now
 	require.NoError(t, r.Start(context.Background(), newStatusHost(nil)))
-	url := "http://" + r.stream.addr + "/webhook/gitlab-audit"
+	url := "http://" + r.stream.Addr() + "/webhook/gitlab-audit"
 
 	client := &http.Client{}
 	var wg sync.WaitGroup
 	for i := range 20 {
 		wg.Go(func() {
 			req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(fmt.Sprintf(`{"id":%d,"created_at":"2024-01-01T00:00:00Z"}`, i)))
-			req.Header.Set(streamTokenHeader, streamToken)
+			req.Header.Set(stream.TokenHeader, streamToken)
 			resp, err := client.Do(req)
 			if err == nil {
 				_, _ = io.Copy(io.Discard, resp.Body)
@@ -509,10 +470,10 @@ func TestStreamDeduplicationSurvivesRestart(t *testing.T) {
 
 	for round := range 2 {
 		sink := new(consumertest.LogsSink)
-		r, _ := testReceiver(t, cfg, sink, newFakeClock())
-		r.now, r.dedup.now = time.Now, time.Now
+		r, _ := testReceiver(t, cfg, sink, fakeclock.New())
+		r.now = time.Now
 		require.NoError(t, r.Start(context.Background(), host))
-		a := post(t, nil, "http://"+r.stream.addr+"/webhook/gitlab-audit", event, withToken())
+		a := post(t, nil, "http://"+r.stream.Addr()+"/webhook/gitlab-audit", event, withToken())
 		require.Equal(t, http.StatusOK, a.status)
 		require.NoError(t, r.Shutdown(context.Background()))
 		if round == 0 {
@@ -528,7 +489,7 @@ func TestStreamBodyIsReadWhateverTheContentType(t *testing.T) {
 	_, url := startStream(t, streamConfig(), sink)
 	for i, ct := range []string{"application/x-www-form-urlencoded", "application/json", "text/plain", ""} {
 		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewBufferString(fmt.Sprintf(`{"id":%d,"created_at":"2024-01-01T00:00:00Z"}`, i)))
-		req.Header.Set(streamTokenHeader, streamToken)
+		req.Header.Set(stream.TokenHeader, streamToken)
 		req.Header.Set("Content-Type", ct)
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)

@@ -21,6 +21,9 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/metadata"
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/stream"
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/testutil"
+	"github.com/kyra-mdr/otelcol-gitlab/testbed/fakeclock"
 	"github.com/kyra-mdr/otelcol-gitlab/testbed/gitlabsim"
 )
 
@@ -31,8 +34,8 @@ import (
 func TestStreamMissedCountsWhatPollingFoundFirst(t *testing.T) {
 	tel := componenttest.NewTelemetry()
 	defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
-	clk := newFakeClock()
-	sim, srv := newTestSim(t, clk, gitlabsim.Options{})
+	clk := fakeclock.New()
+	sim, srv := testutil.NewSim(t, clk.Now, gitlabsim.Options{})
 	// Before the collector starts: polled first, not missed.
 	sim.Generate(40, clk.Now().Add(-time.Hour), clk.Now().Add(-time.Minute))
 
@@ -47,9 +50,9 @@ func TestStreamMissedCountsWhatPollingFoundFirst(t *testing.T) {
 	set.Logger = zap.New(core)
 	r, err := newReceiver(cfg, set, new(consumertest.LogsSink))
 	require.NoError(t, err)
-	r.now, r.dedup.now = clk.Now, clk.Now
+	r.now = clk.Now
 	startManual(t, r, newStatusHost(nil))
-	url := "http://" + r.stream.addr + st.Path
+	url := "http://" + r.stream.Addr() + st.Path
 	require.NoError(t, pollAll(t, r))
 
 	clk.Add(time.Minute)
@@ -77,20 +80,20 @@ func TestStreamMissedCountsWhatPollingFoundFirst(t *testing.T) {
 		assert.Equal(t, 200, post(t, nil, url, string(ev.StreamJSON), withToken()).status)
 	}
 
-	r.reportStreamMissed(context.Background())
+	r.watch.Report(context.Background())
 	assert.Empty(t, logs.FilterMessageSnippet("should have delivered").All(), "still within the grace")
 
-	clk.Add(streamGrace)
-	r.reportStreamMissed(context.Background())
+	clk.Add(stream.Grace)
+	r.watch.Report(context.Background())
 	warned := logs.FilterMessageSnippet("should have delivered").All()
 	require.Len(t, warned, 1)
 	assert.Equal(t, int64(len(missed)), warned[0].ContextMap()["missed"], "%d others: streamed, late, other kind", len(streamed)+len(late)+len(otherKind))
 
-	m, err := tel.GetMetric(metricStreamMissed)
+	m, err := tel.GetMetric("otelcol_gitlab_audit_stream_missed")
 	require.NoError(t, err)
 	assert.Equal(t, int64(len(missed)), m.Data.(metricdata.Sum[int64]).DataPoints[0].Value)
 
 	clk.Add(time.Minute)
-	r.reportStreamMissed(context.Background())
+	r.watch.Report(context.Background())
 	assert.Len(t, logs.FilterMessageSnippet("should have delivered").All(), 1, "counted once")
 }

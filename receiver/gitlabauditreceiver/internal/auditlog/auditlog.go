@@ -292,7 +292,8 @@ func key(entityType, id string) string {
 
 // LegacyKey converts a key written by an earlier version (the entity type
 // as sent, unmarked, for types other than the four coded ones) to the
-// current form.
+// current form. It serves the migration of old checkpoints, which ends in
+// version 0.3.0 (docs/deployment.md); it goes then.
 func LegacyKey(k string) string {
 	if len(k) >= 2 && k[1] == ':' && strings.IndexByte("PGUI", k[0]) >= 0 {
 		return k

@@ -19,6 +19,8 @@ import (
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
+
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/tick"
 )
 
 // maxPageBytes bounds one API answer. A page of 100 events is far smaller.
@@ -46,9 +48,9 @@ type Options struct {
 	Logger  *zap.Logger
 	// OnResponse is called after every request attempt with the HTTP status
 	// (0 when no answer came).
-	OnResponse func(feed Feed, status int)
+	OnResponse func(t Target, status int)
 	// OnRateLimited is called when GitLab answers 429.
-	OnRateLimited func(feed Feed, wait time.Duration)
+	OnRateLimited func(t Target, wait time.Duration)
 	// Clock learns GitLab's clock from every answer; default a Clock on
 	// time.Now.
 	Clock *Clock
@@ -63,7 +65,7 @@ type Client struct {
 
 	mu         sync.Mutex
 	pauseUntil time.Time
-	offsetOnly map[string]bool // feeds whose instance refused keyset pagination
+	offsetOnly map[string]bool // feeds and listings (by Target.String) whose instance refused keyset pagination
 }
 
 // New returns a Client.
@@ -105,7 +107,7 @@ type Pager struct {
 
 // Pages starts a walk over the window of a feed.
 func (c *Client) Pages(feed Feed, w Window) *Pager {
-	keyset := !c.isOffsetOnly(feed)
+	keyset := !c.isOffsetOnly(feed.String())
 	return &Pager{c: c, feed: feed, window: w, query: c.firstQuery(w, keyset), keyset: keyset}
 }
 
@@ -142,7 +144,7 @@ func (p *Pager) Next(ctx context.Context) (body string, ok bool, err error) {
 	header, body, err := p.c.get(ctx, p.feed, p.query)
 	if err != nil {
 		if p.keyset && p.pages == 0 && refusesKeyset(err) {
-			p.c.setOffsetOnly(p.feed)
+			p.c.setOffsetOnly(p.feed.String())
 			p.c.opts.Logger.Warn("GitLab refused keyset pagination; reading this feed with offset pagination (deprecated by GitLab since 17.8)",
 				zap.String("feed", p.feed.String()), zap.Error(err))
 			*p = *p.c.Pages(p.feed, p.window)
@@ -161,7 +163,7 @@ func (p *Pager) Next(ctx context.Context) (body string, ok bool, err error) {
 	} else if np := header.Get("X-Next-Page"); np != "" {
 		// Offset pagination, or an old instance that ignored pagination=keyset.
 		if p.keyset {
-			p.c.setOffsetOnly(p.feed)
+			p.c.setOffsetOnly(p.feed.String())
 			p.c.opts.Logger.Warn("GitLab ignored keyset pagination; reading this feed with offset pagination (deprecated by GitLab since 17.8)",
 				zap.String("feed", p.feed.String()))
 			p.keyset = false
@@ -177,11 +179,12 @@ func (p *Pager) Next(ctx context.Context) (body string, ok bool, err error) {
 	return body, true, nil
 }
 
-// feedURL builds the request URL. The path keeps a full path's "/" encoded
-// as %2F, as GitLab requires: RawPath carries the encoded form.
-func feedURL(base *url.URL, feed Feed, q url.Values) string {
+// apiURL builds a request URL from an escaped API path. The path keeps a
+// full path's "/" encoded as %2F, as GitLab requires: RawPath carries the
+// encoded form.
+func apiURL(base *url.URL, escapedPath string, q url.Values) string {
 	u := *base
-	escaped := strings.TrimSuffix(u.EscapedPath(), "/") + feed.Path()
+	escaped := strings.TrimSuffix(u.EscapedPath(), "/") + escapedPath
 	decoded, err := url.PathUnescape(escaped)
 	if err != nil {
 		decoded = escaped
@@ -204,44 +207,34 @@ func refusesKeyset(err error) bool {
 	return ae.Status == http.StatusBadRequest && (strings.Contains(msg, "keyset") || strings.Contains(msg, "pagination"))
 }
 
-func (c *Client) isOffsetOnly(f Feed) bool {
+func (c *Client) isOffsetOnly(name string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.offsetOnly[f.String()]
+	return c.offsetOnly[name]
 }
 
-func (c *Client) setOffsetOnly(f Feed) {
+func (c *Client) setOffsetOnly(name string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.offsetOnly[f.String()] = true
+	c.offsetOnly[name] = true
 }
 
-// request is one GET: a page of a feed or the lookup of one object.
+// request is one GET: a page of a feed or of a listing, or the lookup of
+// one object.
 type request struct {
-	target string
-	// feed is the feed of a page, or {KindLookup, kind} for a lookup:
-	// callbacks, metrics and logs name it the same way.
-	feed   Feed
-	lookup string // the kind of a lookup; empty for a page
-}
-
-// what names the request in error messages.
-func (r request) what() string {
-	if r.lookup != "" {
-		return "the " + strings.ReplaceAll(r.lookup, "_", " ") + " lookup"
-	}
-	return "the " + r.feed.String() + " audit events"
+	url string
+	to  Target
 }
 
 func (c *Client) observe(r request, status int) {
 	if c.opts.OnResponse != nil {
-		c.opts.OnResponse(r.feed, status)
+		c.opts.OnResponse(r.to, status)
 	}
 }
 
 // get performs one GET of a feed page.
 func (c *Client) get(ctx context.Context, feed Feed, q url.Values) (http.Header, string, error) {
-	return c.do(ctx, request{target: feedURL(c.opts.BaseURL, feed, q), feed: feed})
+	return c.do(ctx, request{url: apiURL(c.opts.BaseURL, feed.Path(), q), to: FeedTarget(feed)})
 }
 
 // do performs one GET with the shared budget, rate-limit pauses and retries.
@@ -265,9 +258,9 @@ func (c *Client) do(ctx context.Context, r request) (http.Header, string, error)
 			}
 			c.pause(wait)
 			if c.opts.OnRateLimited != nil {
-				c.opts.OnRateLimited(r.feed, wait)
+				c.opts.OnRateLimited(r.to, wait)
 			}
-			c.opts.Logger.Info("GitLab rate limit reached; waiting", zap.String("feed", r.feed.String()), zap.Duration("wait", wait))
+			c.opts.Logger.Info("GitLab rate limit reached; waiting", zap.String("request", r.to.String()), zap.Duration("wait", wait))
 			continue
 		}
 		transient := !isAPI || ae.Status >= 500 || ae.Status == http.StatusRequestTimeout
@@ -278,8 +271,8 @@ func (c *Client) do(ctx context.Context, r request) (http.Header, string, error)
 		if c.opts.BackOff.MaxElapsedTime > 0 && time.Since(start)+wait > c.opts.BackOff.MaxElapsedTime {
 			return nil, "", fmt.Errorf("giving up after %s of retries: %w", c.opts.BackOff.MaxElapsedTime, err)
 		}
-		c.opts.Logger.Debug("GitLab request failed; retrying", zap.String("feed", r.feed.String()), zap.Duration("wait", wait), zap.Error(err))
-		if err := sleep(ctx, wait); err != nil {
+		c.opts.Logger.Debug("GitLab request failed; retrying", zap.String("request", r.to.String()), zap.Duration("wait", wait), zap.Error(err))
+		if err := tick.Sleep(ctx, wait); err != nil {
 			return nil, "", err
 		}
 	}
@@ -315,7 +308,7 @@ func (c *Client) attempt(ctx context.Context, r request) (http.Header, string, e
 	}
 	defer func() { <-c.sem }()
 
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.target, http.NoBody)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url, http.NoBody)
 	if err != nil {
 		return nil, "", err
 	}
@@ -331,7 +324,7 @@ func (c *Client) attempt(ctx context.Context, r request) (http.Header, string, e
 	resp, err := c.opts.HTTPClient.Do(req)
 	if err != nil {
 		c.observe(r, 0)
-		return nil, "", fmt.Errorf("requesting %s: %w", r.what(), redactURLError(err))
+		return nil, "", fmt.Errorf("requesting %s: %w", r.to.what(), redactURLError(err))
 	}
 	defer resp.Body.Close()
 	c.opts.Clock.Observe(resp.Header.Get("Date"), sent, c.opts.Clock.Local())
@@ -344,13 +337,13 @@ func (c *Client) attempt(ctx context.Context, r request) (http.Header, string, e
 	}
 	n, err := io.Copy(&sb, io.LimitReader(resp.Body, maxPageBytes+1))
 	if err != nil {
-		return resp.Header, "", fmt.Errorf("reading %s: %w", r.what(), err)
+		return resp.Header, "", fmt.Errorf("reading %s: %w", r.to.what(), err)
 	}
 	if n > maxPageBytes {
-		return resp.Header, "", fmt.Errorf("the answer for %s is larger than %d bytes", r.what(), maxPageBytes)
+		return resp.Header, "", fmt.Errorf("the answer for %s is larger than %d bytes", r.to.what(), maxPageBytes)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp.Header, "", &APIError{Feed: r.feed, Lookup: r.lookup, Status: resp.StatusCode, Message: errorMessage([]byte(sb.String()))}
+		return resp.Header, "", &APIError{Target: r.to, Status: resp.StatusCode, Message: errorMessage([]byte(sb.String()))}
 	}
 	return resp.Header, sb.String(), nil
 }
@@ -370,7 +363,7 @@ func (c *Client) waitTurn(ctx context.Context) error {
 		if d, ok := ctx.Deadline(); ok && d.Before(until) {
 			return fmt.Errorf("%w for %s", ErrPaused, wait.Round(time.Second))
 		}
-		if err := sleep(ctx, wait); err != nil {
+		if err := tick.Sleep(ctx, wait); err != nil {
 			return err
 		}
 	}
@@ -463,15 +456,4 @@ func redactURLError(err error) error {
 		return fmt.Errorf("%s: %w", strings.ToLower(ue.Op), ue.Err)
 	}
 	return err
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

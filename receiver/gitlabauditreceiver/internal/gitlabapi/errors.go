@@ -13,30 +13,27 @@ import (
 
 // APIError is a non-success answer of the GitLab API.
 type APIError struct {
-	Feed Feed
-	// Lookup is the kind of an object lookup; empty for a feed's page.
-	Lookup string
+	// Target is what the request read.
+	Target Target
 	Status int
 	// Message is GitLab's error message ("403 Forbidden", "404 Group Not Found", ...).
 	Message string
 }
 
 func (e *APIError) Error() string {
-	if e.Lookup != "" {
-		if e.Message != "" {
-			return fmt.Sprintf("GitLab answered %d to the %s lookup: %s", e.Status, e.Lookup, e.Message)
-		}
-		return fmt.Sprintf("GitLab answered %d %s to the %s lookup", e.Status, http.StatusText(e.Status), e.Lookup)
+	to := "for"
+	if e.Target.Class == ClassLookups {
+		to = "to"
 	}
 	if e.Message != "" {
-		return fmt.Sprintf("GitLab answered %d for the %s: %s", e.Status, e.Feed.what(), e.Message)
+		return fmt.Sprintf("GitLab answered %d %s %s: %s", e.Status, to, e.Target.what(), e.Message)
 	}
-	return fmt.Sprintf("GitLab answered %d %s for the %s", e.Status, http.StatusText(e.Status), e.Feed.what())
+	return fmt.Sprintf("GitLab answered %d %s %s %s", e.Status, http.StatusText(e.Status), to, e.Target.what())
 }
 
 // Advice tells the operator what to do about the error.
 func (e *APIError) Advice() string {
-	if e.Feed.Kind == KindDescendantGroups || e.Feed.Kind == KindGroupProjects {
+	if e.Target.Class == ClassListings {
 		switch e.Status {
 		case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
 			return "discovery lists only the subgroups and projects the token's user can see: give the user the Owner role on the configured group (an auditor or administrator sees everything); the feeds already known are still polled"
@@ -46,12 +43,12 @@ func (e *APIError) Advice() string {
 	case http.StatusUnauthorized:
 		return "the token is missing, wrong, expired or revoked: create an access token with the read_api scope and set token (token_type bearer for OAuth tokens)"
 	case http.StatusForbidden:
-		if e.Feed.Kind == KindInstance {
+		if e.Target.Feed.Kind == KindInstance {
 			return "instance audit events need an administrator's (or auditor's) token and a Premium or Ultimate license, and exist only on GitLab Self-Managed and Dedicated, not on GitLab.com; poll groups or projects there instead"
 		}
-		return fmt.Sprintf("audit events need GitLab Premium or Ultimate (Free answers 403), and the token's user needs a role on the %s: Owner of a group or Maintainer of a project to see everyone's events (Developer sees only their own)", e.Feed.Kind)
+		return fmt.Sprintf("audit events need GitLab Premium or Ultimate (Free answers 403), and the token's user needs a role on the %s: Owner of a group or Maintainer of a project to see everyone's events (Developer sees only their own)", e.Target.Feed.Kind)
 	case http.StatusNotFound:
-		return fmt.Sprintf("the %s does not exist or the token's user cannot see it: check the id or full path (group/subgroup/project) and the user's membership", e.Feed.Kind)
+		return fmt.Sprintf("the %s does not exist or the token's user cannot see it: check the id or full path (group/subgroup/project) and the user's membership", e.Target.Feed.Kind)
 	case http.StatusTooManyRequests:
 		return "GitLab's rate limit was reached; the receiver waits as GitLab asks. Lower max_requests_per_minute or raise poll_interval"
 	}

@@ -21,14 +21,6 @@ const (
 	KindInstance Kind = "instance"
 	KindGroup    Kind = "group"
 	KindProject  Kind = "project"
-	// KindLookup is not a feed: it names an object lookup (Ref is the
-	// lookup's kind) in callbacks, metrics and logs, e.g. "lookup:ci_variable".
-	KindLookup Kind = "lookup"
-
-	// KindDescendantGroups and KindGroupProjects are not audit event feeds
-	// but the estate listings of a group that discovery reads (listing.go).
-	KindDescendantGroups Kind = "descendant_groups"
-	KindGroupProjects    Kind = "group_projects"
 )
 
 // Feed is one audit event list endpoint: the instance feed, or the feed of
@@ -56,24 +48,9 @@ func (f Feed) Path() string {
 		return "/api/v4/groups/" + escapeRef(f.Ref) + "/audit_events"
 	case KindProject:
 		return "/api/v4/projects/" + escapeRef(f.Ref) + "/audit_events"
-	case KindDescendantGroups:
-		return "/api/v4/groups/" + escapeRef(f.Ref) + "/descendant_groups"
-	case KindGroupProjects:
-		return "/api/v4/groups/" + escapeRef(f.Ref) + "/projects"
 	default:
 		return "/api/v4/audit_events"
 	}
-}
-
-// what names what the feed's requests read, for error messages.
-func (f Feed) what() string {
-	switch f.Kind {
-	case KindDescendantGroups:
-		return "subgroups of group " + f.Ref
-	case KindGroupProjects:
-		return "projects of group " + f.Ref
-	}
-	return f.String() + " audit events"
 }
 
 // IsNumeric reports whether the feed is given by numeric id.
@@ -85,4 +62,59 @@ func (f Feed) IsNumeric() bool {
 // escapeRef URL-encodes a full path as GitLab wants it: every "/" becomes %2F.
 func escapeRef(ref string) string {
 	return strings.ReplaceAll(url.PathEscape(ref), "/", "%2F")
+}
+
+// Class is what kind of request one is: requests of one class share
+// their rate-limit pauses, and metrics count them apart.
+type Class string
+
+// Request classes.
+const (
+	// ClassAuditEvents: pages of an audit event feed.
+	ClassAuditEvents Class = "audit_events"
+	// ClassListings: the estate listings discovery reads.
+	ClassListings Class = "listings"
+	// ClassLookups: object lookups (enrichment).
+	ClassLookups Class = "lookups"
+)
+
+// Target names what one request reads, in callbacks, metrics, logs and
+// errors: a feed's page, a listing of a group, or a lookup.
+type Target struct {
+	Class Class
+	// Feed is the feed of an audit events page.
+	Feed Feed
+	// Name is the listing (descendant_groups, group_projects) or the kind
+	// of lookup (user, ci_variable, ...); empty for a feed.
+	Name string
+	// Ref is the group a listing lists.
+	Ref string
+}
+
+// FeedTarget is the target of a feed's pages.
+func FeedTarget(f Feed) Target { return Target{Class: ClassAuditEvents, Feed: f} }
+
+// String names the target: "group:acme", "descendant_groups:acme",
+// "lookup:user".
+func (t Target) String() string {
+	switch t.Class {
+	case ClassAuditEvents:
+		return t.Feed.String()
+	case ClassLookups:
+		return "lookup:" + t.Name
+	}
+	return t.Name + ":" + t.Ref
+}
+
+// what names what the request reads, for error messages.
+func (t Target) what() string {
+	switch {
+	case t.Class == ClassLookups:
+		return "the " + strings.ReplaceAll(t.Name, "_", " ") + " lookup"
+	case t.Name == listingDescendantGroups:
+		return "the subgroups of group " + t.Ref
+	case t.Name == listingGroupProjects:
+		return "the projects of group " + t.Ref
+	}
+	return "the " + t.Feed.String() + " audit events"
 }

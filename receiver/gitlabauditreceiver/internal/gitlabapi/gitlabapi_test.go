@@ -34,11 +34,11 @@ func TestFeedURLKeepsEncodedSlashes(t *testing.T) {
 	base, _ := url.Parse("https://gitlab.example.com")
 	q := url.Values{"per_page": {"100"}}
 	assert.Equal(t, "https://gitlab.example.com/api/v4/groups/acme%2Fplatform/audit_events?per_page=100",
-		feedURL(base, Feed{Kind: KindGroup, Ref: "acme/platform"}, q))
-	assert.Equal(t, "https://gitlab.example.com/api/v4/audit_events?per_page=100", feedURL(base, Feed{Kind: KindInstance}, q))
+		apiURL(base, Feed{Kind: KindGroup, Ref: "acme/platform"}.Path(), q))
+	assert.Equal(t, "https://gitlab.example.com/api/v4/audit_events?per_page=100", apiURL(base, Feed{Kind: KindInstance}.Path(), q))
 	sub, _ := url.Parse("https://example.com/")
 	assert.Equal(t, "https://example.com/api/v4/projects/a%2Fb%2Fc/audit_events?per_page=100",
-		feedURL(sub, Feed{Kind: KindProject, Ref: "a/b/c"}, q))
+		apiURL(sub, Feed{Kind: KindProject, Ref: "a/b/c"}.Path(), q))
 }
 
 func TestLinkNext(t *testing.T) {
@@ -82,18 +82,18 @@ func TestErrorMessageAndAdvice(t *testing.T) {
 		reason, advice string
 		permanent      bool
 	}{
-		{&APIError{Feed: Feed{Kind: KindGroup, Ref: "g"}, Status: 401}, "unauthorized", "read_api", true},
-		{&APIError{Feed: Feed{Kind: KindInstance}, Status: 403}, "forbidden", "administrator", true},
-		{&APIError{Feed: Feed{Kind: KindGroup, Ref: "g"}, Status: 403}, "forbidden", "Premium or Ultimate", true},
-		{&APIError{Feed: Feed{Kind: KindProject, Ref: "p"}, Status: 404}, "not_found", "does not exist", true},
-		{&APIError{Feed: Feed{Kind: KindInstance}, Status: 429}, "rate_limited", "max_requests_per_minute", false},
-		{&APIError{Feed: Feed{Kind: KindInstance}, Status: 502}, "server_error", "retries", false},
-		{&APIError{Feed: Feed{Kind: KindInstance}, Status: 422}, "client_error", "GitLab version", false},
+		{&APIError{Target: FeedTarget(Feed{Kind: KindGroup, Ref: "g"}), Status: 401}, "unauthorized", "read_api", true},
+		{&APIError{Target: FeedTarget(Feed{Kind: KindInstance}), Status: 403}, "forbidden", "administrator", true},
+		{&APIError{Target: FeedTarget(Feed{Kind: KindGroup, Ref: "g"}), Status: 403}, "forbidden", "Premium or Ultimate", true},
+		{&APIError{Target: FeedTarget(Feed{Kind: KindProject, Ref: "p"}), Status: 404}, "not_found", "does not exist", true},
+		{&APIError{Target: FeedTarget(Feed{Kind: KindInstance}), Status: 429}, "rate_limited", "max_requests_per_minute", false},
+		{&APIError{Target: FeedTarget(Feed{Kind: KindInstance}), Status: 502}, "server_error", "retries", false},
+		{&APIError{Target: FeedTarget(Feed{Kind: KindInstance}), Status: 422}, "client_error", "GitLab version", false},
 	} {
 		assert.Equal(t, tt.reason, tt.err.Reason())
 		assert.Contains(t, tt.err.Advice(), tt.advice)
 		assert.Equal(t, tt.permanent, tt.err.Permanent())
-		assert.Contains(t, tt.err.Error(), tt.err.Feed.String())
+		assert.Contains(t, tt.err.Error(), tt.err.Target.Feed.String())
 	}
 }
 

@@ -43,7 +43,7 @@ func (c *Client) DescendantGroups(ctx context.Context, group string) ([]Entity, 
 	q := url.Values{}
 	q.Set("per_page", strconv.Itoa(maxListingPerPage))
 	q.Set("page", "1")
-	return c.list(ctx, Feed{Kind: KindDescendantGroups, Ref: group}, q, false)
+	return c.list(ctx, listingTarget(listingDescendantGroups, group), q, false)
 }
 
 // GroupProjects lists every project in a group and its subgroups that the
@@ -53,7 +53,7 @@ func (c *Client) DescendantGroups(ctx context.Context, group string) ([]Entity, 
 // (pagination=keyset, order_by=id), and with offset pagination on
 // instances that refuse keyset.
 func (c *Client) GroupProjects(ctx context.Context, group string, archived bool) ([]Entity, error) {
-	feed := Feed{Kind: KindGroupProjects, Ref: group}
+	to := listingTarget(listingGroupProjects, group)
 	q := url.Values{}
 	q.Set("include_subgroups", "true")
 	q.Set("simple", "true")
@@ -64,21 +64,39 @@ func (c *Client) GroupProjects(ctx context.Context, group string, archived bool)
 	q.Set("per_page", strconv.Itoa(maxListingPerPage))
 	q.Set("order_by", "id")
 	q.Set("sort", "asc")
-	keyset := !c.isOffsetOnly(feed)
+	keyset := !c.isOffsetOnly(to.String())
 	if keyset {
 		q.Set("pagination", "keyset")
 	} else {
 		q.Set("page", "1")
 	}
-	out, err := c.list(ctx, feed, q, keyset)
+	out, err := c.list(ctx, to, q, keyset)
 	if err != nil && keyset && refusesKeyset(err) {
-		c.setOffsetOnly(feed)
+		c.setOffsetOnly(to.String())
 		c.opts.Logger.Info("GitLab refused keyset pagination of the group projects listing; using offset pagination", zap.String("group", group))
 		q.Del("pagination")
 		q.Set("page", "1")
-		return c.list(ctx, feed, q, false)
+		return c.list(ctx, to, q, false)
 	}
 	return out, err
+}
+
+// The listings.
+const (
+	listingDescendantGroups = "descendant_groups"
+	listingGroupProjects    = "group_projects"
+)
+
+func listingTarget(name, group string) Target {
+	return Target{Class: ClassListings, Name: name, Ref: group}
+}
+
+// listingPath is the escaped API path of a listing.
+func (t Target) listingPath() string {
+	if t.Name == listingGroupProjects {
+		return "/api/v4/groups/" + escapeRef(t.Ref) + "/projects"
+	}
+	return "/api/v4/groups/" + escapeRef(t.Ref) + "/descendant_groups"
 }
 
 // maxListingPerPage is GitLab's largest page.
@@ -86,25 +104,25 @@ const maxListingPerPage = 100
 
 // list walks the pages of a listing, following rel="next" links (keyset)
 // or X-Next-Page (offset).
-func (c *Client) list(ctx context.Context, feed Feed, q url.Values, keyset bool) ([]Entity, error) {
+func (c *Client) list(ctx context.Context, to Target, q url.Values, keyset bool) ([]Entity, error) {
 	var out []Entity
 	seen := map[string]bool{}
 	for page := 0; q != nil; page++ {
 		if page == maxListingPages {
-			return out, fmt.Errorf("the %s has more than %d pages", feed.what(), maxListingPages)
+			return out, fmt.Errorf("the %s has more than %d pages", to.what(), maxListingPages)
 		}
 		enc := q.Encode()
 		if seen[enc] {
-			return out, fmt.Errorf("GitLab sent the same next page link twice for the %s", feed.what())
+			return out, fmt.Errorf("GitLab sent the same next page link twice for the %s", to.what())
 		}
 		seen[enc] = true
-		header, body, err := c.get(ctx, feed, q)
+		header, body, err := c.do(ctx, request{url: apiURL(c.opts.BaseURL, to.listingPath(), q), to: to})
 		if err != nil {
 			return out, err
 		}
 		var rows []listedEntity
 		if err := json.Unmarshal([]byte(body), &rows); err != nil {
-			return out, fmt.Errorf("page %d of the %s is not a JSON array of groups or projects: %w", page+1, feed.what(), err)
+			return out, fmt.Errorf("page %d of the %s is not a JSON array of groups or projects: %w", page+1, to.what(), err)
 		}
 		for _, r := range rows {
 			p := r.FullPath
@@ -112,7 +130,7 @@ func (c *Client) list(ctx context.Context, feed Feed, q url.Values, keyset bool)
 				p = r.PathWithNamespace
 			}
 			if r.ID <= 0 || p == "" {
-				return out, fmt.Errorf("page %d of the %s lists an entry without id or path", page+1, feed.what())
+				return out, fmt.Errorf("page %d of the %s lists an entry without id or path", page+1, to.what())
 			}
 			out = append(out, Entity{ID: r.ID, FullPath: p, CreatedAt: r.CreatedAt.UTC()})
 		}

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"net/url"
-	"strings"
 )
 
 // Errors of a lookup that was not sent because it could not be answered in
@@ -25,15 +24,7 @@ var (
 // lookup in callbacks, metrics and logs. The body is returned as is: the
 // caller decodes only the fields it keeps.
 func (c *Client) Lookup(ctx context.Context, kind, escapedPath string, q url.Values) (string, error) {
-	u := *c.opts.BaseURL
-	escaped := strings.TrimSuffix(u.EscapedPath(), "/") + "/api/v4" + escapedPath
-	decoded, err := url.PathUnescape(escaped)
-	if err != nil {
-		decoded = escaped
-	}
-	u.Path, u.RawPath = decoded, escaped
-	u.RawQuery = q.Encode()
-	_, body, err := c.do(ctx, request{target: u.String(), feed: Feed{Kind: KindLookup, Ref: kind}, lookup: kind})
+	_, body, err := c.do(ctx, request{url: apiURL(c.opts.BaseURL, "/api/v4"+escapedPath, q), to: Target{Class: ClassLookups, Name: kind}})
 	return body, err
 }
 

@@ -37,7 +37,7 @@ func newLookupClient(t *testing.T, h http.HandlerFunc, rpm int) (*Client, *looku
 	base, err := url.Parse(srv.URL)
 	require.NoError(t, err)
 	c := New(Options{HTTPClient: srv.Client(), BaseURL: base, Token: "t", PerPage: 100, MaxConcurrent: 2, RequestsPerMinute: rpm,
-		OnResponse: func(f Feed, status int) {
+		OnResponse: func(f Target, status int) {
 			ls.mu.Lock()
 			defer ls.mu.Unlock()
 			ls.observed = append(ls.observed, f.String()+" "+http.StatusText(status))
@@ -67,8 +67,8 @@ func TestLookup(t *testing.T) {
 	var ae *APIError
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, http.StatusNotFound, ae.Status)
-	assert.Equal(t, "ci_variable", ae.Lookup)
-	assert.Equal(t, "GitLab answered 404 to the ci_variable lookup: 404 Variable Not Found", err.Error())
+	assert.Equal(t, "ci_variable", ae.Target.Name)
+	assert.Equal(t, "GitLab answered 404 to the ci variable lookup: 404 Variable Not Found", err.Error())
 
 	assert.Equal(t, []string{
 		"/api/v4/projects/acme%2Fapi/variables/NPM_TOKEN?filter%5Benvironment_scope%5D=%2A",
