@@ -411,6 +411,10 @@ func (d *decoder) str() (string, error) {
 	}
 }
 
+// unescaped maps the character after a backslash to what it stands for,
+// for the one-character escapes of JSON (RFC 8259, section 7).
+var unescaped = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
+
 // unescape decodes a string that holds escapes, from start (just after the
 // opening quote).
 func (d *decoder) unescape(start int) (string, error) {
@@ -444,23 +448,8 @@ func (d *decoder) unescape(start int) (string, error) {
 			break
 		}
 		switch e := d.s[i+1]; e {
-		case '"', '\\', '/':
-			b.WriteByte(e)
-			i += 2
-		case 'b':
-			b.WriteByte('\b')
-			i += 2
-		case 'f':
-			b.WriteByte('\f')
-			i += 2
-		case 'n':
-			b.WriteByte('\n')
-			i += 2
-		case 'r':
-			b.WriteByte('\r')
-			i += 2
-		case 't':
-			b.WriteByte('\t')
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			b.WriteByte(unescaped[e])
 			i += 2
 		case 'u':
 			r, ok := hex4(d.s, i+2)
