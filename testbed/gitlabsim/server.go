@@ -174,6 +174,10 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, path, tok string,
 			return
 		}
 	}
+	if path == "/api/graphql" {
+		s.serveGraphQL(w, r, tok) // graphql.go
+		return
+	}
 	if s.serveAccess(w, r, path, tok, now) { // access.go
 		return
 	}

@@ -130,6 +130,10 @@ type Options struct {
 	// AppLimits are GitLab's application rate limits (check_rate_limit!):
 	// header-less 429s past a per-user count (see ratelimit.go).
 	AppLimits AppLimits
+	// Destinations are audit event streaming destinations that GraphQL
+	// lists besides StreamTo's (destinations.go, graphql.go); New panics on
+	// an invalid one (StreamingDestination.Validate).
+	Destinations []StreamingDestination
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// MaxPerPage caps per_page; default 100.
@@ -154,8 +158,9 @@ type Options struct {
 	// mix, where they are rare).
 	SecurityShare float64
 	// StreamTo, when set, streams every inserted or generated event in the
-	// background, so REST and the stream carry the same events. Call Close
-	// to stop it.
+	// background, so REST and the stream carry the same events (only those
+	// its Destination's filters let through, when it has one). Call Close
+	// to stop it. Its Destination is listed through GraphQL.
 	StreamTo *Streamer
 }
 
@@ -267,6 +272,10 @@ type Sim struct {
 	worker *streamWorker
 
 	objects *objects // tokens, variables, deploy keys and tokens events name (objects.go)
+
+	destinations       []*StreamingDestination // destinations.go
+	destinationSecrets map[int64]string
+	secretTokenReads   int // graphql.go: queries that selected secretToken
 }
 
 // New returns a simulator with no events, users, groups or projects.
@@ -303,6 +312,22 @@ func New(opts Options) *Sim {
 	}
 	for _, tok := range slices.Sorted(maps.Keys(opts.Tokens)) {
 		s.tokens[tok] = s.normalizeToken(opts.Tokens[tok])
+	}
+	if st := opts.StreamTo; st != nil && st.Destination != nil {
+		d := *st.Destination
+		if d.URL == "" {
+			d.URL = st.URL
+		}
+		if err := d.Validate(); err != nil {
+			panic(err)
+		}
+		s.addDestinationLocked(d, st.Token)
+	}
+	for _, d := range opts.Destinations {
+		if err := d.Validate(); err != nil {
+			panic(err)
+		}
+		s.addDestinationLocked(d, "")
 	}
 	if opts.StreamTo != nil {
 		s.worker = newStreamWorker(opts.StreamTo)
