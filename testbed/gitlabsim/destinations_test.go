@@ -70,9 +70,9 @@ func TestDestinationFilters(t *testing.T) {
 		})
 	}
 	bad := StreamingDestination{Group: "acme/platform"}
-	assert.ErrorContains(t, bad.Validate(), "must not be a subgroup")
+	require.ErrorContains(t, bad.Validate(), "must not be a subgroup")
 	bad = StreamingDestination{NamespaceFilters: []string{"a", "b", "c", "d", "e", "f"}}
-	assert.ErrorContains(t, bad.Validate(), "limited to 5")
+	require.ErrorContains(t, bad.Validate(), "limited to 5")
 }
 
 // TestStreamerHonoursDestinationFilters: the simulator's stream sender

@@ -42,7 +42,8 @@ func TestEventShapesWithoutNameOrAddress(t *testing.T) {
 
 		for _, se := range []StoredEvent{legacy, named} {
 			stream := decode(se.StreamJSON)
-			assert.Equal(t, "", stream["ip_address"], "streamed ip_address is \"\" when unknown")
+			assert.Empty(t, stream["ip_address"], "streamed ip_address is \"\" when unknown")
+			assert.IsType(t, "", stream["ip_address"], "a string, not null")
 			assert.Nil(t, stream["details"].(map[string]any)["ip_address"])
 		}
 	}

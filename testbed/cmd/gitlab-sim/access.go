@@ -60,7 +60,7 @@ func (l *accessList) Set(v string) error {
 	tok, spec, ok := strings.Cut(v, "=")
 	tok = strings.TrimSpace(tok)
 	if !ok || tok == "" {
-		l.errs = append(l.errs, fmt.Errorf("-access #%d: want TOKEN=ITEM;ITEM;...", len(l.specs)+len(l.errs)+1))
+		l.errs = append(l.errs, fmt.Errorf("-access #%d: want TOKEN=ITEM;ITEM (items separated by semicolons)", len(l.specs)+len(l.errs)+1))
 		return nil
 	}
 	ts, err := parseTokenSpec(spec)

@@ -70,10 +70,8 @@ func TestParseFlags(t *testing.T) {
 		{"-stream-url", "http://127.0.0.1:9", "-stream-namespaces", "a,b,c,d,e,f"},
 	} {
 		_, err := parseFlags(bad, io.Discard)
-		assert.Error(t, err, bad)
-		if err != nil {
-			assert.NotContains(t, err.Error(), "tok=", "a bad -access value is not echoed with its token")
-		}
+		require.Error(t, err, bad)
+		assert.NotContains(t, err.Error(), "tok=", "a bad -access value is not echoed with its token")
 	}
 
 	c, err = parseFlags([]string{"-access", "glpat-x=developer@acme/platform; user=3 ;scopes=read_api,admin_mode;expires-in=5d;revoked;kind=group;name=ci;id=7",
