@@ -160,29 +160,50 @@ func (s *Sim) serveAccess(w http.ResponseWriter, r *http.Request, path, tok stri
 		writeError(w, http.StatusMethodNotAllowed, "405 Not Allowed")
 		return true
 	}
-	s.mu.RLock()
-	t, known := s.tokens[tok]
-	s.mu.RUnlock()
-	if tok == "" || !known {
-		writeMessage(w, http.StatusUnauthorized, "401 Unauthorized")
-		return true
-	}
-	if s.admit(w, r, path, t, now) {
+	if t, ok := s.authenticate(w, r, path, tok, now); ok {
 		serve(t)
 	}
 	return true
 }
 
+// authenticate finds the request's token and admits it (admit); it
+// answers 401 {"message":"401 Unauthorized"} for a missing or unknown token
+// (authenticate! and the UnauthorizedError rescue of lib/api/helpers.rb).
+func (s *Sim) authenticate(w http.ResponseWriter, r *http.Request, path, tok string, now time.Time) (Token, bool) {
+	s.mu.RLock()
+	t, known := s.tokens[tok]
+	s.mu.RUnlock()
+	if tok == "" || !known {
+		writeMessage(w, http.StatusUnauthorized, "401 Unauthorized")
+		return t, false
+	}
+	return t, s.admit(w, r, path, t, now)
+}
+
+// userBasicJSON is GitLab's UserBasic entity, which the user and member
+// entities extend.
+type userBasicJSON struct {
+	ID        int64  `json:"id"`
+	Username  string `json:"username"`
+	Name      string `json:"name"`
+	State     string `json:"state"`
+	Locked    bool   `json:"locked"`
+	AvatarURL string `json:"avatar_url"`
+	WebURL    string `json:"web_url"`
+}
+
+func userBasic(u User, base string) userBasicJSON {
+	return userBasicJSON{
+		ID: u.ID, Username: u.Username, Name: u.Name, State: "active",
+		AvatarURL: "https://www.gravatar.com/avatar/" + tokenHash(u.Username)[7:] + "?s=80&d=identicon",
+		WebURL:    base + "/" + u.Username,
+	}
+}
+
 // userJSON is GitLab's UserPublic entity (the fields a client of GET /user
 // uses), with is_admin only for administrators (UserWithAdmin).
 type userJSON struct {
-	ID               int64  `json:"id"`
-	Username         string `json:"username"`
-	Name             string `json:"name"`
-	State            string `json:"state"`
-	Locked           bool   `json:"locked"`
-	AvatarURL        string `json:"avatar_url"`
-	WebURL           string `json:"web_url"`
+	userBasicJSON
 	CreatedAt        string `json:"created_at"`
 	Bot              bool   `json:"bot"`
 	Email            string `json:"email"`
@@ -219,9 +240,7 @@ func (s *Sim) serveCurrentUser(w http.ResponseWriter, r *http.Request, t Token) 
 	s.mu.RUnlock()
 	bot := t.Kind == TokenProjectAccess || t.Kind == TokenGroupAccess
 	out := userJSON{
-		ID: u.ID, Username: u.Username, Name: u.Name, State: "active",
-		AvatarURL: "https://www.gravatar.com/avatar/" + tokenHash(u.Username)[7:] + "?s=80&d=identicon",
-		WebURL:    base + "/" + u.Username, CreatedAt: created.Format(apiTime),
+		userBasicJSON: userBasic(u, base), CreatedAt: created.Format(apiTime),
 		Bot: bot, Email: u.Email, CanCreateGroup: !bot, CanCreateProject: !bot,
 	}
 	if t.adminUser {
@@ -268,13 +287,7 @@ func (s *Sim) serveTokenSelf(w http.ResponseWriter, t Token, now time.Time) {
 
 // memberJSON is GitLab's Member entity (fields from the members API docs).
 type memberJSON struct {
-	ID              int64   `json:"id"`
-	Username        string  `json:"username"`
-	Name            string  `json:"name"`
-	State           string  `json:"state"`
-	Locked          bool    `json:"locked"`
-	AvatarURL       string  `json:"avatar_url"`
-	WebURL          string  `json:"web_url"`
+	userBasicJSON
 	AccessLevel     int     `json:"access_level"`
 	CreatedAt       string  `json:"created_at"`
 	ExpiresAt       *string `json:"expires_at"`
@@ -324,10 +337,8 @@ func (s *Sim) serveMember(w http.ResponseWriter, t Token, project bool, ref stri
 	}
 	u := s.tokenUser(Token{UserID: uid})
 	out := memberJSON{
-		ID: u.ID, Username: u.Username, Name: u.Name, State: "active",
-		AvatarURL:   "https://www.gravatar.com/avatar/" + tokenHash(u.Username)[7:] + "?s=80&d=identicon",
-		WebURL:      base + "/" + u.Username,
-		AccessLevel: int(role), CreatedAt: s.registeredAt().Format(apiTime), MembershipState: "active",
+		userBasicJSON: userBasic(u, base),
+		AccessLevel:   int(role), CreatedAt: s.registeredAt().Format(apiTime), MembershipState: "active",
 	}
 	body, _ := json.Marshal(out)
 	writeJSON(w, http.StatusOK, body)

@@ -194,14 +194,8 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, path, tok string,
 		writeError(w, http.StatusMethodNotAllowed, "405 Not Allowed")
 		return
 	}
-	s.mu.RLock()
-	t, ok := s.tokens[tok]
-	s.mu.RUnlock()
-	if tok == "" || !ok {
-		writeMessage(w, http.StatusUnauthorized, "401 Unauthorized")
-		return
-	}
-	if !s.admit(w, r, path, t, now) {
+	t, ok := s.authenticate(w, r, path, tok, now) // access.go
+	if !ok {
 		return
 	}
 	switch rt.kind {
