@@ -114,7 +114,8 @@ type Options struct {
 	// like Rack::Attack. 0 means unlimited.
 	RateLimitPerMinute int
 	// NoKeyset simulates an instance that predates keyset pagination for
-	// audit events: keyset requests answer 405.
+	// audit events: keyset requests on the audit event endpoints answer
+	// 405 (the estate listings ignore pagination=keyset in any case).
 	NoKeyset bool
 	// GroupRollup makes the group feed include the events of the group's
 	// subgroups and projects, as GitLab does only with its

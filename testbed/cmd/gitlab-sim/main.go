@@ -119,7 +119,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.Float64Var(&c.legacyShare, "legacy-share", 0, "share of events rendered in GitLab's legacy shape (no event_name)")
 	fs.Float64Var(&c.securityShare, "security-share", 0.05, "share of events drawn from security-relevant types")
 	fs.StringVar(&c.tier, "tier", gitlabsim.TierUltimate, "license tier: ultimate, premium or free (403 on audit events)")
-	fs.BoolVar(&c.noKeyset, "no-keyset", false, "reject keyset pagination with 405, like old instances")
+	fs.BoolVar(&c.noKeyset, "no-keyset", false, "reject keyset pagination of the audit event endpoints with 405, like old instances")
 	fs.BoolVar(&c.groupRollup, "group-rollup", false, "group feeds include their subgroups' and projects' events")
 	fs.BoolVar(&c.noEventName, "no-event-name", false, "omit event_name from REST answers, like instances older than 17.0")
 	fs.BoolVar(&c.quiet, "quiet", false, "do not log each streaming request")
