@@ -35,9 +35,12 @@ import (
 // Queries are parsed and validated against that part of GitLab's schema
 // with gqlparser, so a field GitLab does not have is a GraphQL error as
 // on a real instance. Authentication follows GraphqlController and
-// Gitlab::Auth::RequestAuthenticator#find_sessionless_user: an unknown,
-// expired or revoked token, or one without api/read_api, is not an error
-// but an anonymous request (private groups read as null). The simulator
+// Gitlab::Auth::RequestAuthenticator#find_sessionless_user, which rescues
+// every AuthenticationError: an unknown, expired or revoked token is not
+// an error but an anonymous request (private groups read as null). A token
+// without api/read_api is treated the same way; in GitLab it authenticates
+// and the scope validator refuses its fields (not verified whether with an
+// error entry or a bare null). The simulator
 // counts the queries that select secretToken (SecretTokenReads), so a test
 // can prove a client never asks for it. Project namespaces are identified
 // by their project's id (in GitLab they have ids of their own).
