@@ -21,9 +21,23 @@
 //     /projects/:id/deploy_tokens/:token_id, /groups/:id/deploy_tokens/:token_id,
 //     /users/:id, with GitLab's roles and answers; every CI/CD variable
 //     value is a unique marker (SecretMarkerPrefix);
+//   - who the token is (access.go): GET /api/v4/user,
+//     /api/v4/personal_access_tokens/self and
+//     /api/v4/groups|projects/:id/members/all/:user_id;
 //   - GET /api/v4/groups/:id/descendant_groups and /api/v4/groups/:id/projects
-//     (the estate listings discovery uses; see estate.go);
+//     (the estate listings discovery uses, offset pages only; see estate.go);
+//   - POST /api/graphql for the audit event streaming destinations
+//     (graphql.go, destinations.go);
 //   - GET /-/health.
+//
+// Tokens belong to users with roles (Owner ... Guest, auditor,
+// administrator) and carry GitLab's metadata (scopes, expiry, revocation,
+// kind). Each feed shows what GitLab shows that user: filter_by_author
+// keeps only the user's own events below the group Owner or project
+// Maintainer, also for auditors; the instance feed is for administrators,
+// with Admin Mode only with the admin_mode scope (Options.AdminMode).
+// Application rate limits (Options.AppLimits, ratelimit.go) answer 429
+// without rate limit headers.
 //
 // A group feed returns the group's own events only, as GitLab does while
 // its audit_event_group_rollup feature flag is off (Options.GroupRollup
@@ -35,12 +49,15 @@
 // The behaviour copies GitLab: newest-first order (id desc), inclusive
 // created_after/created_before bounds, offset pagination with GitLab's headers
 // (x-total and rel="last" disappear above 10,000 rows), cursor-based keyset
-// pagination (pagination=keyset&order_by=id&sort=desc, opaque cursor in a
-// Link rel="next" header), role-based silent filtering (Developers and group
-// Maintainers only see their own events), GitLab's error bodies, Rack::Attack
-// style rate limiting with its headers, and the REST and streaming JSON
-// shapes (from/to as strings in REST, raw in the stream; author_email in
-// REST only; UUID ids for stream-only types).
+// pagination of the audit event feeds (pagination=keyset&order_by=id&sort=desc,
+// opaque cursor in a Link rel="next" header), role-based silent filtering
+// (below group Owner or project Maintainer only one's own events), GitLab's
+// error bodies, Rack::Attack style rate limiting with its headers, and the
+// REST and streaming JSON shapes (from/to as strings in REST, raw in the
+// stream; author_email in REST only; event_name null when absent; the
+// streamed ip_address "" when unknown; UUID ids for stream-only types). A
+// streaming destination (Streamer.Destination) receives only what its
+// group, event type and namespace filters let through.
 //
 // Its clock (Options.Now) stamps created_at and the Date header of every
 // answer, so it can be set apart from the client's to simulate clock skew.

@@ -16,13 +16,21 @@ import (
 
 // The estate: groups and projects that change during a run (created,
 // deleted, transferred, archived), and the two listings GitLab offers to
-// discover them:
+// discover them, both offset-paginated only (lib/api/groups.rb ends both
+// in paginate(), never paginate_with_strategies, so pagination=keyset is
+// ignored and a removal mid-walk shifts the later pages):
 //
-//   - GET /api/v4/groups/:id/descendant_groups (offset pagination);
-//   - GET /api/v4/groups/:id/projects (include_subgroups, simple, archived,
-//     with_shared; offset pagination, or keyset with pagination=keyset and
-//     order_by=id, whose next link carries id_after or id_before as for
-//     GitLab's projects API).
+//   - GET /api/v4/groups/:id/descendant_groups: order_by name (default),
+//     path or id, sort asc (default) or desc, always with the id ascending
+//     as tie-breaker (group_without_similarity_options);
+//   - GET /api/v4/groups/:id/projects: include_subgroups, simple, archived,
+//     with_shared; order_by id, name, path, created_at (default),
+//     updated_at, last_activity_at, similarity, star_count; sort desc
+//     (default) or asc; and id_after / id_before, which the endpoint does
+//     not document but honours (project_finder_params reads them from the
+//     raw parameters and GroupProjectsFinder inherits ProjectsFinder#by_ids).
+//     Walking order_by=id&sort=asc&id_after=<last id> cannot skip a
+//     project when others vanish.
 //
 // Both list only what the token can see, as GitLab does: administrators
 // and auditors see everything, others the groups and projects they hold a
@@ -322,8 +330,15 @@ func (s *Sim) listGroupEstate(w http.ResponseWriter, rt route, t Token) (*Group,
 }
 
 func (s *Sim) serveDescendantGroups(w http.ResponseWriter, r *http.Request, rt route, t Token) {
-	p, ok := s.listParamsOr400(w, r, rt, false)
-	if !ok {
+	p, errs := s.parseList(r.URL.Query(), false)
+	if p.orderBy != "" && !slices.Contains([]string{"name", "path", "id", "similarity"}, p.orderBy) {
+		errs = append(errs, "order_by does not have a valid value")
+	}
+	if p.sort != "" && p.sort != "asc" && p.sort != "desc" {
+		errs = append(errs, "sort does not have a valid value")
+	}
+	if len(errs) > 0 {
+		writeError(w, http.StatusBadRequest, strings.Join(errs, ", "))
 		return
 	}
 	base := s.webBase(r)
@@ -346,9 +361,38 @@ func (s *Sim) serveDescendantGroups(w http.ResponseWriter, r *http.Request, rt r
 	if !ok {
 		return
 	}
-	// GitLab orders by name by default.
-	slices.SortStableFunc(rows, func(a, b groupJSON) int { return strings.Compare(a.Name, b.Name) })
+	desc := p.sort == "desc"
+	slices.SortStableFunc(rows, func(a, b groupJSON) int {
+		c := 0
+		switch p.orderBy {
+		case "path":
+			c = strings.Compare(a.Path, b.Path)
+		case "id":
+		default: // name, and similarity without a search
+			c = strings.Compare(a.Name, b.Name)
+		}
+		if desc {
+			c = -c
+		}
+		if c == 0 { // the id tie-breaker: ascending, unless ordering by id
+			c = cmpInt64(a.ID, b.ID)
+			if p.orderBy == "id" && desc {
+				c = -c
+			}
+		}
+		return c
+	})
 	writeOffsetRows(s, w, r, rt, p, rows)
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 func (s *Sim) serveGroupProjects(w http.ResponseWriter, r *http.Request, rt route, t Token) {
@@ -389,10 +433,6 @@ func (s *Sim) serveGroupProjects(w http.ResponseWriter, r *http.Request, rt rout
 		return
 	}
 	desc := p.sort != "asc"
-	if p.keyset && (s.opts.NoKeyset || p.orderBy != "id") {
-		writeError(w, http.StatusMethodNotAllowed, keysetUnavailable)
-		return
-	}
 	base := s.webBase(r)
 	s.mu.RLock()
 	g, ok := s.listGroupEstate(w, rt, t)
@@ -431,28 +471,16 @@ func (s *Sim) serveGroupProjects(w http.ResponseWriter, r *http.Request, rt rout
 			c = strings.Compare(a.CreatedAt, b.CreatedAt)
 		}
 		if c == 0 {
-			c = int(a.ID - b.ID)
+			c = cmpInt64(a.ID, b.ID)
 		}
 		if desc {
 			return -c
 		}
 		return c
 	})
-	if !p.keyset {
-		writeOffsetRows(s, w, r, rt, p, rows)
-		return
-	}
-	more := len(rows) > p.perPage
-	if more {
-		rows = rows[:p.perPage]
-		last := rows[len(rows)-1].ID
-		over := map[string]string{"id_after": strconv.FormatInt(last, 10)}
-		if desc {
-			over = map[string]string{"id_before": strconv.FormatInt(last, 10)}
-		}
-		w.Header().Set("Link", fmt.Sprintf("<%s>; rel=\"next\"", s.linkBase(r, rt)(over)))
-	}
-	writeRows(w, rows)
+	// Offset pages only: pagination=keyset is ignored (and repeated in the
+	// Link header like every other parameter).
+	writeOffsetRows(s, w, r, rt, p, rows)
 }
 
 // writeOffsetRows answers one offset page of rows with GitLab's headers.

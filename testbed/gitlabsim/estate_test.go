@@ -6,6 +6,8 @@ package gitlabsim
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -52,12 +54,13 @@ func TestDescendantGroupsAndProjectsListings(t *testing.T) {
 	assert.Equal(t, "2", r.header.Get("X-Total"))
 
 	all := []int64{tools.ID, 101, 100}
-	// Offset walk, keyset walk (order_by=id, both directions), direct projects only.
+	// Offset walks in both id directions, the default order, direct projects only.
 	assert.ElementsMatch(t, all, listAll(t, srv.URL+"/api/v4/groups/acme/projects?include_subgroups=true&simple=true&per_page=1", ownerToken))
-	assert.Equal(t, []int64{100, 101, tools.ID}, listAll(t, srv.URL+"/api/v4/groups/acme/projects?include_subgroups=true&simple=true&per_page=1&pagination=keyset&order_by=id&sort=asc", ownerToken))
-	assert.Equal(t, all, listAll(t, srv.URL+"/api/v4/groups/10/projects?include_subgroups=true&per_page=2&pagination=keyset&order_by=id", ownerToken))
+	assert.Equal(t, []int64{100, 101, tools.ID}, listAll(t, srv.URL+"/api/v4/groups/acme/projects?include_subgroups=true&simple=true&per_page=1&order_by=id&sort=asc", ownerToken))
+	assert.Equal(t, all, listAll(t, srv.URL+"/api/v4/groups/10/projects?include_subgroups=true&per_page=2&order_by=id", ownerToken))
 	assert.Empty(t, listAll(t, srv.URL+"/api/v4/groups/acme/projects", ownerToken), "acme holds no project itself")
-	assert.Equal(t, http.StatusMethodNotAllowed, get(t, srv.URL+"/api/v4/groups/acme/projects?pagination=keyset&order_by=name", ownerToken).status)
+	assert.Equal(t, []int64{tools.ID}, listAll(t, srv.URL+"/api/v4/groups/acme/projects?include_subgroups=true&order_by=id&sort=asc&id_after=101", ownerToken))
+	assert.Equal(t, []int64{101, 100}, listAll(t, srv.URL+"/api/v4/groups/acme/projects?include_subgroups=true&order_by=id&id_before="+itoa(tools.ID), ownerToken))
 
 	// Permission filtering: a Maintainer of acme/platform sees it and below,
 	// not acme; a project member sees only the project; admins see all.
@@ -94,4 +97,139 @@ func TestDescendantGroupsAndProjectsListings(t *testing.T) {
 	assert.Equal(t, http.StatusForbidden, get(t, srv.URL+"/api/v4/groups/acme/projects", ownerToken).status)
 	s.DenyListing("acme", 0)
 	assert.Equal(t, http.StatusOK, get(t, srv.URL+"/api/v4/groups/acme/projects", ownerToken).status)
+}
+
+// TestGroupProjectsIgnoreKeyset reproduces lib/api/groups.rb GET
+// /groups/:id/projects, which ends in paginate() (offset), not in
+// paginate_with_strategies (lib/api/helpers/pagination_strategies.rb):
+// pagination=keyset is ignored, every page is an offset page with its
+// X-Page / X-Next-Page / X-Total headers, and the Link header repeats the
+// parameter.
+func TestGroupProjectsIgnoreKeyset(t *testing.T) {
+	_, srv := newSim(t, Options{})
+	for _, q := range []string{"pagination=keyset&order_by=id&sort=asc", "pagination=keyset&order_by=name"} {
+		r := get(t, srv.URL+"/api/v4/groups/acme/projects?include_subgroups=true&per_page=1&"+q, ownerToken)
+		require.Equal(t, http.StatusOK, r.status, q)
+		assert.Equal(t, "1", r.header.Get("X-Page"), q)
+		assert.Equal(t, "2", r.header.Get("X-Next-Page"), q)
+		assert.Equal(t, "2", r.header.Get("X-Total"), q)
+		next := links(t, r.header)["next"]
+		require.NotNil(t, next, q)
+		assert.Equal(t, "2", next.Query().Get("page"), q)
+		assert.Equal(t, "keyset", next.Query().Get("pagination"), q)
+		assert.Empty(t, next.Query().Get("cursor"), q)
+		assert.Empty(t, next.Query().Get("id_after"), q)
+	}
+	// descendant_groups: offset only as well.
+	r := get(t, srv.URL+"/api/v4/groups/acme/descendant_groups?pagination=keyset&per_page=1", ownerToken)
+	require.Equal(t, http.StatusOK, r.status)
+	assert.Equal(t, "1", r.header.Get("X-Page"))
+}
+
+// TestGroupProjectsWalkWhileProjectsVanish shows what GitLab's offset-only
+// listing does to a walk when projects are deleted between two pages: a
+// naive page-by-page walk skips survivors (each removal before the cursor
+// shifts one survivor from page 2 onto page 1), while a walk ordered by id
+// that asks for id_after=<last id seen> (honoured by ProjectsFinder#by_ids)
+// lists every survivor.
+func TestGroupProjectsWalkWhileProjectsVanish(t *testing.T) {
+	// acme/platform holds projects 100, 101 and 103 .. 110 (102 is
+	// globex/etl); the walk lists 4 per page.
+	ids := []int64{100, 101, 103, 104, 105, 106, 107, 108, 109, 110}
+	setup := func(t *testing.T) (*Sim, *httptest.Server) {
+		s, srv := newSim(t, Options{})
+		for i := range 8 {
+			p, err := s.CreateProject("acme/platform/svc-" + itoa(int64(i)))
+			require.NoError(t, err)
+			require.Equal(t, ids[2+i], p.ID)
+		}
+		return s, srv
+	}
+	// Between page 1 and page 2, three projects of page 1 leave the
+	// listing: two are deleted, one is archived (the walk asks archived=false).
+	vanish := func(t *testing.T, s *Sim) {
+		require.NoError(t, s.DeleteProject(ids[1]))
+		require.NoError(t, s.ArchiveProject(ids[2], true))
+		require.NoError(t, s.DeleteProject(ids[3]))
+	}
+	survivors := []int64{ids[0], ids[4], ids[5], ids[6], ids[7], ids[8], ids[9]}
+	const base = "/api/v4/groups/acme/projects?include_subgroups=true&simple=true&archived=false&order_by=id&sort=asc&per_page=4"
+
+	t.Run("naive offset walk skips survivors", func(t *testing.T) {
+		s, srv := setup(t)
+		var seen []int64
+		u := srv.URL + base + "&page=1"
+		for page := 1; u != ""; page++ {
+			require.Less(t, page, 10)
+			r := get(t, u, ownerToken)
+			require.Equal(t, http.StatusOK, r.status)
+			seen = append(seen, r.ids(t)...)
+			if page == 1 {
+				vanish(t, s)
+			}
+			u = nextLink(r.header)
+		}
+		var skipped []int64
+		for _, id := range survivors {
+			if !slices.Contains(seen, id) {
+				skipped = append(skipped, id)
+			}
+		}
+		assert.Equal(t, []int64{ids[4], ids[5], ids[6]}, skipped,
+			"page 2 starts at the 5th survivor: the three survivors that shifted onto page 1 are never seen")
+	})
+
+	t.Run("id_after walk misses none", func(t *testing.T) {
+		s, srv := setup(t)
+		var seen []int64
+		last := int64(0)
+		for page := 1; ; page++ {
+			require.Less(t, page, 10)
+			r := get(t, srv.URL+base+"&id_after="+itoa(last), ownerToken)
+			require.Equal(t, http.StatusOK, r.status)
+			got := r.ids(t)
+			seen = append(seen, got...)
+			if page == 1 {
+				vanish(t, s)
+			}
+			if len(got) < 4 {
+				break
+			}
+			last = got[len(got)-1]
+		}
+		for _, id := range survivors {
+			assert.Contains(t, seen, id)
+		}
+	})
+}
+
+// TestDescendantGroupsOrder reproduces find_groups / order_groups of
+// lib/api/groups.rb: order_by name (default), path or id, sort asc
+// (default) or desc, the id ascending as tie-breaker, invalid values 400.
+func TestDescendantGroupsOrder(t *testing.T) {
+	s, srv := newSim(t, Options{})
+	for _, p := range []string{"acme/zeta", "acme/alpha", "acme/platform/beta"} {
+		_, err := s.CreateGroup(p)
+		require.NoError(t, err)
+	}
+	names := func(q string) []string {
+		r := get(t, srv.URL+"/api/v4/groups/acme/descendant_groups?"+q, ownerToken)
+		require.Equal(t, http.StatusOK, r.status, string(r.body))
+		var gs []struct {
+			Name string `json:"name"`
+		}
+		require.NoError(t, json.Unmarshal(r.body, &gs))
+		out := []string{}
+		for _, g := range gs {
+			out = append(out, g.Name)
+		}
+		return out
+	}
+	assert.Equal(t, []string{"alpha", "beta", "platform", "zeta"}, names(""))
+	assert.Equal(t, []string{"zeta", "platform", "beta", "alpha"}, names("sort=desc"))
+	assert.Equal(t, []string{"platform", "zeta", "alpha", "beta"}, names("order_by=id&sort=asc"))
+	assert.Equal(t, []string{"beta", "alpha", "zeta", "platform"}, names("order_by=id&sort=desc"))
+	r := get(t, srv.URL+"/api/v4/groups/acme/descendant_groups?order_by=created_at", ownerToken)
+	assert.Equal(t, http.StatusBadRequest, r.status)
+	assert.JSONEq(t, `{"error":"order_by does not have a valid value"}`, string(r.body))
 }

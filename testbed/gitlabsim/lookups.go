@@ -107,7 +107,9 @@ func (s *Sim) serveObject(w http.ResponseWriter, r *http.Request, path, tok stri
 			return true
 		}
 	}
-	serve(t)
+	if s.admit(w, r, path, t, s.now()) { // access.go
+		serve(t)
+	}
 	return true
 }
 

@@ -51,9 +51,16 @@ func (r renderer) appendREST(b []byte, in renderInput) []byte {
 	b = strconv.AppendInt(b, ev.Entity.ID, 10)
 	b = append(b, `,"entity_type":`...)
 	b = jsonpdata.AppendString(b, ev.Entity.Type)
-	if !r.noEventName && !ev.Legacy && ev.Type != "" {
+	// ee/lib/api/entities/audit_event.rb exposes event_name as
+	// details.fetch(:event_name, nil): always present, null for events the
+	// legacy AuditEventService wrote (absent before GitLab 17.0).
+	if !r.noEventName {
 		b = append(b, `,"event_name":`...)
-		b = jsonpdata.AppendString(b, ev.Type)
+		if !ev.Legacy && ev.Type != "" {
+			b = jsonpdata.AppendString(b, ev.Type)
+		} else {
+			b = append(b, "null"...)
+		}
 	}
 	b = append(b, `,"details":`...)
 	b = r.appendDetails(b, ev, true)
@@ -80,8 +87,10 @@ func (r renderer) appendStream(b []byte, in renderInput) []byte {
 	b = jsonpdata.AppendString(b, ev.Entity.Type)
 	b = append(b, `,"details":`...)
 	b = r.appendDetails(b, ev, false)
+	// app/models/concerns/audit_events/common_model.rb as_json:
+	// json['ip_address'] = ip_address.to_s, so "" when unknown, never null.
 	b = append(b, `,"ip_address":`...)
-	b = appendNullableString(b, ev.IPAddress)
+	b = jsonpdata.AppendString(b, ev.IPAddress)
 	b = append(b, `,"author_name":`...)
 	b = jsonpdata.AppendString(b, ev.Author.Name)
 	b = append(b, `,"entity_path":`...)

@@ -174,6 +174,13 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, path, tok string,
 			return
 		}
 	}
+	if path == "/api/graphql" {
+		s.serveGraphQL(w, r, tok) // graphql.go
+		return
+	}
+	if s.serveAccess(w, r, path, tok, now) { // access.go
+		return
+	}
 	if s.serveObject(w, r, path, tok) { // lookups.go
 		return
 	}
@@ -187,11 +194,8 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, path, tok string,
 		writeError(w, http.StatusMethodNotAllowed, "405 Not Allowed")
 		return
 	}
-	s.mu.RLock()
-	t, ok := s.tokens[tok]
-	s.mu.RUnlock()
-	if tok == "" || !ok {
-		writeMessage(w, http.StatusUnauthorized, "401 Unauthorized")
+	t, ok := s.authenticate(w, r, path, tok, now) // access.go
+	if !ok {
 		return
 	}
 	switch rt.kind {
@@ -223,6 +227,9 @@ func (s *Sim) listParamsOr400(w http.ResponseWriter, r *http.Request, rt route, 
 	return p, true
 }
 
+// serveInstance answers the instance feed: administrators only
+// (authenticated_as_admin! in ee/lib/api/audit_events.rb, which auditors
+// do not pass; with Admin Mode, only with the admin_mode scope).
 func (s *Sim) serveInstance(w http.ResponseWriter, r *http.Request, rt route, t Token) {
 	if !t.Admin || s.opts.Tier == TierFree {
 		writeMessage(w, http.StatusForbidden, "403 Forbidden")
@@ -274,7 +281,7 @@ func (s *Sim) serveGroup(w http.ResponseWriter, r *http.Request, rt route, t Tok
 		}
 	}
 	s.mu.RUnlock()
-	all, ok := s.authorize(w, t, g != nil, role, Owner, rt.single, "404 Group Not Found")
+	all, ok := s.authorize(w, t, g != nil, role, Owner, "404 Group Not Found")
 	if !ok {
 		return
 	}
@@ -299,7 +306,7 @@ func (s *Sim) serveProject(w http.ResponseWriter, r *http.Request, rt route, t T
 		role = projectRole(t, pr.FullPath)
 	}
 	s.mu.RUnlock()
-	all, ok := s.authorize(w, t, pr != nil, role, Maintainer, rt.single, "404 Project Not Found")
+	all, ok := s.authorize(w, t, pr != nil, role, Maintainer, "404 Project Not Found")
 	if !ok {
 		return
 	}
@@ -311,22 +318,26 @@ func (s *Sim) serveProject(w http.ResponseWriter, r *http.Request, rt route, t T
 	s.serveList(w, r, rt, p, keys)
 }
 
-// authorize answers as GitLab does for a group or project feed: 404 when
-// the resource is unknown or invisible to the token, 403 on the Free tier,
-// for a single event without the role that sees everyone's events, and
-// below Developer. all reports whether the token sees every author's
-// events (seesAll role, administrators, auditors) or only its own.
-func (s *Sim) authorize(w http.ResponseWriter, t Token, found bool, role, seesAll Role, single bool, notFound string) (all, ok bool) {
+// authorize answers as GitLab does for a group or project feed
+// (ee/lib/ee/api/groups.rb and projects.rb): 404 when the resource is
+// unknown or invisible to the token (the simulator's groups are private),
+// 403 below Developer (read_group_audit_events / read_project_audit_events
+// need Developer, or an auditor user) and on the Free tier. all reports
+// whether the token sees every author's events: filter_by_author keeps
+// everyone's events only with admin_group (Owner) or admin_project
+// (Maintainer), which administrators have and auditors do not; every
+// other reader gets its own events only, also for a single event (404 for
+// someone else's).
+func (s *Sim) authorize(w http.ResponseWriter, t Token, found bool, role, seesAll Role, notFound string) (all, ok bool) {
 	if !found || (role == 0 && !t.Admin && !t.Auditor) {
 		writeMessage(w, http.StatusNotFound, notFound)
 		return false, false
 	}
-	all = t.Admin || t.Auditor || role >= seesAll
-	if s.opts.Tier == TierFree || (single && !all) || (!all && role < Developer) {
+	if !t.Admin && !t.Auditor && role < Developer || s.opts.Tier == TierFree {
 		writeMessage(w, http.StatusForbidden, "403 Forbidden")
 		return false, false
 	}
-	return all, true
+	return t.Admin || role >= seesAll, true
 }
 
 func feedKeys(kind feedKind, ids []int64, all bool, author int64) []feedKey {

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -53,21 +54,51 @@ func (r Role) String() string {
 	return fmt.Sprintf("Role(%d)", int(r))
 }
 
-// Token is what an access token may do. Memberships are keyed by full path
-// (case-insensitive) and are inherited by subgroups and projects, as in
-// GitLab.
+// Token is an access token: the user it belongs to, that user's roles, and
+// the token's own metadata (see access.go for how GitLab uses each).
+// Memberships are keyed by full path (case-insensitive) and are inherited
+// by subgroups and projects, as in GitLab. The zero metadata is a
+// never-expiring personal access token with the api scope.
 type Token struct {
-	// UserID is the token owner. Developers (and group Maintainers) only see
-	// the events they authored, through this id.
+	// UserID is the token owner. Below the role that sees everyone's
+	// events (group Owner, project Maintainer) a token sees only the events
+	// its user authored, through this id.
 	UserID int64
-	// Admin tokens see every event and may call the instance endpoint.
+	// Admin marks the token owner as an administrator: every event, the
+	// instance endpoint, no rate limit on GET /users/:id. With
+	// Options.AdminMode, only while the token has the admin_mode scope.
 	Admin bool
-	// Auditor tokens (GitLab auditor users) see every group and project event.
+	// Auditor marks the owner as an auditor user: it may read every group
+	// and project (listings, feeds) but, like GitLab's API, sees only its
+	// own events in group and project feeds, and not the instance feed.
 	Auditor bool
 	// Groups maps group full paths to the token owner's role.
 	Groups map[string]Role
 	// Projects maps project full paths to the token owner's role.
 	Projects map[string]Role
+
+	// ID is the token id (GET /personal_access_tokens/self); 0 assigns one.
+	ID int64
+	// Name is the token name; "" names it after its id.
+	Name string
+	// Scopes are the token scopes (ScopeAPI, ScopeReadAPI, ...); nil means
+	// ScopeAPI alone.
+	Scopes []string
+	// ExpiresAt is the expiry date; the token stops working at 00:00 UTC on
+	// that day, as in GitLab. Zero never expires.
+	ExpiresAt time.Time
+	// Revoked tokens are refused with 401 invalid_token.
+	Revoked bool
+	// Kind is TokenPersonal (default), TokenProjectAccess,
+	// TokenGroupAccess (bot users' tokens) or TokenOAuth.
+	Kind TokenKind
+	// CreatedAt is when the token was created; zero is 30 days before the
+	// token is first registered.
+	CreatedAt time.Time
+
+	// adminUser is the user's admin flag before Options.AdminMode is
+	// applied to Admin (GET /user still says is_admin).
+	adminUser bool
 }
 
 // Options configures a Sim.
@@ -83,7 +114,8 @@ type Options struct {
 	// like Rack::Attack. 0 means unlimited.
 	RateLimitPerMinute int
 	// NoKeyset simulates an instance that predates keyset pagination for
-	// audit events: keyset requests answer 405.
+	// audit events: keyset requests on the audit event endpoints answer
+	// 405 (the estate listings ignore pagination=keyset in any case).
 	NoKeyset bool
 	// GroupRollup makes the group feed include the events of the group's
 	// subgroups and projects, as GitLab does only with its
@@ -93,6 +125,16 @@ type Options struct {
 	// NoEventName simulates an instance older than GitLab 17.0: no event_name
 	// anywhere in REST responses (streamed events keep event_type).
 	NoEventName bool
+	// AdminMode turns on GitLab's Admin Mode setting: administrators'
+	// tokens act as administrators only with the admin_mode scope.
+	AdminMode bool
+	// AppLimits are GitLab's application rate limits (check_rate_limit!):
+	// header-less 429s past a per-user count (see ratelimit.go).
+	AppLimits AppLimits
+	// Destinations are audit event streaming destinations that GraphQL
+	// lists besides StreamTo's (destinations.go, graphql.go); New panics on
+	// an invalid one (StreamingDestination.Validate).
+	Destinations []StreamingDestination
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// MaxPerPage caps per_page; default 100.
@@ -117,8 +159,9 @@ type Options struct {
 	// mix, where they are rare).
 	SecurityShare float64
 	// StreamTo, when set, streams every inserted or generated event in the
-	// background, so REST and the stream carry the same events. Call Close
-	// to stop it.
+	// background, so REST and the stream carry the same events (only those
+	// its Destination's filters let through, when it has one). Call Close
+	// to stop it. Its Destination is listed through GraphQL.
 	StreamTo *Streamer
 }
 
@@ -212,6 +255,7 @@ type Sim struct {
 	projectsByID   map[int64]*Project
 	projectsByPath map[string]*Project
 	tokens         map[string]Token
+	lastTokenID    int64
 	deniedListings map[string]int // group full path -> status of its estate listings
 
 	reqMu      sync.Mutex
@@ -223,11 +267,16 @@ type Sim struct {
 	faults     Faults // see faults.go
 	faultRank  uint64
 
-	limiter rateLimiter
+	limiter    rateLimiter
+	appLimiter appLimiter // ratelimit.go
 
 	worker *streamWorker
 
 	objects *objects // tokens, variables, deploy keys and tokens events name (objects.go)
+
+	destinations       []*StreamingDestination // destinations.go
+	destinationSecrets map[int64]string
+	secretTokenReads   int // graphql.go: queries that selected secretToken
 }
 
 // New returns a simulator with no events, users, groups or projects.
@@ -262,8 +311,24 @@ func New(opts Options) *Sim {
 		projectsByPath: map[string]*Project{},
 		tokens:         map[string]Token{},
 	}
-	for tok, t := range opts.Tokens {
-		s.tokens[tok] = normalizeToken(t)
+	for _, tok := range slices.Sorted(maps.Keys(opts.Tokens)) {
+		s.tokens[tok] = s.normalizeToken(opts.Tokens[tok])
+	}
+	if st := opts.StreamTo; st != nil && st.Destination != nil {
+		d := *st.Destination
+		if d.URL == "" {
+			d.URL = st.URL
+		}
+		if err := d.Validate(); err != nil {
+			panic(err)
+		}
+		s.addDestinationLocked(d, st.Token)
+	}
+	for _, d := range opts.Destinations {
+		if err := d.Validate(); err != nil {
+			panic(err)
+		}
+		s.addDestinationLocked(d, "")
 	}
 	if opts.StreamTo != nil {
 		s.worker = newStreamWorker(opts.StreamTo)
@@ -271,14 +336,39 @@ func New(opts Options) *Sim {
 	return s
 }
 
-func normalizeToken(t Token) Token {
-	out := Token{UserID: t.UserID, Admin: t.Admin, Auditor: t.Auditor, Groups: map[string]Role{}, Projects: map[string]Role{}}
+// normalizeToken lower-cases the membership paths, fills the metadata
+// defaults and applies Admin Mode to Admin. mu must be held (or s not
+// shared yet).
+func (s *Sim) normalizeToken(t Token) Token {
+	out := t
+	out.Groups, out.Projects = map[string]Role{}, map[string]Role{}
 	for p, r := range t.Groups {
 		out.Groups[strings.ToLower(strings.Trim(p, "/"))] = r
 	}
 	for p, r := range t.Projects {
 		out.Projects[strings.ToLower(strings.Trim(p, "/"))] = r
 	}
+	out.Scopes = slices.Clone(t.Scopes)
+	if out.Scopes == nil {
+		out.Scopes = []string{ScopeAPI}
+	}
+	if out.ID == 0 {
+		s.lastTokenID++
+		out.ID = s.lastTokenID
+	}
+	s.lastTokenID = max(s.lastTokenID, out.ID)
+	if out.Name == "" {
+		out.Name = fmt.Sprintf("token-%d", out.ID)
+	}
+	if out.CreatedAt.IsZero() {
+		out.CreatedAt = s.now().AddDate(0, 0, -30).Truncate(time.Millisecond).UTC()
+	}
+	if !out.ExpiresAt.IsZero() {
+		y, m, d := out.ExpiresAt.UTC().Date()
+		out.ExpiresAt = time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	}
+	out.adminUser = t.Admin
+	out.Admin = t.Admin && (!s.opts.AdminMode || out.hasScope(ScopeAdminMode))
 	return out
 }
 
@@ -286,7 +376,7 @@ func normalizeToken(t Token) Token {
 func (s *Sim) SetToken(token string, t Token) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.tokens[token] = normalizeToken(t)
+	s.tokens[token] = s.normalizeToken(t)
 }
 
 // AddUser registers a user. Events authored by a registered user id get its

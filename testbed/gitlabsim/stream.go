@@ -62,6 +62,11 @@ type Streamer struct {
 	Timeout time.Duration
 	// OnDelivery, if set, is called after every request.
 	OnDelivery func(Delivery)
+	// Destination, when set, is how the destination is configured in
+	// GitLab: Send delivers only the events its group, event type and
+	// namespace filters let through (destinations.go) and counts the others
+	// in Stats.Filtered. It must not change once the Streamer is in use.
+	Destination *StreamingDestination
 }
 
 // Delivery describes one streaming request.
@@ -82,8 +87,11 @@ type Delivery struct {
 
 // Stats counts what a Streamer did.
 type Stats struct {
-	// Events is the number of distinct events handed over.
+	// Events is the number of distinct events delivered (after the
+	// destination's filters).
 	Events int
+	// Filtered counts the events the destination's filters left out.
+	Filtered int
 	// Deliveries counts event deliveries, duplicates included.
 	Deliveries int
 	// Duplicates counts extra deliveries.
@@ -103,6 +111,7 @@ type Stats struct {
 // Add accumulates o into s.
 func (s *Stats) Add(o Stats) {
 	s.Events += o.Events
+	s.Filtered += o.Filtered
 	s.Deliveries += o.Deliveries
 	s.Duplicates += o.Duplicates
 	s.Requests += o.Requests
@@ -137,6 +146,10 @@ func (st *Streamer) Send(ctx context.Context, events []StoredEvent) (Stats, erro
 	var dups []delivery
 	for i := range events {
 		if len(events[i].StreamJSON) == 0 {
+			continue
+		}
+		if st.Destination != nil && !st.Destination.Streams(&events[i]) {
+			stats.Filtered++
 			continue
 		}
 		items = append(items, delivery{ev: &events[i]})

@@ -10,7 +10,12 @@
 //	    -stream-url http://127.0.0.1:8088/gitlab -stream-token s3cr3t
 //
 // The first token is an administrator's; the others belong to Owners of
-// every top-level group. Tokens are never printed.
+// every top-level group. -access adds tokens with any role and GitLab's
+// token metadata (scopes, expiry, revocation):
+//
+//	gitlab-sim -access 'glpat-dev=developer@acme;user=3;scopes=read_api;expires-in=5d'
+//
+// Tokens are never printed. See testbed/README.md for every mode.
 package main
 
 import (
@@ -82,6 +87,14 @@ type config struct {
 	clockOffset     time.Duration
 	faults          gitlabsim.Faults
 	churn           time.Duration
+	access          accessList
+	adminMode       bool
+	appLimits       gitlabsim.AppLimits
+	streamGroup     string
+	streamTypes     string
+	streamNS        string
+	streamName      string
+	streamInactive  bool
 }
 
 func parseFlags(args []string, output io.Writer) (config, error) {
@@ -106,7 +119,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.Float64Var(&c.legacyShare, "legacy-share", 0, "share of events rendered in GitLab's legacy shape (no event_name)")
 	fs.Float64Var(&c.securityShare, "security-share", 0.05, "share of events drawn from security-relevant types")
 	fs.StringVar(&c.tier, "tier", gitlabsim.TierUltimate, "license tier: ultimate, premium or free (403 on audit events)")
-	fs.BoolVar(&c.noKeyset, "no-keyset", false, "reject keyset pagination with 405, like old instances")
+	fs.BoolVar(&c.noKeyset, "no-keyset", false, "reject keyset pagination of the audit event endpoints with 405, like old instances")
 	fs.BoolVar(&c.groupRollup, "group-rollup", false, "group feeds include their subgroups' and projects' events")
 	fs.BoolVar(&c.noEventName, "no-event-name", false, "omit event_name from REST answers, like instances older than 17.0")
 	fs.BoolVar(&c.quiet, "quiet", false, "do not log each streaming request")
@@ -117,11 +130,26 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.DurationVar(&c.faults.SlowDelay, "slow-delay", 40*time.Second, "how late slow API requests are answered")
 	fs.DurationVar(&c.faults.MaxRange, "max-range", 0, "answer 500 to audit event queries over a longer created_at range (0 = no limit)")
 	fs.DurationVar(&c.churn, "churn", 0, "change the estate at this interval: create a project (with its first events), and every other time transfer or delete one (0 = never)")
+	fs.Var(&c.access, "access", accessUsage)
+	fs.BoolVar(&c.adminMode, "admin-mode", false, "turn on GitLab's Admin Mode: administrators' tokens act as administrators only with the admin_mode scope")
+	fs.IntVar(&c.appLimits.UsersGetByID, "users-limit", 0, "GET /users/:id per user and 10 minutes before a header-less 429 (GitLab's users_get_by_id; 0 = off)")
+	fs.IntVar(&c.appLimits.GroupProjects, "group-projects-limit", 0, "GET /groups/:id/projects per user and minute before a header-less 429 (group_projects_api; 0 = off)")
+	fs.IntVar(&c.appLimits.AuditEvents, "audit-limit", 0, "audit event requests per user and minute before a header-less 429 (not a GitLab limit; 0 = off)")
+	fs.DurationVar(&c.appLimits.Interval, "app-limit-interval", 0, "replace the application limits' intervals (0 = GitLab's: 10m for -users-limit, 1m otherwise)")
+	fs.BoolVar(&c.appLimits.RetryAfter, "app-limit-retry-after", false, "application 429s carry Retry-After (the whole interval), as the newest GitLab sends")
+	fs.StringVar(&c.streamGroup, "stream-group", "", "the streaming destination belongs to this top-level group: only its groups' and projects' events are streamed (default: an instance destination)")
+	fs.StringVar(&c.streamTypes, "stream-event-types", "", "comma-separated event types the streaming destination is filtered to")
+	fs.StringVar(&c.streamNS, "stream-namespaces", "", "comma-separated subgroups or projects (at most 5) the streaming destination is filtered to")
+	fs.StringVar(&c.streamName, "stream-name", "", "name of the streaming destination (GraphQL)")
+	fs.BoolVar(&c.streamInactive, "stream-inactive", false, "the streaming destination is inactive: listed with active false, nothing streamed")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if err := errors.Join(c.access.errs...); err != nil {
+		return c, err
 	}
 	if len(c.tokens) == 0 {
 		c.tokens = tokenList{DefaultToken}
@@ -137,6 +165,13 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 		return c, errors.New("-fail-share and -slow-share must be between 0 and 1")
 	case c.faults.FailStatus < 400 || c.faults.FailStatus > 599 || c.faults.SlowDelay < 0 || c.faults.MaxRange < 0:
 		return c, errors.New("-fail-status must be a 4xx or 5xx status; -slow-delay and -max-range must not be negative")
+	case c.appLimits.UsersGetByID < 0 || c.appLimits.GroupProjects < 0 || c.appLimits.AuditEvents < 0 || c.appLimits.Interval < 0:
+		return c, errors.New("-users-limit, -group-projects-limit, -audit-limit and -app-limit-interval must not be negative")
+	}
+	if d := c.destination(); d != nil {
+		if err := d.Validate(); err != nil {
+			return c, err
+		}
 	}
 	c.faults.Seed = c.seed
 	switch strings.ToLower(c.tier) {
@@ -148,6 +183,28 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 }
 
 func isShare(f float64) bool { return f >= 0 && f <= 1 }
+
+// destination is the streaming destination as GitLab would have it
+// configured (nil without -stream-url).
+func (c config) destination() *gitlabsim.StreamingDestination {
+	if c.streamURL == "" {
+		return nil
+	}
+	return &gitlabsim.StreamingDestination{
+		Name: c.streamName, URL: c.streamURL, Group: c.streamGroup, Inactive: c.streamInactive,
+		EventTypeFilters: splitList(c.streamTypes), NamespaceFilters: splitList(c.streamNS),
+	}
+}
+
+func splitList(v string) []string {
+	var out []string
+	for item := range strings.SplitSeq(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
 
 func main() {
 	cfg, err := parseFlags(os.Args[1:], os.Stderr)
@@ -179,6 +236,8 @@ func run(ctx context.Context, cfg config, out io.Writer, logger *log.Logger, rea
 		Seed:               cfg.seed,
 		LegacyShare:        cfg.legacyShare,
 		SecurityShare:      cfg.securityShare,
+		AdminMode:          cfg.adminMode,
+		AppLimits:          cfg.appLimits,
 	}
 	if cfg.clockOffset != 0 {
 		offset := cfg.clockOffset
@@ -193,11 +252,16 @@ func run(ctx context.Context, cfg config, out io.Writer, logger *log.Logger, rea
 			DuplicateRatio: cfg.dupRatio,
 			Seed:           cfg.seed,
 			OnDelivery:     deliveryLogger(logger, cfg.quiet),
+			Destination:    cfg.destination(),
 		}
 	}
 	sim := gitlabsim.New(opts)
 	sim.SetFaults(cfg.faults)
 	sim.Populate(cfg.groups, cfg.projects)
+	if err := checkNamespaces(sim, cfg); err != nil {
+		_ = sim.Close()
+		return err
+	}
 	var topLevel []string
 	for _, g := range sim.Groups() {
 		if g.ParentID == 0 {
@@ -216,6 +280,14 @@ func run(ctx context.Context, cfg config, out io.Writer, logger *log.Logger, rea
 			opts.Tokens[tok] = owner
 		}
 		sim.SetToken(tok, opts.Tokens[tok])
+	}
+	for _, spec := range cfg.access.specs {
+		t, err := spec.build(sim, sim.Now())
+		if err != nil {
+			_ = sim.Close()
+			return err
+		}
+		sim.SetToken(spec.token, t)
 	}
 
 	if cfg.backfill > 0 {
@@ -239,7 +311,8 @@ func run(ctx context.Context, cfg config, out io.Writer, logger *log.Logger, rea
 		return err
 	}
 	if cfg.streamURL != "" {
-		logger.Printf("streaming new events to %s (batch=%t, dup-ratio=%g)", redactURL(cfg.streamURL), cfg.streamBatch, cfg.dupRatio)
+		logger.Printf("streaming new events to %s (batch=%t, dup-ratio=%g, group=%q, event types=%q, namespaces=%q, active=%t)",
+			redactURL(cfg.streamURL), cfg.streamBatch, cfg.dupRatio, cfg.streamGroup, cfg.streamTypes, cfg.streamNS, !cfg.streamInactive)
 	}
 	if ready != nil {
 		ready <- ln.Addr().String()
@@ -276,7 +349,7 @@ func run(ctx context.Context, cfg config, out io.Writer, logger *log.Logger, rea
 	_ = sim.Close()
 	if cfg.streamURL != "" {
 		st := sim.StreamStats()
-		logger.Printf("streamed %d events in %d requests (%d failed, %d duplicates)", st.Events, st.Requests, st.Failed, st.Duplicates)
+		logger.Printf("streamed %d events in %d requests (%d failed, %d duplicates, %d left out by the destination's filters)", st.Events, st.Requests, st.Failed, st.Duplicates, st.Filtered)
 	}
 	if errors.Is(runErr, http.ErrServerClosed) {
 		runErr = nil
@@ -321,7 +394,11 @@ func produce(ctx context.Context, sim *gitlabsim.Sim, cfg config) {
 // never includes tokens.
 func listeningLine(addr string, cfg config, sim *gitlabsim.Sim) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "gitlab-sim listening on http://%s (tier %s, %d token(s), %d events)", addr, strings.ToLower(cfg.tier), len(cfg.tokens), sim.EventCount())
+	fmt.Fprintf(&b, "gitlab-sim listening on http://%s (tier %s, %d token(s), %d events", addr, strings.ToLower(cfg.tier), len(cfg.tokens)+len(cfg.access.specs), sim.EventCount())
+	if cfg.adminMode {
+		b.WriteString(", admin mode")
+	}
+	b.WriteString(")")
 	list := func(label string, names []string) {
 		const shown = 20
 		fmt.Fprintf(&b, "; %s:", label)
@@ -389,4 +466,31 @@ func redactURL(raw string) string {
 		return scheme + "://" + rest
 	}
 	return raw
+}
+
+// checkNamespaces checks that the streaming destination's group and
+// namespace filters exist, as GitLab requires.
+func checkNamespaces(sim *gitlabsim.Sim, cfg config) error {
+	d := cfg.destination()
+	if d == nil {
+		return nil
+	}
+	known := map[string]bool{}
+	for _, g := range sim.Groups() {
+		known[strings.ToLower(g.FullPath)] = g.ParentID == 0 // true: a top-level group
+	}
+	for _, p := range sim.Projects() {
+		known[strings.ToLower(p.FullPath)] = false
+	}
+	if d.Group != "" {
+		if top, ok := known[strings.ToLower(strings.Trim(d.Group, "/"))]; !ok || !top {
+			return fmt.Errorf("-stream-group: no top-level group %q", d.Group)
+		}
+	}
+	for _, ns := range d.NamespaceFilters {
+		if _, ok := known[strings.ToLower(strings.Trim(ns, "/"))]; !ok {
+			return fmt.Errorf("-stream-namespaces: no group or project %q", ns)
+		}
+	}
+	return nil
 }

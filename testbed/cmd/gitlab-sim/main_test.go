@@ -59,10 +59,30 @@ func TestParseFlags(t *testing.T) {
 		{"-churn", "-1s"},
 		{"extra"},
 		{"-nope"},
+		{"-users-limit", "-1"},
+		{"-access", "no-spec"},
+		{"-access", "tok=owner"},
+		{"-access", "tok=boss@acme"},
+		{"-access", "tok=expires=tomorrow"},
+		{"-access", "tok=kind=robot"},
+		{"-access", "tok=user=0"},
+		{"-stream-url", "http://127.0.0.1:9", "-stream-group", "acme/platform"},
+		{"-stream-url", "http://127.0.0.1:9", "-stream-namespaces", "a,b,c,d,e,f"},
 	} {
 		_, err := parseFlags(bad, io.Discard)
-		assert.Error(t, err, bad)
+		require.Error(t, err, bad)
+		assert.NotContains(t, err.Error(), "tok=", "a bad -access value is not echoed with its token")
 	}
+
+	c, err = parseFlags([]string{"-access", "glpat-x=developer@acme/platform; user=3 ;scopes=read_api,admin_mode;expires-in=5d;revoked;kind=group;name=ci;id=7",
+		"-access", "glpat-y=admin;expires=2030-01-02", "-admin-mode", "-users-limit", "300", "-app-limit-retry-after"}, io.Discard)
+	require.NoError(t, err)
+	require.Len(t, c.access.specs, 2)
+	assert.Equal(t, tokenSpec{token: "glpat-x", roles: []roleSpec{{gitlabsim.Developer, "acme/platform"}}, user: 3,
+		scopes: []string{"read_api", "admin_mode"}, expiresIn: 5 * 24 * time.Hour, revoked: true, kind: gitlabsim.TokenGroupAccess, name: "ci", id: 7}, c.access.specs[0])
+	assert.Equal(t, time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC), c.access.specs[1].expires)
+	assert.True(t, c.adminMode)
+	assert.Equal(t, gitlabsim.AppLimits{UsersGetByID: 300, RetryAfter: true}, c.appLimits)
 }
 
 // lockedBuffer is a buffer safe for the logger and the test.
@@ -265,4 +285,153 @@ func TestChurnChangesTheEstate(t *testing.T) {
 	assert.Contains(t, out, "churn: transferred project")
 	assert.Greater(t, len(sim.Projects()), before)
 	assert.Greater(t, sim.EventCount(), 3)
+}
+
+// startRun runs the simulator with args and returns its base URL; the run
+// stops when the test ends.
+func startRun(t *testing.T, args ...string) (string, *lockedBuffer) {
+	t.Helper()
+	cfg, err := parseFlags(append([]string{"-listen", "127.0.0.1:0"}, args...), io.Discard)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, logs lockedBuffer
+	ready := make(chan string, 1)
+	errc := make(chan error, 1)
+	go func() { errc <- run(ctx, cfg, &out, log.New(&logs, "", 0), ready) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-errc:
+			assert.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Error("run did not stop")
+		}
+	})
+	select {
+	case addr := <-ready:
+		return "http://" + addr, &logs
+	case err := <-errc:
+		t.Fatal(err)
+	}
+	return "", nil
+}
+
+// call sends a request with a token and decodes a JSON answer into v.
+func call(t *testing.T, method, url, token, body string, v any) (int, http.Header) {
+	t.Helper()
+	var rd io.Reader = http.NoBody
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("PRIVATE-TOKEN", token)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	if v != nil {
+		require.NoError(t, json.Unmarshal(b, v), string(b))
+	}
+	return resp.StatusCode, resp.Header
+}
+
+// TestRunAccessModes: the flags of issue 18 reach the simulator —
+// -access tokens with roles and metadata, -admin-mode, a header-less
+// -users-limit, and a namespace-filtered destination listed through GraphQL
+// and honoured by the stream.
+func TestRunAccessModes(t *testing.T) {
+	const admin, dev, modeAdmin, streamTok = "glpat-run-admin", "glpat-run-dev", "glpat-run-mode", "stream-verification-tok"
+	var mu sync.Mutex
+	var paths []string
+	dest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev struct {
+			EntityPath string `json:"entity_path"`
+			EntityType string `json:"entity_type"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&ev)
+		mu.Lock()
+		paths = append(paths, ev.EntityType+" "+ev.EntityPath)
+		mu.Unlock()
+	}))
+	defer dest.Close()
+	base, logs := startRun(t, "-token", admin, "-backfill", "400", "-rate", "100", "-seed", "5",
+		"-access", dev+"=developer@acme;user=3;scopes=read_api;expires-in=5d;name=audit-collector",
+		"-access", modeAdmin+"=admin;scopes=api,admin_mode",
+		"-admin-mode", "-users-limit", "2",
+		"-stream-url", dest.URL, "-stream-token", streamTok, "-stream-group", "acme", "-stream-namespaces", "acme/platform,acme/platform/api")
+
+	var self map[string]any
+	status, _ := call(t, "GET", base+"/api/v4/personal_access_tokens/self", dev, "", &self)
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, "audit-collector", self["name"])
+	assert.Equal(t, []any{"read_api"}, self["scopes"])
+	assert.Equal(t, time.Now().AddDate(0, 0, 5).UTC().Format(time.DateOnly), self["expires_at"])
+
+	var events []struct {
+		AuthorID int64 `json:"author_id"`
+	}
+	status, _ = call(t, "GET", base+"/api/v4/groups/acme/audit_events?per_page=100", dev, "", &events)
+	require.Equal(t, http.StatusOK, status)
+	for _, e := range events {
+		assert.EqualValues(t, 3, e.AuthorID, "a Developer sees only its own events")
+	}
+	status, _ = call(t, "GET", base+"/api/v4/audit_events?per_page=1", admin, "", nil)
+	assert.Equal(t, http.StatusForbidden, status, "Admin Mode: no admin_mode scope")
+	status, _ = call(t, "GET", base+"/api/v4/audit_events?per_page=1", modeAdmin, "", nil)
+	assert.Equal(t, http.StatusOK, status)
+	var user map[string]any
+	call(t, "GET", base+"/api/v4/user", admin, "", &user)
+	assert.Equal(t, true, user["is_admin"])
+
+	for range 2 {
+		status, _ = call(t, "GET", base+"/api/v4/users/2", dev, "", nil)
+		require.Equal(t, http.StatusOK, status)
+	}
+	status, header := call(t, "GET", base+"/api/v4/users/2", dev, "", nil)
+	assert.Equal(t, http.StatusTooManyRequests, status)
+	assert.Empty(t, header.Get("Retry-After"))
+
+	var gql struct {
+		Data struct {
+			Group struct {
+				Destinations struct {
+					Nodes []struct {
+						Config           map[string]any `json:"config"`
+						NamespaceFilters []struct {
+							Namespace struct {
+								FullPath string `json:"fullPath"`
+							} `json:"namespace"`
+						} `json:"namespaceFilters"`
+					} `json:"nodes"`
+				} `json:"externalAuditEventStreamingDestinations"`
+			} `json:"group"`
+		} `json:"data"`
+	}
+	q := `{"query":"{ group(fullPath: \"acme\") { externalAuditEventStreamingDestinations { nodes { config namespaceFilters { namespace { fullPath } } } } } }"}`
+	status, _ = call(t, "POST", base+"/api/graphql", modeAdmin, q, &gql)
+	require.Equal(t, http.StatusOK, status)
+	require.Len(t, gql.Data.Group.Destinations.Nodes, 1)
+	node := gql.Data.Group.Destinations.Nodes[0]
+	assert.Equal(t, dest.URL, node.Config["url"])
+	require.Len(t, node.NamespaceFilters, 2)
+	assert.Equal(t, "acme/platform/api", node.NamespaceFilters[1].Namespace.FullPath)
+
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(paths) >= 3
+	}, 20*time.Second, 20*time.Millisecond, "events of the filtered namespaces are streamed")
+	mu.Lock()
+	for _, p := range paths {
+		assert.Contains(t, []string{"Group acme/platform", "Project acme/platform/api"}, p)
+	}
+	mu.Unlock()
+	for _, secret := range []string{admin, dev, modeAdmin, streamTok} {
+		assert.NotContains(t, logs.String(), secret)
+	}
 }
