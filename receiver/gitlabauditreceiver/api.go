@@ -33,8 +33,11 @@ func newAPIClient(ctx context.Context, host component.Host, cfg *Config, set rec
 	base.Path = ""
 	labels := feedLabels(cfg)
 	label := func(t gitlabapi.Target) string {
-		if t.Class == gitlabapi.ClassAuditEvents {
+		switch t.Class {
+		case gitlabapi.ClassAuditEvents:
 			return labels.Of(t.Feed)
+		case gitlabapi.ClassAccessCheck, gitlabapi.ClassDestinations:
+			return string(t.Class) + ":" + t.Name // one series per kind of check, not per feed or group
 		}
 		return t.String()
 	}
@@ -50,11 +53,12 @@ func newAPIClient(ctx context.Context, host component.Host, cfg *Config, set rec
 		Logger:            set.Logger,
 		Clock:             clock,
 		OnResponse: func(t gitlabapi.Target, status int) {
-			tel.GitlabAuditAPIRequests.Add(context.Background(), 1, metric.WithAttributes(
+			tel.GitlabAuditAPIRequests.Add(context.Background(), 1, metric.WithAttributes(attribute.String(metadata.AttrClass, string(t.Class)),
 				attribute.String(metadata.AttrFeed, label(t)), attribute.Int(metadata.AttrStatusCode, status)))
 		},
 		OnRateLimited: func(t gitlabapi.Target, _ time.Duration) {
-			metadata.Add(context.Background(), tel.GitlabAuditAPIRateLimited, 1, metadata.AttrFeed, label(t))
+			tel.GitlabAuditAPIRateLimited.Add(context.Background(), 1, metric.WithAttributes(attribute.String(metadata.AttrClass, string(t.Class)),
+				attribute.String(metadata.AttrFeed, label(t))))
 		},
 	}), nil
 }

@@ -97,9 +97,24 @@ type Config struct {
 	Stream configoptional.Optional[StreamConfig] `mapstructure:"stream"`
 	// Enrich looks up the objects security events name (config_enrich.go).
 	Enrich EnrichConfig `mapstructure:"enrich"`
+	// AccessCheck finds out what the token can see in each feed, and
+	// follows its expiry.
+	AccessCheck AccessCheckConfig `mapstructure:"access_check"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
+}
+
+// AccessCheckConfig configures the access self-check: at start and after
+// each discovery, who the token is, its role on each configured group and
+// project, and so whether each feed shows every event, only the token
+// user's own, or nothing; and the token's expiry.
+type AccessCheckConfig struct {
+	// Enabled turns the check on (default true; it needs endpoint and token).
+	Enabled bool `mapstructure:"enabled"`
+	// TokenExpiryWarning is how long before the token expires the receiver
+	// warns, once a day (default 336h: 14 days).
+	TokenExpiryWarning time.Duration `mapstructure:"token_expiry_warning"`
 }
 
 // CollectConfig lists the audit event feeds to poll.
@@ -147,6 +162,12 @@ type StreamConfig struct {
 	VerificationTokens []configopaque.String `mapstructure:"verification_tokens"`
 	// RequiredHeaders are custom header name/value pairs that must also match.
 	RequiredHeaders map[string]configopaque.String `mapstructure:"required_headers"`
+	// PublicURL is the address GitLab's streaming destination posts to,
+	// as configured there (e.g. https://collector.example.com:8443/webhook/gitlab-audit):
+	// with it, the receiver finds the destination (as the Owner of the
+	// top-level group, or an administrator), reports what it streams, and
+	// the stream watch expects only that.
+	PublicURL string `mapstructure:"public_url"`
 }
 
 var _ confmap.Unmarshaler = (*CollectConfig)(nil)
@@ -369,6 +390,9 @@ func (cfg *Config) Validate() error {
 		errs = append(errs, cfg.Stream.Get().validate()...)
 	}
 	errs = append(errs, cfg.validateEnrich()...)
+	if cfg.AccessCheck.TokenExpiryWarning < 0 {
+		add("access_check::token_expiry_warning: must not be negative, got %s", cfg.AccessCheck.TokenExpiryWarning)
+	}
 	return errors.Join(errs...)
 }
 
@@ -419,6 +443,11 @@ func (s *StreamConfig) validate() []error {
 	}
 	if s.MaxRequestBodySize < 0 {
 		add("stream::max_request_body_size: must not be negative")
+	}
+	if s.PublicURL != "" {
+		if u, err := url.Parse(s.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			add("stream::public_url: %q must be the absolute http(s) URL GitLab's destination posts to", s.PublicURL)
+		}
 	}
 	return errs
 }

@@ -559,7 +559,8 @@ func TestEstateMetrics(t *testing.T) {
 		} else {
 			assert.Equal(t, 3, series, "group:acme, discovered:group, discovered:project")
 			assert.Equal(t, map[string]bool{"group:acme": true, "discovered:group": true, "discovered:project": true,
-				"descendant_groups:acme": true, "group_projects:acme": true}, feedsSeen)
+				"descendant_groups:acme": true, "group_projects:acme": true,
+				"access_check:current_user": true, "access_check:token": true, "access_check:membership": true}, feedsSeen)
 		}
 		require.NoError(t, r.Shutdown(context.Background()))
 		require.NoError(t, tel.Shutdown(context.Background()))

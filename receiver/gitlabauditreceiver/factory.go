@@ -31,6 +31,9 @@ func NewFactory() receiver.Factory {
 // whole delivery.
 const defaultStreamReadTimeout = 5 * time.Second
 
+// defaultTokenExpiryWarning: warn two weeks before the token expires.
+const defaultTokenExpiryWarning = 14 * 24 * time.Hour
+
 func createDefaultConfig() component.Config {
 	client := confighttp.NewDefaultClientConfig()
 	client.Timeout = 30 * time.Second
@@ -66,7 +69,8 @@ func createDefaultConfig() component.Config {
 			Path:         defaultStreamPath,
 			HealthPath:   defaultHealthPath,
 		}),
-		Enrich: defaultEnrichConfig(),
+		Enrich:      defaultEnrichConfig(),
+		AccessCheck: AccessCheckConfig{Enabled: true, TokenExpiryWarning: defaultTokenExpiryWarning},
 	}
 }
 

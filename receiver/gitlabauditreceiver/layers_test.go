@@ -28,6 +28,7 @@ var layers = map[string]int{
 	"internal/auditlog":  1, // one GitLab event -> one record
 	"internal/gitlabapi": 1, // GitLab's REST API
 	"internal/enrich":    2, // lookups of the objects events name
+	"internal/access":    2, // what the token can see, its expiry
 	"internal/emit":      3, // admit, de-duplicate, enrich, deliver, store
 	"internal/stream":    4, // the streaming endpoint and the stream watch
 	"internal/poll":      4, // feeds, scheduler, discovery, slices, checkpoints

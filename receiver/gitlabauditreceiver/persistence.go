@@ -7,7 +7,7 @@ import (
 	"go.uber.org/zap"
 )
 
-// warnPersistence warns, when the receiver persists its state, that the
+// advisePersistence says, when the receiver persists its state, that the
 // rest of the pipeline must persist too.
 //
 // With storage set, the checkpoints and the de-duplication set survive a
@@ -24,12 +24,16 @@ import (
 // (whether sending_queue has storage is internal to exporterhelper),
 // without which pipeline they serve, and nothing about processors. A
 // storage extension does not list the clients it handed out either. So
-// the warning is given whenever storage is set, with what to check.
-func warnPersistence(logger *zap.Logger, cfg *Config) {
+// the advice is given whenever storage is set, with what to check: at info
+// level, since the receiver cannot know whether anything is wrong (a
+// warning at every start of a correct configuration teaches users to skip
+// warnings; every shipped configuration is checked by
+// e2e/safeconfig_test.go instead).
+func advisePersistence(logger *zap.Logger, cfg *Config) {
 	if cfg.Storage == nil {
 		return
 	}
-	logger.Warn("The receiver persists its checkpoints and de-duplication state; events are only safe if the rest of the pipeline persists them too",
+	logger.Info("The receiver persists its checkpoints and de-duplication state; events are only safe if the rest of the pipeline persists them too",
 		zap.String("storage", cfg.Storage.String()),
 		zap.String("what_to_do", "give every exporter of this pipeline a persistent queue (sending_queue::storage: "+cfg.Storage.String()+
 			", or sending_queue::enabled: false) and keep the batch processor out of it; otherwise a crash loses acknowledged events and their redelivery is dropped as duplicates"),

@@ -17,7 +17,7 @@ import (
 	"github.com/kyra-mdr/otelcol-gitlab/testbed/gitlabsim"
 )
 
-func TestStartWarnsThatThePipelineMustPersistWhenStorageIsSet(t *testing.T) {
+func TestStartAdvisesThatThePipelineMustPersistWhenStorageIsSet(t *testing.T) {
 	clk := fakeclock.New()
 	_, srv := testutil.NewSim(t, clk.Now, gitlabsim.Options{})
 	for _, withStorage := range []bool{false, true} {
@@ -36,7 +36,7 @@ func TestStartWarnsThatThePipelineMustPersistWhenStorageIsSet(t *testing.T) {
 			continue
 		}
 		require.Len(t, warned, 1)
-		assert.Equal(t, zapcore.WarnLevel, warned[0].Level)
+		assert.Equal(t, zapcore.InfoLevel, warned[0].Level, "advice, not a warning: nothing is known to be wrong")
 		assert.Contains(t, warned[0].ContextMap()["what_to_do"], "sending_queue::storage: "+cfg.Storage.String())
 	}
 }

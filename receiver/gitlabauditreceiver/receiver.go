@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/access"
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/auditlog"
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/emit"
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/enrich"
@@ -40,10 +41,12 @@ type auditReceiver struct {
 
 	clock    *gitlabapi.Clock  // GitLab's clock, learnt from every answer
 	api      *gitlabapi.Client // polls and lookups; nil without endpoint
+	access   *access.Checker   // what the token sees; nil without api or when off
 	enricher *enrich.Enricher
 	watch    *stream.Watch // polling and streaming together
 	core     *emit.Core    // what both paths share
 	stream   *stream.Server
+	dests    *stream.DestinationCheck // nil without api or stream
 	poller   *poll.Poller
 
 	cancel context.CancelFunc
@@ -86,7 +89,7 @@ func (r *auditReceiver) start(ctx context.Context, host component.Host) (context
 	if err != nil {
 		return nil, err
 	}
-	warnPersistence(r.set.Logger, r.cfg)
+	advisePersistence(r.set.Logger, r.cfg)
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -99,6 +102,16 @@ func (r *auditReceiver) start(ctx context.Context, host component.Host) (context
 		}
 	}
 	r.enricher = newEnricher(r.cfg, r.set.Logger, r.tel, r.api, r.now)
+	if r.api != nil && r.cfg.AccessCheck.Enabled {
+		r.access, err = access.New(access.Settings{
+			Client: r.api, Telemetry: r.tel, Logger: r.set.Logger, Status: r.status.set,
+			Label: feedLabels(r.cfg).Of, ExpiryWarning: r.cfg.AccessCheck.TokenExpiryWarning,
+		})
+		if err != nil {
+			_ = closeStorage(ctx, client)
+			return nil, err
+		}
+	}
 
 	set := emit.Settings{
 		Next: r.next, MaxEntries: r.cfg.Dedup.MaxEntries, TTL: r.cfg.Dedup.TTL, Storage: client,
@@ -118,18 +131,59 @@ func (r *auditReceiver) start(ctx context.Context, host component.Host) (context
 		if err := r.startStream(ctx, host); err != nil {
 			return nil, err
 		}
+		if r.api != nil {
+			if r.dests, err = r.newDestinationCheck(); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if polling {
 		if r.poller, err = r.newPoller(ctx); err != nil {
 			return nil, err
 		}
 	}
-	core, watch := r.core, r.watch // Shutdown may give up waiting for these
+	core, watch, acc, dests := r.core, r.watch, r.access, r.dests // Shutdown may give up waiting for these
 	r.wg.Go(func() { core.RunCompaction(runCtx) })
 	if watch != nil {
 		r.wg.Go(func() { watch.Run(runCtx, r.cfg.PollInterval) })
 	}
+	if acc != nil {
+		if r.poller == nil { // the poller checks its feeds; without one, the token alone
+			r.wg.Go(func() { acc.Check(runCtx, nil) })
+		}
+		r.wg.Go(func() { acc.WatchExpiry(runCtx) })
+	}
+	if dests != nil {
+		r.wg.Go(func() {
+			if acc != nil { // the instance's destinations need to know whether the token is an administrator's
+				select {
+				case <-acc.Ready():
+				case <-runCtx.Done():
+					return
+				}
+			}
+			dests.Run(runCtx)
+		})
+	}
 	return runCtx, nil
+}
+
+// newDestinationCheck builds the check of the streaming destination that
+// delivers to stream::public_url; it runs at start and every discovery
+// interval.
+func (r *auditReceiver) newDestinationCheck() (*stream.DestinationCheck, error) {
+	acc := r.access
+	return stream.NewDestinationCheck(stream.DestinationSettings{
+		Client: r.api, PublicURL: r.cfg.Stream.Get().PublicURL, Groups: r.cfg.Collect.Groups,
+		Admin: func() (bool, bool) {
+			if acc == nil {
+				return false, false
+			}
+			id := acc.Identity()
+			return id.Admin, id.Known
+		},
+		Watch: r.watch, Interval: r.cfg.Collect.Discovery.Interval, Telemetry: r.tel, Logger: r.set.Logger,
+	})
 }
 
 // startStream opens the audit event streaming endpoint.
@@ -165,7 +219,7 @@ func (r *auditReceiver) newPoller(ctx context.Context) (*poll.Poller, error) {
 	c := r.cfg
 	d := c.Collect.Discovery
 	return poll.New(ctx, poll.Settings{
-		Client: r.api, Emitter: r.core.Emitter(auditlog.SourcePoll, obs), Store: r.core.Store(),
+		Client: r.api, Emitter: r.core.Emitter(auditlog.SourcePoll, obs), Store: r.core.Store(), Access: r.access,
 		Telemetry: r.tel, Logger: r.set.Logger, Status: r.status.set, Now: r.now,
 		Feeds: c.Collect.feeds(), Groups: c.Collect.Groups, Projects: c.Collect.Projects,
 		PollInterval: c.PollInterval, IdlePollInterval: c.IdlePollInterval, InitialLookback: c.InitialLookback,

@@ -5,6 +5,7 @@ package gitlabauditreceiver
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
 
@@ -96,4 +97,89 @@ func TestStreamMissedCountsWhatPollingFoundFirst(t *testing.T) {
 	clk.Add(time.Minute)
 	r.watch.Report(context.Background())
 	assert.Len(t, logs.FilterMessageSnippet("should have delivered").All(), 1, "counted once")
+}
+
+// TestStreamWatchExpectsOnlyWhatTheDestinationStreams: GitLab's
+// destination for this receiver streams only acme/platform (a namespace
+// filter: ee/app/models/concerns/audit_events/externally_streamable.rb).
+// Polling finds events of acme/security and of users too; they are not
+// missed by the stream, since it was never to send them. A streamable
+// event the stream did not deliver still is.
+func TestStreamWatchExpectsOnlyWhatTheDestinationStreams(t *testing.T) {
+	tel := componenttest.NewTelemetry()
+	defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
+	clk := fakeclock.New()
+	port := freePort(t)
+	public := "http://127.0.0.1:" + port + "/webhook/gitlab-audit"
+	dest := gitlabsim.StreamingDestination{Name: "kyra", URL: public, Group: "acme", NamespaceFilters: []string{"acme/platform"}}
+	sim, srv := testutil.NewSim(t, clk.Now, gitlabsim.Options{Destinations: []gitlabsim.StreamingDestination{dest}})
+
+	cfg := pollConfig(srv.URL)
+	cfg.Collect.Groups = []string{"acme"} // its top-level group holds the destination
+	st := cfg.Stream.GetOrInsertDefault()
+	st.NetAddr.Endpoint = "127.0.0.1:" + port
+	st.VerificationTokens = []configopaque.String{streamToken}
+	st.PublicURL = public
+	set := receivertest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	core, logs := observer.New(zapcore.InfoLevel)
+	set.Logger = zap.New(core)
+	r, err := newReceiver(cfg, set, new(consumertest.LogsSink))
+	require.NoError(t, err)
+	r.now = clk.Now
+	startManual(t, r, newStatusHost(nil))
+	require.NoError(t, pollAll(t, r)) // learns GitLab's clock
+	r.access.Check(context.Background(), nil)
+	r.dests.Check(context.Background())
+	require.Equal(t, stream.DestinationFound, r.dests.Status())
+	require.Len(t, logs.FilterMessageSnippet("Found the streaming destination").All(), 1)
+
+	clk.Add(time.Minute)
+	insert := func(typ string, e gitlabsim.Entity) gitlabsim.StoredEvent {
+		ev, err := sim.BuildEvent(typ, clk.Now().Add(-10*time.Second), false)
+		require.NoError(t, err)
+		ev.Entity = e
+		return sim.Insert(ev)
+	}
+	var platform, security gitlabsim.Entity
+	for _, g := range sim.Groups() {
+		switch g.FullPath {
+		case "acme/platform":
+			platform = gitlabsim.Entity{Type: gitlabsim.EntityGroup, ID: g.ID}
+		case "acme/security":
+			security = gitlabsim.Entity{Type: gitlabsim.EntityGroup, ID: g.ID}
+		}
+	}
+	url := "http://127.0.0.1:" + port + "/webhook/gitlab-audit"
+	var streamed, notStreamed []gitlabsim.StoredEvent
+	for range 3 {
+		streamed = append(streamed, insert("member_created", platform))
+		notStreamed = append(notStreamed, insert("member_created", security)) // same type, another namespace
+		notStreamed = append(notStreamed, insert("user_created", gitlabsim.InstanceEntity))
+	}
+	lost := insert("member_created", platform) // GitLab should have streamed it
+	for _, ev := range streamed {
+		require.True(t, dest.Streams(&ev))
+		assert.Equal(t, 200, post(t, nil, url, string(ev.StreamJSON), withToken()).status)
+	}
+	for _, ev := range notStreamed {
+		require.False(t, dest.Streams(&ev), "%s %s", ev.Type, ev.Entity.Path)
+	}
+	clk.Add(5 * time.Second)
+	require.NoError(t, pollAll(t, r))
+	clk.Add(stream.Grace)
+	r.watch.Report(context.Background())
+	warned := logs.FilterMessageSnippet("should have delivered").All()
+	require.Len(t, warned, 1)
+	assert.Equal(t, int64(1), warned[0].ContextMap()["missed"], "only %s, not the %d events the destination does not stream", lost.Entity.Path, len(notStreamed))
+}
+
+// freePort returns a loopback port nobody listens on now.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	require.NoError(t, ln.Close())
+	return port
 }

@@ -141,6 +141,29 @@ func (s *Sim) serveAccess(w http.ResponseWriter, r *http.Request, path, tok stri
 		serve = func(t Token) { s.serveCurrentUser(w, r, t) }
 	case rest == "personal_access_tokens/self":
 		serve = func(t Token) { s.serveTokenSelf(w, t, now) }
+	case len(seg) == 2 && seg[0] == "groups" && seg[1] != "":
+		// GET /groups/:id (lib/api/groups.rb get ":id", find_group!): the
+		// group entity, 404 "Group Not Found" for a group the token cannot
+		// see (the simulator's groups are private).
+		ref, err := url.PathUnescape(seg[1])
+		if err != nil || ref == "" {
+			return false
+		}
+		serve = func(t Token) {
+			s.mu.RLock()
+			defer s.mu.RUnlock()
+			g := s.findGroup(ref)
+			if g == nil || (!t.Admin && !t.Auditor && groupRole(t, g.FullPath) == 0) {
+				writeMessage(w, http.StatusNotFound, "404 Group Not Found")
+				return
+			}
+			body, err := json.Marshal(s.groupEntity(g, s.webBase(r)))
+			if err != nil {
+				writeError(w, http.StatusInternalServerError, err.Error())
+				return
+			}
+			writeJSON(w, http.StatusOK, body)
+		}
 	case len(seg) == 5 && (seg[0] == "groups" || seg[0] == "projects") && seg[2] == "members" && seg[3] == "all":
 		ref, err1 := url.PathUnescape(seg[1])
 		uid, err2 := strconv.ParseInt(seg[4], 10, 64)

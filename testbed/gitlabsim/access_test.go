@@ -303,3 +303,31 @@ func TestMembersAll(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestGroupByID: GET /groups/:id (lib/api/groups.rb get ":id", find_group!)
+// answers the group entity, by id or full path, and 404 "Group Not Found"
+// for a group the token cannot see.
+func TestGroupByID(t *testing.T) {
+	_, srv := newSim(t, Options{Tokens: testTokens()})
+	for _, tt := range []struct {
+		path, token string
+		status      int
+		fullPath    string
+	}{
+		{"/api/v4/groups/10", ownerToken, 200, "acme"},
+		{"/api/v4/groups/acme%2Fplatform", ownerToken, 200, "acme/platform"},
+		{"/api/v4/groups/12", ownerToken, 404, ""},
+		{"/api/v4/groups/12", adminToken, 200, "globex"},
+		{"/api/v4/groups/999", adminToken, 404, ""},
+	} {
+		r := get(t, srv.URL+tt.path, tt.token)
+		require.Equal(t, tt.status, r.status, "%s: %s", tt.path, r.body)
+		if tt.status != http.StatusOK {
+			assert.Contains(t, string(r.body), "404 Group Not Found")
+			continue
+		}
+		var g map[string]any
+		require.NoError(t, json.Unmarshal(r.body, &g))
+		assert.Equal(t, tt.fullPath, g["full_path"])
+	}
+}

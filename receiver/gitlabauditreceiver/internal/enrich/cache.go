@@ -61,14 +61,18 @@ func (c *cache) join(key objectKey) (e *entry, leader bool) {
 }
 
 // finish sets the result of a flight. Results that describe the moment
-// rather than the object (errors, timeouts, skips) are not kept.
+// rather than the object (errors, timeouts, skips) are not kept, but for
+// those a rate limit caused, kept for their short hold.
 func (c *cache) finish(e *entry, res Result) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e.res = res
 	e.expires = c.now().Add(c.ttl)
+	if !res.cacheable() && res.hold > 0 {
+		e.expires = c.now().Add(min(res.hold, c.ttl))
+	}
 	close(e.done)
-	if el, ok := c.entries[e.key]; ok && el.Value.(*entry) == e && !res.cacheable() {
+	if el, ok := c.entries[e.key]; ok && el.Value.(*entry) == e && !res.cacheable() && res.hold <= 0 {
 		c.remove(el)
 	}
 }

@@ -27,7 +27,14 @@ type Result struct {
 	Time   string
 	Reason string
 	facts  []fact
+	// hold keeps a result that is not cacheable for a while: a lookup a
+	// rate limit refused is not sent again with every event.
+	hold time.Duration
 }
+
+// rateLimitedHold is how long a lookup refused by a rate limit is not
+// tried again for the same object.
+const rateLimitedHold = time.Minute
 
 // cacheable reports whether the result may serve later events: answers
 // GitLab gave, not failures of the moment.
@@ -235,7 +242,7 @@ func outcome(k Kind, body string, err error, answered time.Time) Result {
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 		return Result{Status: auditevent.EnrichmentStatusTimeout}
 	case errors.Is(err, gitlabapi.ErrPaused), errors.Is(err, gitlabapi.ErrBudgetExhausted):
-		return Result{Status: auditevent.EnrichmentStatusSkipped, Reason: err.Error()}
+		return Result{Status: auditevent.EnrichmentStatusSkipped, Reason: err.Error(), hold: rateLimitedHold}
 	}
 	var ae *gitlabapi.APIError
 	if !errors.As(err, &ae) {

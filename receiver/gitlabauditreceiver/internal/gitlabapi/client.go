@@ -4,6 +4,7 @@
 package gitlabapi
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -63,8 +64,8 @@ type Client struct {
 	limiter *rate.Limiter
 	sem     chan struct{}
 
+	pauses     *pauses
 	mu         sync.Mutex
-	pauseUntil time.Time
 	offsetOnly map[string]bool // feeds and listings (by Target.String) whose instance refused keyset pagination
 }
 
@@ -79,7 +80,7 @@ func New(opts Options) *Client {
 	if opts.Clock == nil {
 		opts.Clock = NewClock(nil)
 	}
-	c := &Client{opts: opts, sem: make(chan struct{}, opts.MaxConcurrent), offsetOnly: map[string]bool{}}
+	c := &Client{opts: opts, sem: make(chan struct{}, opts.MaxConcurrent), pauses: newPauses(), offsetOnly: map[string]bool{}}
 	if opts.RequestsPerMinute > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(float64(opts.RequestsPerMinute)/60), 1)
 	}
@@ -219,11 +220,12 @@ func (c *Client) setOffsetOnly(name string) {
 	c.offsetOnly[name] = true
 }
 
-// request is one GET: a page of a feed or of a listing, or the lookup of
-// one object.
+// request is one request: a page of a feed or of a listing, the lookup of
+// one object (GET), or a GraphQL query (POST, body).
 type request struct {
-	url string
-	to  Target
+	url  string
+	to   Target
+	body []byte // a POST's JSON body; nil for a GET
 }
 
 func (c *Client) observe(r request, status int) {
@@ -249,18 +251,24 @@ func (c *Client) do(ctx context.Context, r request) (http.Header, string, error)
 		if ctx.Err() != nil {
 			return nil, "", ctx.Err()
 		}
+		if errors.Is(err, ErrPaused) || errors.Is(err, ErrBudgetExhausted) {
+			return nil, "", err // the caller's time box cannot wait that long: retrying cannot help
+		}
 		var ae *APIError
 		isAPI := errors.As(err, &ae)
 		if isAPI && ae.Status == http.StatusTooManyRequests {
-			wait := retryAfter(header, time.Now())
-			if wait <= 0 {
-				wait = bo.NextBackOff()
-			}
-			c.pause(wait)
+			now := time.Now()
+			all := throttleAll(header)
+			wait := c.pauses.limited(r.to.pauseKey(), all, retryAfter(header, now), c.initialPause(), now)
 			if c.opts.OnRateLimited != nil {
 				c.opts.OnRateLimited(r.to, wait)
 			}
-			c.opts.Logger.Info("GitLab rate limit reached; waiting", zap.String("request", r.to.String()), zap.Duration("wait", wait))
+			paused := "requests of its kind"
+			if all {
+				paused = "every request"
+			}
+			c.opts.Logger.Info("GitLab rate limit reached; "+paused+" wait", zap.String("request", r.to.String()),
+				zap.String("class", string(r.to.Class)), zap.Duration("wait", wait))
 			continue
 		}
 		transient := !isAPI || ae.Status >= 500 || ae.Status == http.StatusRequestTimeout
@@ -276,6 +284,14 @@ func (c *Client) do(ctx context.Context, r request) (http.Header, string, error)
 			return nil, "", err
 		}
 	}
+}
+
+// initialPause is the first pause after a 429 that names no wait.
+func (c *Client) initialPause() time.Duration {
+	if d := c.opts.BackOff.InitialInterval; d > 0 {
+		return d
+	}
+	return 5 * time.Second
 }
 
 func (c *Client) newBackOff() *backoff.ExponentialBackOff {
@@ -298,7 +314,7 @@ func (c *Client) newBackOff() *backoff.ExponentialBackOff {
 // attempt sends one request. On a non-2xx answer it returns the response
 // headers and an *APIError.
 func (c *Client) attempt(ctx context.Context, r request) (http.Header, string, error) {
-	if err := c.waitTurn(ctx); err != nil {
+	if err := c.waitTurn(ctx, r.to.pauseKey()); err != nil {
 		return nil, "", err
 	}
 	select {
@@ -308,11 +324,18 @@ func (c *Client) attempt(ctx context.Context, r request) (http.Header, string, e
 	}
 	defer func() { <-c.sem }()
 
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url, http.NoBody)
+	method, body := http.MethodGet, io.Reader(http.NoBody)
+	if r.body != nil {
+		method, body = http.MethodPost, bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, r.url, body)
 	if err != nil {
 		return nil, "", err
 	}
 	req.Header.Set("Accept", "application/json")
+	if r.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if c.opts.Token != "" {
 		if c.opts.Bearer {
 			req.Header.Set("Authorization", "Bearer "+c.opts.Token)
@@ -330,6 +353,9 @@ func (c *Client) attempt(ctx context.Context, r request) (http.Header, string, e
 	c.opts.Clock.Observe(resp.Header.Get("Date"), sent, c.opts.Clock.Local())
 	c.observe(r, resp.StatusCode)
 	c.noteQuota(resp.Header)
+	if resp.StatusCode != http.StatusTooManyRequests {
+		c.pauses.answered(r.to.pauseKey())
+	}
 
 	var sb strings.Builder
 	if resp.ContentLength > 0 && resp.ContentLength < maxPageBytes {
@@ -348,14 +374,13 @@ func (c *Client) attempt(ctx context.Context, r request) (http.Header, string, e
 	return resp.Header, sb.String(), nil
 }
 
-// waitTurn waits for a rate-limit pause to end and for the request budget.
-// When ctx has a deadline the wait cannot meet, it returns ErrPaused or
-// ErrBudgetExhausted at once rather than wait in vain.
-func (c *Client) waitTurn(ctx context.Context) error {
+// waitTurn waits for the rate-limit pauses of key (and of every request)
+// to end, and for the request budget. When ctx has a deadline the wait
+// cannot meet, it returns ErrPaused or ErrBudgetExhausted at once rather
+// than wait in vain.
+func (c *Client) waitTurn(ctx context.Context, key string) error {
 	for {
-		c.mu.Lock()
-		until := c.pauseUntil
-		c.mu.Unlock()
+		until := c.pauses.end(key)
 		wait := time.Until(until)
 		if wait <= 0 {
 			break
@@ -378,16 +403,8 @@ func (c *Client) waitTurn(ctx context.Context) error {
 	return nil
 }
 
-// pause stops every feed's requests for d.
-func (c *Client) pause(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if until := time.Now().Add(d); until.After(c.pauseUntil) {
-		c.pauseUntil = until
-	}
-}
-
-// noteQuota pauses until the reset when GitLab says no request is left.
+// noteQuota pauses every request until the reset when GitLab's throttle
+// says no request is left.
 func (c *Client) noteQuota(h http.Header) {
 	if h.Get("RateLimit-Remaining") != "0" {
 		return
@@ -396,26 +413,10 @@ func (c *Client) noteQuota(h http.Header) {
 	if err != nil {
 		return
 	}
-	if d := time.Until(time.Unix(reset, 0)); d > 0 {
-		c.pause(min(d, time.Hour))
+	now := time.Now()
+	if d := time.Unix(reset, 0).Sub(now); d > 0 {
+		c.pauses.limited(allRequests, true, min(d, time.Hour), 0, now)
 	}
-}
-
-// retryAfter reads how long GitLab asks to wait: Retry-After (seconds or
-// HTTP date), else RateLimit-Reset (Unix time). Zero when neither says.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	if ra := strings.TrimSpace(h.Get("Retry-After")); ra != "" {
-		if s, err := strconv.Atoi(ra); err == nil && s >= 0 {
-			return min(time.Duration(s)*time.Second, time.Hour)
-		}
-		if t, err := http.ParseTime(ra); err == nil {
-			return min(max(t.Sub(now), 0), time.Hour)
-		}
-	}
-	if reset, err := strconv.ParseInt(h.Get("RateLimit-Reset"), 10, 64); err == nil {
-		return min(max(time.Unix(reset, 0).Sub(now), 0), time.Hour)
-	}
-	return 0
 }
 
 // linkNext returns the query of the rel="next" link, or nil. Only the query

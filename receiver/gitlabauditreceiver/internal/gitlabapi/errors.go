@@ -36,15 +36,24 @@ func (e *APIError) Advice() string {
 	if e.Target.Class == ClassListings {
 		switch e.Status {
 		case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
-			return "discovery lists only the subgroups and projects the token's user can see: give the user the Owner role on the configured group (an auditor or administrator sees everything); the feeds already known are still polled"
+			return "discovery lists only the subgroups and projects the token's user can see: make the user a member of the configured group (Owner, to read everyone's audit events there; an administrator or auditor sees every group); the feeds already known are still polled"
 		}
 	}
 	switch e.Status {
 	case http.StatusUnauthorized:
+		switch {
+		case strings.Contains(strings.ToLower(e.Message), "expired"):
+			return "the token has expired: create a new access token with the read_api scope (an administrator's with admin_mode where Admin Mode is on), put it where token reads it from, and reload the collector (SIGHUP): the checkpoints are kept"
+		case strings.Contains(strings.ToLower(e.Message), "revoked"):
+			return "the token was revoked: create a new access token with the read_api scope, put it where token reads it from, and reload the collector (SIGHUP): the checkpoints are kept"
+		}
 		return "the token is missing, wrong, expired or revoked: create an access token with the read_api scope and set token (token_type bearer for OAuth tokens)"
 	case http.StatusForbidden:
+		if strings.Contains(e.Message, "insufficient_scope") {
+			return "the token lacks a scope GitLab requires here (" + e.Message + "): give it read_api (or api)"
+		}
 		if e.Target.Feed.Kind == KindInstance {
-			return "instance audit events need an administrator's (or auditor's) token and a Premium or Ultimate license, and exist only on GitLab Self-Managed and Dedicated, not on GitLab.com; poll groups or projects there instead"
+			return "instance audit events need an administrator's token (with the admin_mode scope where Admin Mode is on; auditors are refused) and a Premium or Ultimate license, and exist only on GitLab Self-Managed and Dedicated, not on GitLab.com; poll groups or projects there instead"
 		}
 		return fmt.Sprintf("audit events need GitLab Premium or Ultimate (Free answers 403), and the token's user needs a role on the %s: Owner of a group or Maintainer of a project to see everyone's events (Developer sees only their own)", e.Target.Feed.Kind)
 	case http.StatusNotFound:
@@ -94,6 +103,10 @@ func errorMessage(body []byte) string {
 	var m struct {
 		Message any    `json:"message"`
 		Error   string `json:"error"`
+		// OAuth-style answers of lib/api/api_guard.rb: expired and revoked
+		// tokens (invalid_token), missing scopes (insufficient_scope).
+		Description string `json:"error_description"`
+		Scope       string `json:"scope"`
 	}
 	if json.Unmarshal(body, &m) == nil {
 		switch msg := m.Message.(type) {
@@ -105,7 +118,14 @@ func errorMessage(body []byte) string {
 			return truncate(string(b))
 		}
 		if m.Error != "" {
-			return truncate(m.Error)
+			msg := m.Error
+			if m.Description != "" {
+				msg += ": " + m.Description
+			}
+			if m.Scope != "" {
+				msg += " (scopes: " + m.Scope + ")"
+			}
+			return truncate(msg)
 		}
 	}
 	return truncate(strings.TrimSpace(string(body)))

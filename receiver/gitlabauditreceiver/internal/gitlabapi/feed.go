@@ -76,6 +76,10 @@ const (
 	ClassListings Class = "listings"
 	// ClassLookups: object lookups (enrichment).
 	ClassLookups Class = "lookups"
+	// ClassAccessCheck: who the token is and what it may read.
+	ClassAccessCheck Class = "access_check"
+	// ClassDestinations: the audit event streaming destinations (GraphQL).
+	ClassDestinations Class = "destinations"
 )
 
 // Target names what one request reads, in callbacks, metrics, logs and
@@ -102,6 +106,11 @@ func (t Target) String() string {
 		return t.Feed.String()
 	case ClassLookups:
 		return "lookup:" + t.Name
+	case ClassAccessCheck, ClassDestinations:
+		if t.Ref == "" {
+			return string(t.Class) + ":" + t.Name
+		}
+		return string(t.Class) + ":" + t.Name + ":" + t.Ref
 	}
 	return t.Name + ":" + t.Ref
 }
@@ -111,6 +120,8 @@ func (t Target) what() string {
 	switch {
 	case t.Class == ClassLookups:
 		return "the " + strings.ReplaceAll(t.Name, "_", " ") + " lookup"
+	case t.Class == ClassAccessCheck || t.Class == ClassDestinations:
+		return strings.TrimSpace("the " + strings.ReplaceAll(t.Name, "_", " ") + " " + t.Ref)
 	case t.Name == listingDescendantGroups:
 		return "the subgroups of group " + t.Ref
 	case t.Name == listingGroupProjects:

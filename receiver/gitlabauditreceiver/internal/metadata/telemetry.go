@@ -28,6 +28,10 @@ const (
 	AttrStatus     = "status"
 	AttrOrigin     = "origin"
 	AttrResult     = "result"
+	AttrClass      = "class"
+	AttrAccess     = "access"
+	AttrTokenID    = "token_id"
+	AttrTokenName  = "token_name"
 )
 
 // TelemetryBuilder holds every instrument of the receiver.
@@ -57,6 +61,9 @@ type TelemetryBuilder struct {
 	GitlabAuditFeeds                  metric.Int64ObservableGauge
 	GitlabAuditFeedsCaughtUp          metric.Int64ObservableGauge
 	GitlabAuditCatchupRemaining       metric.Float64ObservableGauge
+	GitlabAuditFeedAccess             metric.Int64ObservableGauge
+	GitlabAuditTokenExpirySeconds     metric.Float64ObservableGauge
+	GitlabAuditStreamDestination      metric.Int64ObservableGauge
 }
 
 // Declared is one metric as the builder creates it, for the test that
@@ -99,9 +106,9 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 	}
 
 	b.GitlabAuditAPIRequests = counter("otelcol_gitlab_audit_api_requests", "{request}",
-		"GitLab API requests made by the poller, by feed and HTTP status (0: no answer).")
+		"GitLab API requests, by class (audit_events, listings, lookups, access_check, destinations), feed (or listing, lookup) and HTTP status (0: no answer).")
 	b.GitlabAuditAPIRateLimited = counter("otelcol_gitlab_audit_api_rate_limited", "{response}",
-		"GitLab API answers 429 Too Many Requests, by feed.")
+		"GitLab API answers 429 Too Many Requests, by class and feed (or listing, lookup): a 429 pauses only its class unless GitLab's throttle counts every request.")
 	b.GitlabAuditPollErrors = counter("otelcol_gitlab_audit_poll_errors", "{poll}",
 		"Polls that failed, by feed.")
 	b.GitlabAuditStreamRequestsRejected = counter("otelcol_gitlab_audit_stream_requests_rejected", "{request}",
@@ -140,6 +147,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 		"Feeds whose polls have reached the present (the others are still reading their backlog).")
 	b.GitlabAuditCatchupRemaining = floatGauge("otelcol_gitlab_audit_catchup_remaining", "s",
 		"Estimated time until every feed has caught up; 0 when all have.")
+	b.GitlabAuditFeedAccess = intGauge("otelcol_gitlab_audit_feed_access", "{feed}",
+		"Feeds by what the token sees in them (access: all_events, own_events, refused, unknown); discovered feeds folded unless per_feed_metrics.")
+	b.GitlabAuditTokenExpirySeconds = floatGauge("otelcol_gitlab_audit_token_expiry_seconds", "s",
+		"Seconds until the token expires (negative once expired), by token id and name; absent when it never expires or cannot be read.")
+	b.GitlabAuditStreamDestination = intGauge("otelcol_gitlab_audit_stream_destination", "{destination}",
+		"1 for the state of the streaming destination that delivers to stream::public_url (status: found, not_found, inactive, unchecked).")
 	return b, errors.Join(errs...)
 }
 

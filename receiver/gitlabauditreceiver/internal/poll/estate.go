@@ -92,6 +92,8 @@ type feedSet interface {
 	add(fresh []*feedPoller, first bool)
 	retire(f *feedPoller)
 	count() int
+	// checkAccess checks what the token sees in every feed now polled.
+	checkAccess(ctx context.Context)
 }
 
 func newEstate(set Settings, feeds feedSet, clock *gitlabClock) *estate {
@@ -149,7 +151,7 @@ func (e *estate) load(ctx context.Context) []*feedPoller {
 			continue
 		}
 		fp := e.feeds.open(ctx, en.feed(), originDiscovered, en.Start)
-		fp.path = en.Path
+		fp.path, fp.root = en.Path, en.Root
 		e.known[en.key()] = fp
 		out = append(out, fp)
 	}
@@ -256,6 +258,7 @@ func (e *estate) discover(ctx context.Context) {
 	}
 	metadata.Add(ctx, e.set.Telemetry.GitlabAuditDiscoveryRuns, 1, metadata.AttrResult, result)
 	e.apply(ctx, all, complete, started)
+	e.feeds.checkAccess(ctx) // the estate as it now is
 }
 
 func (e *estate) failed(ctx context.Context, root string, err error) {
@@ -327,7 +330,7 @@ func (e *estate) apply(ctx context.Context, all []found, complete map[string]boo
 			e.index.Feeds = append(e.index.Feeds, en)
 		}
 		fp := e.feeds.open(ctx, en.feed(), originDiscovered, en.Start)
-		fp.path = en.Path
+		fp.path, fp.root = en.Path, en.Root
 		e.known[key] = fp
 		fresh = append(fresh, fp)
 		added++

@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/access"
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/emit"
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/gitlabapi"
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/metadata"
@@ -28,9 +29,11 @@ import (
 
 // Settings configure the polling path.
 type Settings struct {
-	Client    *gitlabapi.Client
-	Emitter   *emit.Emitter
-	Store     *emit.Store // nil: checkpoints live in memory only
+	Client  *gitlabapi.Client
+	Emitter *emit.Emitter
+	Store   *emit.Store // nil: checkpoints live in memory only
+	// Access checks what the token sees in each feed; nil: no check.
+	Access    *access.Checker
 	Telemetry *metadata.TelemetryBuilder
 	Logger    *zap.Logger
 	// Status reports the health of one part (a feed, a discovery):
@@ -94,8 +97,9 @@ type feedPoller struct {
 	settled time.Time
 
 	origin string
-	// path is the full path of a discovered group or project, for logs.
-	path string
+	// path is the full path of a discovered group or project, for logs;
+	// root the configured group it was found under.
+	path, root string
 
 	// Scheduling state, guarded by the scheduler's mutex.
 	due      time.Time
@@ -114,7 +118,7 @@ func New(ctx context.Context, set Settings) (*Poller, error) {
 	p := &Poller{set: set, logger: set.Logger}
 	p.read = &reader{
 		clock:  &gitlabClock{c: set.Client.Clock(), logger: set.Logger},
-		client: set.Client, emit: set.Emitter, store: set.Store, tel: set.Telemetry, logger: set.Logger,
+		client: set.Client, emit: set.Emitter, store: set.Store, access: set.Access, tel: set.Telemetry, logger: set.Logger,
 		labels: set.Labels, status: set.Status, now: set.Now, overlap: set.Overlap, spillThreshold: defaultSpillThreshold,
 	}
 	p.sched = newScheduler(set.PollInterval, set.IdlePollInterval, set.Workers, p)
@@ -186,6 +190,8 @@ func (p *Poller) Run(ctx context.Context) {
 	}
 	if p.estate != nil {
 		wg.Go(func() { p.estate.run(ctx) })
+	} else {
+		wg.Go(func() { p.checkAccess(ctx) })
 	}
 	wg.Go(func() { p.progress.run(ctx) })
 	p.sched.run(ctx)
@@ -206,6 +212,9 @@ func (p *Poller) spread(i, n int) time.Duration {
 func (p *Poller) pollFeed(ctx context.Context, f *feedPoller) pollOutcome {
 	events, behind, err := p.read.poll(ctx, f)
 	out := pollOutcome{events: events, behind: behind, failed: err != nil}
+	if p.set.Access != nil && ctx.Err() == nil {
+		p.set.Access.Answered(ctx, access.Feed{Feed: f.feed, Root: f.root}, err)
+	}
 	p.progress.read(events)
 	f.failing.Store(err != nil)
 	if ctx.Err() != nil {
@@ -247,6 +256,20 @@ func (p *Poller) add(fresh []*feedPoller, first bool) {
 		}
 		p.sched.add(f, delay)
 	}
+}
+
+// checkAccess checks what the token sees in every feed (feedSet: after
+// each discovery; at start without discovery).
+func (p *Poller) checkAccess(ctx context.Context) {
+	if p.set.Access == nil {
+		return
+	}
+	feeds := p.snapshot()
+	list := make([]access.Feed, len(feeds))
+	for i, f := range feeds {
+		list[i] = access.Feed{Feed: f.feed, Root: f.root}
+	}
+	p.set.Access.Check(ctx, list)
 }
 
 // retire gives a feed that left the estate one last poll (feedSet).
@@ -329,6 +352,9 @@ func (p *Poller) PollAll(ctx context.Context) error {
 		for {
 			events, behind, err := p.read.poll(ctx, f)
 			p.progress.read(events)
+			if p.set.Access != nil {
+				p.set.Access.Answered(ctx, access.Feed{Feed: f.feed, Root: f.root}, err)
+			}
 			if err != nil {
 				p.read.failed(ctx, f, err)
 				if first == nil {

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.uber.org/zap"
 
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/access"
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/emit"
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/gitlabapi"
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/metadata"
@@ -39,7 +40,8 @@ type reader struct {
 	clock          *gitlabClock
 	client         *gitlabapi.Client
 	emit           *emit.Emitter
-	store          *emit.Store // nil: checkpoints live in memory only
+	store          *emit.Store     // nil: checkpoints live in memory only
+	access         *access.Checker // nil: no access check
 	tel            *metadata.TelemetryBuilder
 	logger         *zap.Logger
 	labels         Labels
@@ -275,10 +277,15 @@ func (r *reader) failed(ctx context.Context, f *feedPoller, err error) {
 	if advice != "" {
 		fields = append(fields, zap.String("what_to_do", advice))
 	}
-	if reason != f.lastReason {
+	switch {
+	case reason == "unauthorized" && r.access != nil:
+		// The access check says it once, with what is known of the token.
+		r.logger.Debug("Polling GitLab audit events failed: GitLab refuses the token", fields...)
+		f.lastReason = reason
+	case reason != f.lastReason:
 		r.logger.Error("Polling GitLab audit events failed", fields...)
 		f.lastReason = reason
-	} else {
+	default:
 		r.logger.Debug("Polling GitLab audit events failed again", fields...)
 	}
 	if reason != "pipeline" {

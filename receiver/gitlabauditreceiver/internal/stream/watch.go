@@ -48,6 +48,11 @@ type Watch struct {
 	opened time.Time
 
 	mu sync.Mutex
+	// expect, once the destination check read what the destination that
+	// delivers here streams, says which polled events the stream should
+	// have delivered; nil: the destinations could not be read, and scopes
+	// decide.
+	expect *Expectation
 	// scopes are the kinds of events the stream delivered since start:
 	// event type and top-level namespace. A destination streams the events
 	// of its group (or of the instance), filtered by type or not, so a
@@ -62,7 +67,7 @@ type Watch struct {
 // watched is what the watch needs of one emitted event.
 type watched struct {
 	key      string
-	scope    string
+	ev       event
 	deadline time.Time // created_at + grace
 }
 
@@ -93,7 +98,7 @@ func (w *Watch) Delivering(src auditlog.Source, items []emit.Item, records plog.
 			break
 		}
 		lr := records.At(i)
-		out = append(out, watched{key: it.Key, scope: scopeOf(lr), deadline: lr.Timestamp().AsTime().Add(w.grace)})
+		out = append(out, watched{key: it.Key, ev: eventOf(lr), deadline: lr.Timestamp().AsTime().Add(w.grace)})
 	}
 	return func() { w.accepted(src, out) }
 }
@@ -108,13 +113,15 @@ func (w *Watch) accepted(source auditlog.Source, events []watched) {
 	defer w.mu.Unlock()
 	for _, ev := range events {
 		if source == auditlog.SourceStream {
-			w.scopes[ev.scope] = struct{}{}
+			w.scopes[ev.ev.scope()] = struct{}{}
 			delete(w.pending, ev.key)
 			continue
 		}
 		// Polled first. Created before the stream endpoint opened: it could
-		// not have been streamed here.
-		if !ev.deadline.Add(-w.grace).After(opened) || len(w.pending) >= maxStreamPending {
+		// not have been streamed here. Not streamed by the destination: not
+		// awaited.
+		if !ev.deadline.Add(-w.grace).After(opened) || len(w.pending) >= maxStreamPending ||
+			(w.expect != nil && !w.expect.expects(ev.ev)) {
 			continue
 		}
 		w.pending[ev.key] = ev
@@ -133,8 +140,9 @@ func (w *Watch) Duplicate(src auditlog.Source, key string) {
 }
 
 // missed returns how many polled events the stream missed since the last
-// call: those whose grace ended without the stream delivering them, of a
-// kind the stream delivers.
+// call: those whose grace ended without the stream delivering them, that
+// the destination streams (or, when it could not be read, of a kind the
+// stream delivered).
 func (w *Watch) missed() int {
 	now, _ := w.clock.Now()
 	w.mu.Lock()
@@ -145,25 +153,46 @@ func (w *Watch) missed() int {
 			continue
 		}
 		delete(w.pending, k)
-		if _, ok := w.scopes[ev.scope]; ok || len(w.scopes) == 0 {
+		if _, ok := w.scopes[ev.ev.scope()]; ok || len(w.scopes) == 0 || w.expect != nil {
 			missed++
 		}
 	}
 	return missed
 }
 
-// scopeOf is the kind of an event: its type and the top-level namespace of
-// its group or project ("" for user and instance events).
-func scopeOf(lr plog.LogRecord) string {
+// eventOf reads what the watch needs of a record.
+func eventOf(lr plog.LogRecord) event {
 	attrs := lr.Attributes()
-	typ, _ := attrs.Get(auditlog.AttrEventType)
-	root := ""
-	if et, ok := attrs.Get(auditlog.AttrEntityType); ok && (et.Str() == "Group" || et.Str() == "Project") {
-		if p, ok := attrs.Get(auditlog.AttrEntityPath); ok {
-			root, _, _ = strings.Cut(strings.ToLower(p.Str()), "/")
-		}
+	var ev event
+	if v, ok := attrs.Get(auditlog.AttrEventType); ok {
+		ev.typ = v.Str()
 	}
-	return typ.Str() + "\x00" + root
+	if v, ok := attrs.Get(auditlog.AttrEntityType); ok {
+		ev.entityType = v.Str()
+	}
+	if v, ok := attrs.Get(auditlog.AttrEntityPath); ok {
+		ev.entityPath = v.Str()
+	}
+	return ev
+}
+
+// scope is the kind of an event when the destination is unknown: its type
+// and the top-level namespace of its group or project ("" for user and
+// instance events).
+func (ev event) scope() string {
+	root := ""
+	if ev.entityType == "Group" || ev.entityType == "Project" {
+		root, _, _ = strings.Cut(strings.ToLower(ev.entityPath), "/")
+	}
+	return ev.typ + "\x00" + root
+}
+
+// Expect sets what the destination that delivers here streams; nil goes
+// back to learning it from what the stream delivers.
+func (w *Watch) Expect(e *Expectation) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.expect = e
 }
 
 // Run reports the events the stream missed every interval (the poll
