@@ -234,18 +234,16 @@ func (p *detectProcessor) detect(ctx context.Context, rl plog.ResourceLogs, sl p
 	g := globalCheck{al: p.global}
 	if entry != nil {
 		for _, r := range entry.rules {
-			ok, raise, note := true, false, ""
+			ok, adj, note := true, gradeSame, ""
 			switch {
 			case r.match != nil:
 				ok, note = r.match(e, &p.env)
 			case r.grade != nil:
-				ok, raise, note = r.grade(e, &p.env)
+				ok, adj, note = r.grade(e, &p.env)
 			}
 			if ok && !g.allowed(e) && !r.allow.matches(e) {
 				m := matchOf(r.meta, note)
-				if raise {
-					m.severity = m.severity.raised()
-				}
+				m.severity = adj.apply(m.severity)
 				ms = append(ms, m)
 			}
 		}

@@ -116,6 +116,9 @@ func generateRuleTable() string {
 		if d.Raised != "" {
 			sev += " (" + d.Severity.raised().String() + " when " + d.Raised + ")"
 		}
+		if d.Lowered != "" {
+			sev += " (" + gradeLower.apply(d.Severity).String() + " when " + d.Lowered + ")"
+		}
 		uses := "–"
 		switch {
 		case len(d.Enrichment) > 0:

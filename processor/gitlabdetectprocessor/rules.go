@@ -54,9 +54,29 @@ type ruleEnv struct {
 type matchFunc func(e *event, env *ruleEnv) (matched bool, note string)
 
 // gradeFunc is the condition of a rule whose severity depends on facts of
-// the event: raise asks for one step above the rule's severity (after
-// severity overrides), capped at CRITICAL.
-type gradeFunc func(e *event, env *ruleEnv) (matched, raise bool, note string)
+// the event: gradeRaise asks for one step above the rule's severity (after
+// severity overrides), capped at CRITICAL; gradeLower for LOW.
+type gradeFunc func(e *event, env *ruleEnv) (matched bool, g grade, note string)
+
+// grade is how a graded rule's facts move its severity on one event.
+type grade int8
+
+const (
+	gradeSame grade = iota
+	gradeRaise
+	gradeLower
+)
+
+// apply returns the severity a rule of severity s has on the event.
+func (g grade) apply(s Severity) Severity {
+	switch g {
+	case gradeRaise:
+		return s.raised()
+	case gradeLower:
+		return min(s, SeverityLow)
+	}
+	return s
+}
 
 // windowKind identifies the windowed rules.
 type windowKind int
@@ -91,6 +111,8 @@ type ruleDef struct {
 	NoLegacy string
 	// Raised says when a graded rule raises its severity one step, for the README.
 	Raised string
+	// Lowered says when a graded rule lowers its severity to LOW, for the README.
+	Lowered string
 	// Enrichment lists the enrichment attributes the rule reads (see
 	// auditevent/enrichattrs.go); without them it falls back as its
 	// condition says.
@@ -188,15 +210,15 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-002", Name: "Two-factor authenticator removed from a user",
-		Indicator: IndicatorSecurityDowngrade, Severity: SeverityLow, Techniques: []string{"T1556.006"},
-		Description: "One authenticator of a user was removed (the one-time password app, or a WebAuthn device). Other factors may remain.",
-		Fields:      []string{"custom_message"},
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityHigh, Techniques: []string{"T1556.006"},
+		Description: "One authenticator of a user was removed (the one-time password app, or a WebAuthn device). When it was the user's only one, the account is left with a password only: HIGH unless the receiver looked the user up after the event and GitLab said two-factor authentication is still on.",
+		Fields:      []string{"custom_message", "gitlab.target_user.two_factor_enabled"},
 		EventTypes:  []string{"user_disable_two_factor"},
 		Condition:   `custom_message starts with "Disabled One-time password authenticator" or "Deleted WebAuthn device"`,
 		Reference:   ref2FA,
-		match: func(e *event, _ *ruleEnv) (bool, string) {
-			return isAuthenticatorRemoval(e.message()), ""
-		},
+		Lowered:     "enrichment status ok and gitlab.target_user.two_factor_enabled is true (another factor remains)",
+		Enrichment:  []string{"gitlab.target_user.two_factor_enabled"},
+		grade:       authenticatorRemoved,
 	},
 	{
 		ID: "GLD-003", Name: "Group two-factor requirement turned off",

@@ -61,14 +61,15 @@ func (c *cache) join(key objectKey) (e *entry, leader bool) {
 }
 
 // finish sets the result of a flight. Results that describe the moment
-// rather than the object (errors, timeouts, skips) are not kept.
+// rather than the object (errors, timeouts, skips) are not kept, nor the
+// answers of kinds looked up per event.
 func (c *cache) finish(e *entry, res Result) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e.res = res
 	e.expires = c.now().Add(c.ttl)
 	close(e.done)
-	if el, ok := c.entries[e.key]; ok && el.Value.(*entry) == e && !res.cacheable() {
+	if el, ok := c.entries[e.key]; ok && el.Value.(*entry) == e && (!res.cacheable() || e.key.kind.perEvent()) {
 		c.remove(el)
 	}
 }
