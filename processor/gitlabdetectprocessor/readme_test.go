@@ -39,7 +39,7 @@ var publicRules = []publicRule{
 	{"Falco", "Failed Login with failed WebAuthn", []string{"GLD-095", "GLD-100"}, ""},
 	{"Falco", "OmniAuth Authentication failed", []string{"GLD-095", "GLD-100"}, ""},
 	{"Falco", "User Access has been locked", []string{"GLD-094"}, ""},
-	{"Falco", "User disabled two-factor authentication", []string{"GLD-001", "GLD-002"}, "Removing one authenticator (GLD-002) is told apart from turning 2FA off (GLD-001)."},
+	{"Falco", "User disabled two-factor authentication", []string{"GLD-001", "GLD-002"}, "Removing one authenticator (GLD-002) is told apart from turning 2FA off (GLD-001); GLD-002 is HIGH unless the receiver's lookup says another factor remains."},
 	{"Falco", "Group 2-Factor Authentication configuration changed", []string{"GLD-003", "GLD-004"}, "Only weakening changes fire (requirement off, longer grace period); Falco fires on any change, enabling included."},
 	{"Falco", "Administrator Access Level was enabled on a user", []string{"GLD-042"}, ""},
 	{"Falco", "Administrator impersonated another user", []string{"GLD-044"}, "Start of impersonation only; Falco also fires on the stop."},
@@ -168,6 +168,7 @@ var generatedSections = map[string]func() string{
 	"rules":        generateRuleTable,
 	"rule-details": generateRuleDetails,
 	"coverage":     generateCoverage,
+	"no-rule":      generateNoRule,
 }
 
 func TestREADMEIsGenerated(t *testing.T) {

@@ -39,6 +39,10 @@ const (
 	refCIVariables       = "https://docs.gitlab.com/ci/variables/"
 	refPAT               = "https://docs.gitlab.com/user/profile/personal_access_tokens/"
 	refCVE20237028       = "https://about.gitlab.com/releases/2024/01/11/critical-security-release-gitlab-16-7-2-released/"
+	refPolicies          = "https://docs.gitlab.com/user/application_security/policies/"
+	refPushRules         = "https://docs.gitlab.com/user/project/repository/push_rules/"
+	refSecretsManager    = "https://docs.gitlab.com/ci/secrets/secrets_manager/"
+	refRewriteHistory    = "https://docs.gitlab.com/user/project/repository/repository_size/"
 )
 
 // ruleEnv holds the configuration the rule conditions read.
@@ -168,6 +172,17 @@ var (
 		"member_created", "member_updated",
 		"project_group_link_created", "project_group_link_updated",
 		"group_share_with_group_link_created", "group_share_with_group_link_updated",
+	}
+	// pushRuleProtectionTypes are the push rule settings that block a risky
+	// push when true (ee/lib/ee/audit/group_push_rules_changes_auditor.rb
+	// maps each PushRule column to its event name and records from/to).
+	pushRuleProtectionTypes = []string{
+		"group_push_rules_prevent_secrets_updated", "project_push_rules_prevent_secrets_updated",
+		"group_push_rules_reject_unsigned_commits_updated", "project_push_rules_reject_unsigned_commits_updated",
+		"group_push_rules_commit_committer_check_updated", "project_push_rules_commit_committer_check_updated",
+		"group_push_rules_reject_member_check_updated", "project_push_rules_reject_member_check_updated",
+		"group_push_rules_reject_non_dco_commits_updated", "project_push_rules_reject_non_dco_commits_updated",
+		"group_push_rules_reject_deny_delete_tag_updated", "project_push_rules_reject_deny_delete_tag_updated",
 	}
 	variableCreatedTypes = []string{"ci_variable_created", "ci_group_variable_created", "ci_instance_variable_created"}
 	variableUpdatedTypes = []string{"ci_variable_updated", "ci_group_variable_updated", "ci_instance_variable_updated"}
@@ -412,10 +427,10 @@ var builtinRules = []ruleDef{
 		NoLegacy:  noLegacyNoWording,
 	},
 	{
-		ID: "GLD-020", Name: "Security policy project changed",
+		ID: "GLD-020", Name: "Security policy project or policy changed",
 		Indicator: IndicatorSecurityDowngrade, Severity: SeverityInfo, Techniques: []string{"T1562.001"},
-		Description: "The security policy project linked to a group or project was changed; the policies that apply may be different.",
-		EventTypes:  []string{"policy_project_updated"},
+		Description: "The security policy project linked to a group or project, or a security policy, was changed; the policies that apply may be different.",
+		EventTypes:  []string{"policy_project_updated", "security_policy_update"},
 		Condition:   "always",
 		Reference:   refAuditTypes,
 		NoLegacy:    noLegacyNoWording,
@@ -464,6 +479,44 @@ var builtinRules = []ruleDef{
 		Condition:   "always",
 		Reference:   "https://docs.gitlab.com/ci/jobs/ci_job_token/",
 		NoLegacy:    noLegacyNoWording,
+	},
+	{
+		ID: "GLD-024", Name: "Security policy pipeline skipped",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1685"},
+		Description: "A pipeline ran without the jobs a pipeline execution or scan execution policy enforces (GitLab's PipelineSkippedAuditor: \"Pipeline: N with security policy jobs skipped\"): the scans or compliance jobs the policy requires did not run for it. GitLab 18.2 named the event policy_pipeline_skipped.",
+		EventTypes:  []string{"security_policy_pipeline_skipped"},
+		Condition:   "always",
+		Reference:   refPolicies,
+		NoLegacy:    noLegacyStream,
+	},
+	{
+		ID: "GLD-025", Name: "Security policies no longer enforced",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1685"},
+		Description: "The policy YAML of a security policy project became invalid, or more policies are enabled than GitLab enforces for their type: the policies it no longer reads stop applying. A push of broken YAML to the policy project switches every policy off at once.",
+		EventTypes:  []string{"security_policy_yaml_invalidated", "security_policy_limit_exceeded"},
+		Condition:   "always",
+		Reference:   refPolicies,
+		NoLegacy:    noLegacyNoWording,
+	},
+	{
+		ID: "GLD-026", Name: "Security scanner exclusion added or changed",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityLow, Techniques: []string{"T1685"},
+		Description: "A project security exclusion (a path, rule or raw value secret detection and secret push protection ignore) was created or changed: a secret matching it is no longer blocked or reported.",
+		EventTypes:  []string{"project_security_exclusion_created", "project_security_exclusion_updated"},
+		Condition:   "always",
+		Reference:   refPushProtection,
+		NoLegacy:    noLegacyNoWording,
+	},
+	{
+		ID: "GLD-027", Name: "Push rule protection turned off",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1685"},
+		Description: "A group or project push rule that blocks risky pushes was switched off: files that look like secrets, unsigned or unverified commits, commits by authors who are not GitLab users, commits without a DCO sign-off, or tag deletion by push.",
+		Fields:      []string{"details.to"},
+		EventTypes:  pushRuleProtectionTypes,
+		Condition:   "to is false (GitLab's push rules auditors write the boolean column's from/to)",
+		Reference:   refPushRules,
+		NoLegacy:    noLegacyNoWording,
+		match:       toIs(false),
 	},
 	// ---- data_exposure ----
 	{
@@ -765,6 +818,40 @@ var builtinRules = []ruleDef{
 		NoLegacy:    noLegacyStream,
 	},
 
+	{
+		ID: "GLD-075", Name: "Secrets manager secret read by a job",
+		Indicator: IndicatorSecretExposure, Severity: SeverityInfo, Techniques: []string{"T1555.006"},
+		Description: "A CI/CD job (or another workload) read the value of a project or group secret from GitLab's secrets manager (OpenBao). Routine for pipelines that use it; informational, for hunting the jobs and branches that read a secret.",
+		EventTypes:  []string{"secrets_manager_read_project_secret", "secrets_manager_read_group_secret"},
+		Condition:   "always",
+		Reference:   refSecretsManager,
+		NoLegacy:    noLegacyStream,
+	},
+	{
+		ID: "GLD-076", Name: "Secrets manager secret created or changed",
+		Indicator: IndicatorSecretExposure, Severity: SeverityLow, Techniques: []string{"T1565.001"},
+		Description: "A project or group secret was created or its value or settings changed in GitLab's secrets manager: the jobs that read it now get the new value (a deploy credential swapped for one the attacker controls redirects deployments).",
+		EventTypes: []string{
+			"secrets_manager_create_project_secret", "secrets_manager_update_project_secret",
+			"secrets_manager_create_group_secret", "secrets_manager_update_group_secret",
+		},
+		Condition: "always",
+		Reference: refSecretsManager,
+		NoLegacy:  noLegacyNoWording,
+	},
+	{
+		ID: "GLD-077", Name: "Secrets manager secret deleted or secrets manager turned off",
+		Indicator: IndicatorDataDestruction, Severity: SeverityMedium, Techniques: []string{"T1485"},
+		Description: "A project or group secret was deleted from GitLab's secrets manager, or a namespace or the instance was unenrolled from it: pipelines that read the secrets fail, and the values are gone.",
+		EventTypes: []string{
+			"secrets_manager_delete_project_secret", "secrets_manager_delete_group_secret",
+			"secrets_manager_namespace_unenroll", "secrets_manager_instance_unenroll",
+		},
+		Condition: "always",
+		Reference: refSecretsManager,
+		NoLegacy:  noLegacyNoWording,
+	},
+
 	// ---- data_destruction ----
 	{
 		ID: "GLD-080", Name: "Project permanently deleted",
@@ -797,6 +884,16 @@ var builtinRules = []ruleDef{
 		EventTypes:  []string{"group_deletion_marked"},
 		Condition:   "always",
 		Reference:   refAuditTypes,
+	},
+
+	{
+		ID: "GLD-084", Name: "Repository history rewritten",
+		Indicator: IndicatorDataDestruction, Severity: SeverityHigh, Techniques: []string{"T1485", "T1070"},
+		Description: "Text was replaced throughout a repository's history, or blobs were removed from it (GitLab's repository cleanup: \"Project text replaced\", \"Project blobs removed\" with the blob ids). Irreversible: every commit that held them is rewritten, which also removes the evidence of what was pushed. Legitimate after a leaked secret or an oversized file; otherwise destruction or a cover-up.",
+		EventTypes:  []string{"project_text_replacement", "project_blobs_removal"},
+		Condition:   "always",
+		Reference:   refRewriteHistory,
+		NoLegacy:    noLegacyNoWording,
 	},
 
 	// ---- credential_risk ----
