@@ -35,6 +35,15 @@ const (
 	AttrIDConflict = "gitlab.audit.id_conflict"
 )
 
+// MITRE ATT&CK tactics of a detection (ECS threat.tactic.*), written by
+// gitlab_detect next to threat.technique.id: the distinct tactics the
+// matched rules' techniques are mapped under, ids and names in the same
+// order.
+const (
+	AttrThreatTacticID   = "threat.tactic.id"
+	AttrThreatTacticName = "threat.tactic.name"
+)
+
 // Field is one value of a GitLab audit event: the record attribute the
 // receiver writes it as, and the key GitLab writes it under, at the top
 // level of the event (streamed events, audit_json.log lines) or under

@@ -97,13 +97,13 @@ func newDetectProcessor(cfg *Config, set component.TelemetrySettings) (*detectPr
 		}
 	}
 	disabled, overrides := cc.disabled, cc.overrides
-	newMeta := func(order int, id, name, indicator, description, reference string, sev Severity, techniques []string) *ruleMeta {
+	newMeta := func(order int, id, name, indicator, description, reference string, sev Severity, techniques, tactics []string) *ruleMeta {
 		if o, ok := overrides[ruleKey(id)]; ok {
 			sev = o
 		}
 		return &ruleMeta{
 			id: id, name: name, indicator: indicator, description: description, reference: reference,
-			severity: sev, techniques: techniques, order: order,
+			severity: sev, techniques: techniques, tactics: uniqueStrings(append([]string(nil), tactics...)), order: order,
 		}
 	}
 
@@ -112,7 +112,7 @@ func newDetectProcessor(cfg *Config, set component.TelemetrySettings) (*detectPr
 		if disabled[ruleKey(d.ID)] {
 			continue
 		}
-		meta := newMeta(i, d.ID, d.Name, d.Indicator, d.Description, d.Reference, d.Severity, d.Techniques)
+		meta := newMeta(i, d.ID, d.Name, d.Indicator, d.Description, d.Reference, d.Severity, d.Techniques, d.Tactics)
 		allow := perRule[ruleKey(d.ID)]
 		if d.Window != windowNone {
 			w := newWindowRule(meta, d.Window, cfg.Windows, cfg.Baseline, automation)
@@ -137,7 +137,8 @@ func newDetectProcessor(cfg *Config, set component.TelemetrySettings) (*detectPr
 		}
 		sev, seq := cc.custom[i].severity, cc.custom[i].seq
 		r := &customRule{
-			meta:  newMeta(len(builtinRules)+i, c.ID, c.Name, c.Indicator, c.Description, c.Reference, sev, append([]string(nil), c.Techniques...)),
+			meta: newMeta(len(builtinRules)+i, c.ID, c.Name, c.Indicator, c.Description, c.Reference, sev,
+				append([]string(nil), c.Techniques...), tacticsOf(c.Techniques)),
 			types: canonicalTypes(c.EventTypes),
 			allow: perRule[ruleKey(c.ID)],
 			seq:   seq,

@@ -126,8 +126,12 @@ func generateRuleTable() string {
 		case d.Baseline:
 			uses = "per-author baseline, automation threshold"
 		}
+		attack := make([]string, len(d.Techniques))
+		for i, tech := range d.Techniques {
+			attack[i] = fmt.Sprintf("%s (%s %s)", tech, d.Tactics[i], attackTactics[d.Tactics[i]].Name)
+		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			d.ID, cell(d.Name), d.Indicator, cell(sev), strings.Join(d.Techniques, ", "), codeList(d.EventTypes), cell(d.Condition), cell(uses))
+			d.ID, cell(d.Name), d.Indicator, cell(sev), strings.Join(attack, ", "), codeList(d.EventTypes), cell(d.Condition), cell(uses))
 	}
 	return b.String()
 }
@@ -169,6 +173,7 @@ var generatedSections = map[string]func() string{
 	"rule-details": generateRuleDetails,
 	"coverage":     generateCoverage,
 	"no-rule":      generateNoRule,
+	"attack":       generateAttack,
 }
 
 func TestREADMEIsGenerated(t *testing.T) {
@@ -258,7 +263,7 @@ func TestREADMEDocumentsEveryOption(t *testing.T) {
 		"baseline.enabled", "baseline.days", "baseline.factor", "baseline.max_authors", "baseline.save_interval",
 		"automation.accounts", "storage", metricSuppressed,
 		attrCategory, attrRuleUUID, attrRuleName, attrRuleCategory, attrRuleDescription, attrRuleReference,
-		attrRulesetName, attrIndicator, attrSeverity, attrRuleIDs, attrIndicators, attrTechniques, attrNote,
+		attrRulesetName, attrIndicator, attrSeverity, attrRuleIDs, attrIndicators, attrTechniques, attrTacticIDs, attrTactics, attrNote,
 		attrEventType, attrEventTypeSource,
 	} {
 		assert.Contains(t, string(raw), "`"+key+"`", "README.md does not document %s", key)
