@@ -52,6 +52,11 @@ func createDefaultConfig() component.Config {
 			MaxAuthors:   defaultMaxTrackedAuthors,
 			SaveInterval: time.Minute,
 		},
+		GeoIP: GeoIPConfig{
+			CheckInterval:    time.Minute,
+			ImpossibleTravel: ImpossibleTravelConfig{MaxSpeedKMH: 900, MinDistanceKM: 300},
+			MaxPlacesPerUser: 32,
+		},
 		ErrorMode: ottl.IgnoreError,
 	}
 }

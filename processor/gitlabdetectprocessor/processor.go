@@ -33,6 +33,10 @@ type detectProcessor struct {
 	events      sync.Pool // of *event
 	tel         *telemetry
 
+	// GeoIP (geoip.go, geo.go): nil without geoip::databases.
+	geo         *geoDB
+	geoProfiles *geoProfiles
+
 	// Baseline persistence (lifecycle.go).
 	id           component.ID
 	storageID    *component.ID
@@ -78,6 +82,10 @@ func newDetectProcessor(cfg *Config, set component.TelemetrySettings) (*detectPr
 		return nil, err
 	}
 	automation := lowerSet(cfg.Automation.Accounts)
+	if cfg.GeoIP.enabled() {
+		p.geo = newGeoDB(cfg.GeoIP, set.Logger)
+		p.geoProfiles = newGeoProfiles(cfg.GeoIP, cfg.Baseline, cfg.Baseline.MaxAuthors)
+	}
 	p.events.New = func() any { return new(event) }
 	// Index keys are canonical names only: a name that is an alias (even a
 	// catalogued deprecated twin) misses the index and is resolved.
@@ -109,7 +117,7 @@ func newDetectProcessor(cfg *Config, set component.TelemetrySettings) (*detectPr
 
 	for i := range builtinRules {
 		d := &builtinRules[i]
-		if disabled[ruleKey(d.ID)] {
+		if disabled[ruleKey(d.ID)] || (d.Window.geo() && p.geoProfiles == nil) {
 			continue
 		}
 		meta := newMeta(i, d.ID, d.Name, d.Indicator, d.Description, d.Reference, d.Severity, d.Techniques, d.Tactics)
@@ -117,6 +125,9 @@ func newDetectProcessor(cfg *Config, set component.TelemetrySettings) (*detectPr
 		if d.Window != windowNone {
 			w := newWindowRule(meta, d.Window, cfg.Windows, cfg.Baseline, automation)
 			w.allow = allow
+			if d.Window.geo() {
+				w.geo = p.geoProfiles
+			}
 			p.windows = append(p.windows, w)
 			for _, t := range d.EventTypes {
 				e := p.entry(t)
@@ -215,6 +226,9 @@ func (p *detectProcessor) processRecord(ctx context.Context, rl plog.ResourceLog
 		attrs.PutStr(attrEventType, typ)
 		attrs.PutStr(attrEventTypeSource, string(src))
 	}
+	if p.geo != nil {
+		p.geo.annotate(&e)
+	}
 
 	if (entry == nil || (len(entry.rules) == 0 && len(entry.windows) == 0 && len(entry.custom) == 0)) && len(p.anyType) == 0 {
 		return nil
@@ -255,7 +269,11 @@ func (p *detectProcessor) detect(ctx context.Context, rl plog.ResourceLogs, sl p
 			}
 			switch v := w.observe(e); {
 			case v.fire:
-				ms = append(ms, matchOf(w.meta, v.note))
+				m := matchOf(w.meta, v.note)
+				if v.raise {
+					m.severity = m.severity.raised()
+				}
+				ms = append(ms, m)
 			case v.suppressed != "":
 				// Nothing is lost to tuning: the event keeps the rule's id
 				// and indicator, at LOW, with the reason in the note.

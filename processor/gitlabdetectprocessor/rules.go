@@ -91,7 +91,16 @@ const (
 	windowMassDownload
 	windowMassDeletion
 	windowTokenBurst
+	windowNewCountry
+	windowImpossibleTravel
+	windowGeoSensitive
 )
+
+// geo reports whether a windowed rule is a geo rule (geo.go): it needs
+// geoip::databases and shares the users' place profiles.
+func (k windowKind) geo() bool {
+	return k == windowNewCountry || k == windowImpossibleTravel || k == windowGeoSensitive
+}
 
 // ruleDef is one built-in rule. The README rule catalogue is generated from
 // this table (see readme_test.go).
@@ -1053,6 +1062,41 @@ var builtinRules = []ruleDef{
 		Reference:   refDetecting,
 		Baseline:    true,
 		Window:      windowTokenBurst,
+	},
+	{
+		ID: "GLD-104", Name: "Sign-in from a new country",
+		Indicator: IndicatorCredentialRisk, Severity: SeverityMedium, Techniques: []string{"T1078"}, Tactics: []string{"TA0001"},
+		Description: "A user signed in from a country none of their events came from in the last baseline.days days. The note gives both places and times. Needs geoip::databases.",
+		Fields:      []string{"author_id", "target_id", "client.geo.country.iso_code", "client.geo.locality.name", "client.as.number", "Timestamp"},
+		EventTypes:  loginSuccessTypes,
+		Condition:   "per user: the sign-in's country is not among the countries of the user's places within baseline.days, and the user has a place from an earlier day; kept at LOW when the network (AS number) is one the user has used before (another exit of the user's VPN); users without an earlier day are not judged",
+		Reference:   refDetecting,
+		Baseline:    true,
+		Window:      windowNewCountry,
+	},
+	{
+		ID: "GLD-105", Name: "Impossible travel between two sign-ins",
+		Indicator: IndicatorCredentialRisk, Severity: SeverityHigh, Techniques: []string{"T1078"}, Tactics: []string{"TA0001"},
+		Description: "Two sign-ins of one user came from places farther apart than geoip::impossible_travel::max_speed_kmh (default 900 km/h, an airliner) allows in the time between them. Private and unknown addresses are ignored. The note gives both places, both times, the distance and the speed. Needs geoip::databases.",
+		Fields:      []string{"author_id", "target_id", "client.geo.location.lat", "client.geo.location.lon", "client.as.number", "Timestamp"},
+		EventTypes:  loginSuccessTypes,
+		Condition:   "per user: distance to the previous located sign-in above min_distance_km and speed above max_speed_kmh; kept at LOW when the user has no earlier day, when the new place is one the user has been seen at (two offices), or when its network is one the user has used before (VPN exits)",
+		Reference:   refDetecting,
+		Baseline:    true,
+		Window:      windowImpossibleTravel,
+	},
+	{
+		ID: "GLD-106", Name: "Admin Mode or repository operation from a new country",
+		Indicator: IndicatorCredentialRisk, Severity: SeverityMedium, Techniques: []string{"T1078"}, Tactics: []string{"TA0001"},
+		Description: "A user enabled Admin Mode, or cloned, pushed or downloaded a repository, from a country none of their events came from in the last baseline.days days (Falco's two rules, against the user's own places instead of a fixed country list). A stolen token used from abroad shows here without any sign-in. Needs geoip::databases.",
+		Fields:      []string{"author_id", "client.geo.country.iso_code", "client.geo.locality.name", "client.as.number", "Timestamp"},
+		EventTypes:  geoSensitiveTypes,
+		Condition:   "per user: the event's country is not among the user's places within baseline.days, and the user has a place from an earlier day; kept at LOW when the network is one the user has used before",
+		Reference:   refDetecting,
+		NoLegacy:    noLegacyNoWording,
+		Raised:      "the event is user_enable_admin_mode",
+		Baseline:    true,
+		Window:      windowGeoSensitive,
 	},
 }
 
