@@ -56,6 +56,7 @@ func createDefaultConfig() component.Config {
 			CheckInterval:    time.Minute,
 			ImpossibleTravel: ImpossibleTravelConfig{MaxSpeedKMH: 900, MinDistanceKM: 300},
 			MaxPlacesPerUser: 32,
+			SharedPlaceUsers: 5,
 		},
 		ErrorMode: ottl.IgnoreError,
 	}

@@ -23,11 +23,13 @@ import (
 // the storage extension. An event is judged against the profile before it,
 // then learnt.
 //
-// Roaming is told apart from travel by what the profile already holds: a
+// Roaming is told apart from travel by what the profiles already hold: a
 // user with no day of history is not judged (every place is new to them);
-// a jump between two places the user has been seen at, or to a network
-// (autonomous system) the user has used before, such as another exit of
-// the user's VPN provider, is kept at LOW.
+// a jump to a place the user has been seen at, to a network (autonomous
+// system) the user has used before, such as another exit of the user's VPN
+// provider, or to a place of the organisation (where at least
+// geoip::shared_place_users users' events came from: an office, a company
+// VPN exit) is kept at LOW.
 
 // geoPlace is one place a user's events came from.
 type geoPlace struct {
@@ -41,6 +43,14 @@ type geoPlace struct {
 	First    int64   `json:"f"` // event times, Unix nanoseconds
 	Last     int64   `json:"s"`
 	SignedIn bool    `json:"i,omitempty"` // a located sign-in came from here (the last sign-in, when Last equals the user's)
+}
+
+// key names a place for the organisation's counts (see same).
+func (p geoPlace) key() string {
+	if p.City != "" {
+		return p.Country + "|" + strings.ToLower(p.City)
+	}
+	return fmt.Sprintf("%s|%.1f|%.1f", p.Country, p.Lat, p.Lon)
 }
 
 // same reports whether two records are the same place: the same country
@@ -88,10 +98,12 @@ type geoProfiles struct {
 	maxUsers  int
 	maxSpeed  float64 // km/h
 	minDist   float64 // km
+	shared    int     // users that make a place the organisation's
 
 	mu      sync.Mutex
 	users   map[actor]*list.Element
-	lru     *list.List // of *geoUser, most recently seen first
+	lru     *list.List     // of *geoUser, most recently seen first
+	places  map[string]int // place key -> users whose profile holds it
 	changed bool
 }
 
@@ -103,7 +115,8 @@ func newGeoProfiles(cfg GeoIPConfig, base BaselineConfig, maxUsers int) *geoProf
 	return &geoProfiles{
 		days: int32(days), maxPlaces: cfg.MaxPlacesPerUser, maxUsers: maxUsers,
 		maxSpeed: cfg.ImpossibleTravel.MaxSpeedKMH, minDist: cfg.ImpossibleTravel.MinDistanceKM,
-		users: map[actor]*list.Element{}, lru: list.New(),
+		shared: cfg.SharedPlaceUsers,
+		users:  map[actor]*list.Element{}, lru: list.New(), places: map[string]int{},
 	}
 }
 
@@ -170,6 +183,13 @@ func (g *geoProfiles) assess(e *event) geoVerdicts {
 			latest = p
 		}
 	}
+	// A place of the organisation: other users' events came from it.
+	sharedBy := 0
+	if !placeKnown {
+		sharedBy = g.places[here.key()]
+	}
+	orgPlace := sharedBy >= g.shared
+	orgNote := fmt.Sprintf("; kept at LOW: a place of the organisation (%d users' events came from it)", sharedBy)
 
 	if history && !countryKnown {
 		what := "sign-in"
@@ -179,8 +199,11 @@ func (g *geoProfiles) assess(e *event) geoVerdicts {
 		note := fmt.Sprintf("first %s from %s at %s; before it: %s at %s; countries of the last %d days: %s",
 			what, here.label(), stamp(at), latest.label(), stamp(latest.Last), g.days, strings.Join(u.countries(), ", "))
 		v := verdict{fire: true, note: note}
-		if asnKnown {
+		switch {
+		case asnKnown:
 			v = verdict{suppressed: reasonBaseline, note: note + "; kept at LOW: a network this user has used before (AS" + fmt.Sprint(here.ASN) + ")"}
+		case orgPlace:
+			v = verdict{suppressed: reasonBaseline, note: note + orgNote}
 		}
 		if signIn {
 			out.newCountry = v
@@ -208,6 +231,8 @@ func (g *geoProfiles) assess(e *event) geoVerdicts {
 				out.travel = verdict{suppressed: reasonBaseline, note: note + "; kept at LOW: both places are usual for this user"}
 			case asnKnown:
 				out.travel = verdict{suppressed: reasonBaseline, note: note + "; kept at LOW: a network this user has used before (AS" + fmt.Sprint(here.ASN) + ")"}
+			case orgPlace:
+				out.travel = verdict{suppressed: reasonBaseline, note: note + orgNote}
 			default:
 				out.travel = verdict{fire: true, note: note}
 			}
@@ -248,6 +273,7 @@ func (u *geoUser) countries() []string {
 // learn adds a place to the profile, or updates it, keeping the places
 // ordered by when they were last seen (most recent last).
 func (g *geoProfiles) learn(u *geoUser, here geoPlace) {
+	known := false
 	for i := range u.places {
 		p := u.places[i]
 		if !p.same(here) {
@@ -264,8 +290,11 @@ func (g *geoProfiles) learn(u *geoUser, here geoPlace) {
 		// Move it to its place in the order.
 		copy(u.places[i:], u.places[i+1:])
 		u.places = u.places[:len(u.places)-1]
-		here = p
+		here, known = p, true
 		break
+	}
+	if !known {
+		g.places[here.key()]++
 	}
 	// The most recent usually goes last: search from the end.
 	i := len(u.places)
@@ -276,7 +305,21 @@ func (g *geoProfiles) learn(u *geoUser, here geoPlace) {
 	copy(u.places[i+1:], u.places[i:])
 	u.places[i] = here
 	if over := len(u.places) - g.maxPlaces; over > 0 {
+		g.release(u.places[:over])
 		u.places = append(u.places[:0], u.places[over:]...)
+	}
+}
+
+// release takes places a profile no longer holds out of the
+// organisation's counts.
+func (g *geoProfiles) release(places []geoPlace) {
+	for _, p := range places {
+		k := p.key()
+		if g.places[k] <= 1 {
+			delete(g.places, k)
+			continue
+		}
+		g.places[k]--
 	}
 }
 
@@ -287,7 +330,9 @@ func (g *geoProfiles) prune(u *geoUser, at int64) {
 	for _, p := range u.places {
 		if dayOf(p.Last) >= from {
 			keep = append(keep, p)
+			continue
 		}
+		g.release([]geoPlace{p})
 	}
 	u.places = keep
 	if u.lastSignIn.Located && dayOf(u.lastSignIn.Last) < from {
@@ -305,7 +350,9 @@ func (g *geoProfiles) state(a actor) *geoUser {
 	for g.lru.Len() >= g.maxUsers {
 		oldest := g.lru.Back()
 		g.lru.Remove(oldest)
-		delete(g.users, oldest.Value.(*geoUser).user)
+		gone := oldest.Value.(*geoUser)
+		g.release(gone.places)
+		delete(g.users, gone.user)
 	}
 	a.name = strings.Clone(a.name)
 	u := &geoUser{user: a}
@@ -363,10 +410,14 @@ func (g *geoProfiles) unmarshal(raw []byte) error {
 			continue
 		}
 		u := g.state(a)
+		g.release(u.places)
 		u.places = append(u.places[:0], su.Places...)
 		sort.SliceStable(u.places, func(i, j int) bool { return u.places[i].Last < u.places[j].Last })
 		if over := len(u.places) - g.maxPlaces; over > 0 {
 			u.places = u.places[over:]
+		}
+		for _, p := range u.places {
+			g.places[p.key()]++
 		}
 		u.lastSignIn = geoPlace{}
 		if su.LastSignIn != nil {

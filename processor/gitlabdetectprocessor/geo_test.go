@@ -235,7 +235,48 @@ func TestGeoProfilesBounded(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 2, g.tracked())
+	held := 0
 	for el := g.lru.Front(); el != nil; el = el.Next() {
 		assert.Len(t, el.Value.(*geoUser).places, 3)
+		held += len(el.Value.(*geoUser).places)
 	}
+	counted := 0
+	for _, n := range g.places {
+		counted += n
+	}
+	assert.Equal(t, held, counted, "the organisation's counts follow the profiles")
+}
+
+// TestGeoSharedPlaces: a user's first sign-in from an office many
+// colleagues sign in from is a place of the organisation, not travel.
+func TestGeoSharedPlaces(t *testing.T) {
+	p, sink := newTestProcessor(t, geoConfig(t))
+	send := func(user int, place string, when time.Time) plog.LogRecord {
+		raw := eventJSON(t, map[string]any{
+			"id": "1", "author_id": user, "entity_id": user, "entity_type": "User", "event_type": "authenticated_with_password",
+			"author_name": "u", "entity_path": "u", "target_id": user, "target_type": "User", "target_details": "u",
+			"ip_address": geodb.Named(place).Addr(1 + user%10).String(), "created_at": when.Format(time.RFC3339Nano),
+			"details": map[string]any{"with": "standard"},
+		})
+		ld, lrs := newLogs()
+		appendEvent(t, lrs, raw, viaReceiver)
+		require.NoError(t, p.ConsumeLogs(context.Background(), ld))
+		recs := allRecords(sink)
+		return recs[len(recs)-1]
+	}
+	for u := 1; u <= 5; u++ { // five colleagues work from London
+		send(u, "london-office", at(0, "09:00"))
+	}
+	send(9, "berlin-office", at(0, "09:00"))
+	send(9, "berlin-office", at(1, "09:00"))
+	lr := send(9, "london-office", at(1, "09:30"))
+	assert.Equal(t, map[string]string{"GLD-104": "LOW", "GLD-105": "LOW"}, geoSeverities(t, lr))
+	assert.Contains(t, attrStr(lr, attrNote), "kept at LOW: a place of the organisation (5 users' events came from it)")
+
+	// Four are not enough.
+	for u := 11; u <= 14; u++ {
+		send(u, "lisbon", at(0, "09:00"))
+	}
+	lr = send(9, "lisbon", at(1, "10:00"))
+	assert.Equal(t, map[string]string{"GLD-104": "MEDIUM", "GLD-105": "HIGH"}, geoSeverities(t, lr))
 }

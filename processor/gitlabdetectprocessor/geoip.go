@@ -43,6 +43,10 @@ type GeoIPConfig struct {
 	// MaxPlacesPerUser bounds the places remembered per user (the least
 	// recently seen is forgotten first).
 	MaxPlacesPerUser int `mapstructure:"max_places_per_user"`
+	// SharedPlaceUsers makes a place the organisation's (an office, a
+	// company VPN exit) when the events of at least this many users came
+	// from it within baseline.days: a jump there is kept at LOW.
+	SharedPlaceUsers int `mapstructure:"shared_place_users"`
 }
 
 // ImpossibleTravelConfig configures GLD-105.
@@ -74,6 +78,9 @@ func (g GeoIPConfig) validate() []error {
 	}
 	if g.MaxPlacesPerUser < 1 {
 		errs = append(errs, fmt.Errorf("geoip::max_places_per_user: must be at least 1, got %d", g.MaxPlacesPerUser))
+	}
+	if g.SharedPlaceUsers < 2 {
+		errs = append(errs, fmt.Errorf("geoip::shared_place_users: must be at least 2, got %d", g.SharedPlaceUsers))
 	}
 	return errs
 }

@@ -189,7 +189,7 @@ func TestGeoIPConfigValidate(t *testing.T) {
 	for _, want := range []string{
 		"geoip::databases::0: must not be empty", "geoip::check_interval: must be positive",
 		"geoip::impossible_travel::max_speed_kmh: must be positive", "geoip::impossible_travel::min_distance_km: must not be negative",
-		"geoip::max_places_per_user: must be at least 1",
+		"geoip::max_places_per_user: must be at least 1", "geoip::shared_place_users: must be at least 2",
 	} {
 		assert.ErrorContains(t, err, want)
 	}

@@ -36,7 +36,7 @@ func TestUserTwoFactorFollowsTheEvents(t *testing.T) {
 		want bool
 	}{
 		{"Disabled One-time password authenticator", true}, // the WebAuthn device remains
-		{"Deleted WebAuthn device", false},                  // nothing remains
+		{"Deleted WebAuthn device", false},                 // nothing remains
 	}
 	for _, tt := range tests {
 		removal(tt.msg)
