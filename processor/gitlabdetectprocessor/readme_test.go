@@ -263,7 +263,7 @@ func TestREADMEDocumentsEveryOption(t *testing.T) {
 		"baseline.enabled", "baseline.days", "baseline.factor", "baseline.max_authors", "baseline.save_interval",
 		"automation.accounts", "storage", metricSuppressed,
 		"geoip.databases", "geoip.check_interval", "geoip.impossible_travel.max_speed_kmh",
-		"geoip.impossible_travel.min_distance_km", "geoip.max_places_per_user",
+		"geoip.impossible_travel.min_distance_km", "geoip.max_places_per_user", "geoip.shared_place_users",
 		attrGeoCountry, attrGeoLocality, attrGeoLat, attrGeoLon, attrASNumber, attrASOrg,
 		attrCategory, attrRuleUUID, attrRuleName, attrRuleCategory, attrRuleDescription, attrRuleReference,
 		attrRulesetName, attrIndicator, attrSeverity, attrRuleIDs, attrIndicators, attrTechniques, attrTacticIDs, attrTactics, attrNote,
