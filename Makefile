@@ -162,6 +162,13 @@ $(BENCHSTAT):
 bench: $(OCB) $(BENCHSTAT)
 	GO=$(GO) OCB=$(OCB) BENCHSTAT=$(BENCHSTAT) ./scripts/bench.sh
 
+## sigma: write every built-in rule gitlab_detect has as a Sigma rule (and
+## the windowed ones as Sigma correlation rules) into rules/sigma/; the
+## processor's TestSigmaRules fails when they are out of date
+.PHONY: sigma
+sigma:
+	$(GO) test ./processor/gitlabdetectprocessor/ -run '^TestSigmaRules$$' -count=1 -update
+
 ## run: the demo (simulator + distribution), or a real GitLab with GITLAB_URL and GITLAB_TOKEN
 .PHONY: run
 run: build

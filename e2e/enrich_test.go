@@ -58,10 +58,10 @@ service:
 
 // TestSecurityCriticalEventsEnriched runs the built distribution against
 // the simulator with the seven security-critical events of the KYRA
-// integration guide: each is tagged with its indicator, and the two the
+// integration guide: each is tagged with its indicator, and those the
 // event alone cannot decide (an unprotected CI/CD variable, a long-lived
-// token) carry what the receiver looked up, on the poll and the stream
-// path alike.
+// token, a removed authenticator that may have been the user's last) carry
+// what the receiver looked up, on the poll and the stream path alike.
 func TestSecurityCriticalEventsEnriched(t *testing.T) {
 	bin := collectorBinary(t)
 	sim := gitlabsim.New(gitlabsim.Options{Seed: 12, Tokens: map[string]gitlabsim.Token{apiToken: {UserID: 1, Admin: true}}})
@@ -110,6 +110,18 @@ func TestSecurityCriticalEventsEnriched(t *testing.T) {
 	member := build("member_created")
 	member.Details = map[string]any{"add": "user_access", "as": "Default role: Owner", "member_id": 4242}
 	destroyed := build("project_destroyed")
+	// One-time password apps removed (GitLab's EE::TwoFactor::
+	// DestroyOtpService message): for one user the last factor, for the
+	// other a WebAuthn device remains. The receiver looks each user up
+	// after the event (an administrator's token sees two_factor_enabled).
+	lastFactor, oneLeft := sim.Users()[2], sim.Users()[3]
+	sim.SetTwoFactor(lastFactor.ID, gitlabsim.TwoFactor{OTP: true})
+	sim.SetTwoFactor(oneLeft.ID, gitlabsim.TwoFactor{OTP: true, WebAuthnDevices: 1})
+	otpRemoved := func(u gitlabsim.User) gitlabsim.Event {
+		return gitlabsim.Event{Type: "user_disable_two_factor", Entity: gitlabsim.Entity{Type: gitlabsim.EntityUser, ID: u.ID},
+			Author: gitlabsim.Author{ID: u.ID}, Target: gitlabsim.Target{ID: u.ID, Type: "User", Details: u.Name},
+			CustomMessage: "Disabled One-time password authenticator", CreatedAt: at}
+	}
 	deployKey := gitlabsim.Event{Type: "deploy_key_added", Entity: projectE, Author: gitlabsim.Author{ID: admin.ID},
 		Target: gitlabsim.Target{ID: int64(8001), Type: "DeployKey", Details: "ci-push"}, Details: map[string]any{"add": "deploy_key"},
 		CustomMessage: "Added deploy key", CreatedAt: at}
@@ -119,15 +131,18 @@ func TestSecurityCriticalEventsEnriched(t *testing.T) {
 	for name, ev := range map[string]gitlabsim.Event{
 		"two_factor": twoFactor, "visibility": visibility, "member": member, "destroyed": destroyed,
 		"deploy_key": deployKey, "variable_unprotected": variable("AWS_SECRET_ACCESS_KEY"), "pat_two_years": pat(7001),
+		"otp_last_factor": otpRemoved(lastFactor),
 	} {
 		polled[name] = sim.Insert(ev)
 	}
 	c.start()
 
-	// Streamed: the protected variable and the short-lived token.
+	// Streamed: the protected variable, the short-lived token, and the
+	// removal that leaves a factor.
 	streamed := map[string]gitlabsim.StoredEvent{
 		"variable_protected": sim.Insert(variable("SONAR_TOKEN")),
 		"pat_one_week":       sim.Insert(pat(7002)),
+		"otp_one_left":       sim.Insert(otpRemoved(oneLeft)),
 	}
 	streamURL := fmt.Sprintf("http://127.0.0.1:%d/webhook/gitlab-audit", streamPort)
 	for name, ev := range streamed {
@@ -164,6 +179,7 @@ func TestSecurityCriticalEventsEnriched(t *testing.T) {
 		"two_factor": "security_downgrade", "visibility": "data_exposure", "member": "privilege_escalation",
 		"deploy_key": "persistent_access", "variable_unprotected": "secret_exposure", "destroyed": "data_destruction",
 		"pat_two_years": "credential_risk", "pat_one_week": "credential_risk",
+		"otp_last_factor": "security_downgrade", "otp_one_left": "security_downgrade",
 		// Decided by the lookup: protected and masked, nothing to report.
 		"variable_protected": "",
 	}
@@ -182,6 +198,8 @@ func TestSecurityCriticalEventsEnriched(t *testing.T) {
 		"pat_two_years":        {"GLD-099", "HIGH"},     // two years, api scope
 		"pat_one_week":         {"GLD-090", "LOW"},      // within token_max_lifetime
 		"deploy_key":           {"GLD-061", "HIGH"},
+		"otp_last_factor":      {"GLD-002", "HIGH"}, // the account is left with a password only
+		"otp_one_left":         {"GLD-002", "LOW"},  // a WebAuthn device remains
 	} {
 		a := get(name)
 		assert.Equal(t, want[0], a["security_rule.uuid"], "%s: top rule", name)
@@ -208,6 +226,14 @@ func TestSecurityCriticalEventsEnriched(t *testing.T) {
 	assert.Equal(t, "ok", k["gitlab.enrichment.status"])
 	assert.Equal(t, true, k["gitlab.deploy_key.can_push"])
 	assert.Equal(t, false, get("member")["gitlab.author.bot"], "authors are looked up")
+	o := get("otp_last_factor")
+	assert.Equal(t, "poll", o["gitlab.audit.source"])
+	assert.Equal(t, "ok", o["gitlab.enrichment.status"])
+	assert.Equal(t, false, o["gitlab.target_user.two_factor_enabled"])
+	o = get("otp_one_left")
+	assert.Equal(t, "stream", o["gitlab.audit.source"])
+	assert.Equal(t, "ok", o["gitlab.enrichment.status"])
+	assert.Equal(t, true, o["gitlab.target_user.two_factor_enabled"])
 	for name, ev := range all {
 		r, _ := find(ev)
 		for k, val := range r.attrs {

@@ -35,6 +35,27 @@ const (
 	AttrIDConflict = "gitlab.audit.id_conflict"
 )
 
+// Attributes gitlab_detect writes: where a client address is, and the
+// MITRE ATT&CK tactics of a detection.
+const (
+	// AttrThreatTacticID and AttrThreatTacticName (ECS threat.tactic.*),
+	// next to threat.technique.id: the distinct tactics the matched rules'
+	// techniques are mapped under, ids and names in the same order.
+	AttrThreatTacticID   = "threat.tactic.id"
+	AttrThreatTacticName = "threat.tactic.name"
+
+	// Where the client address is, from a GeoIP database (public
+	// addresses only): ISO 3166-1 alpha-2 country code, city name
+	// (English), coordinates (doubles, degrees), autonomous system number
+	// (int) and its organization.
+	AttrClientGeoCountryISOCode  = "client.geo.country.iso_code"
+	AttrClientGeoLocalityName    = "client.geo.locality.name"
+	AttrClientGeoLocationLat     = "client.geo.location.lat"
+	AttrClientGeoLocationLon     = "client.geo.location.lon"
+	AttrClientASNumber           = "client.as.number"
+	AttrClientASOrganizationName = "client.as.organization.name"
+)
+
 // Field is one value of a GitLab audit event: the record attribute the
 // receiver writes it as, and the key GitLab writes it under, at the top
 // level of the event (streamed events, audit_json.log lines) or under

@@ -14,7 +14,7 @@ import (
 
 func TestCatalogLoads(t *testing.T) {
 	all := All()
-	require.Len(t, all, 528)
+	require.Len(t, all, 535)
 	for _, ti := range all {
 		assert.NotEmpty(t, ti.FeatureCategory, ti.Name)
 		assert.Contains(t, Categories, ti.Category, ti.Name)

@@ -17,9 +17,14 @@ import (
 	"sync"
 )
 
-// event_types.tsv is copied from the team's shared GitLab facts
-// (shared/gitlab/event-types.tsv): GitLab's audit event types with their
-// feature category and whether they are saved to the database.
+// event_types.tsv started as a copy of the team's shared GitLab facts
+// (shared/gitlab/event-types.tsv, read from GitLab's docs page
+// doc/user/compliance/audit_event_types.md); rows added since name their
+// source in the last column, GitLab's config/audit_events/types/<name>.yml
+// definitions: GitLab's audit event types with their feature category and
+// whether they are saved to the database. Names GitLab renamed stay as
+// rows whose description starts with "Deprecated", and resolve to the
+// current name (alias.go).
 //
 //go:embed event_types.tsv
 var catalogTSV string

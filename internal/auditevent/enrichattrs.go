@@ -61,6 +61,13 @@ const (
 	// AttrAuthorUserType is the author's user type as GitLab reports it
 	// (e.g. human, project_bot, service_account), when visible.
 	AttrAuthorUserType = "gitlab.author.user_type"
+
+	// AttrTargetUserTwoFactorEnabled is whether the user an event is about
+	// (its target) still has two-factor authentication on (bool), looked up
+	// after the event: two_factor_enabled of GET /users/:id, which GitLab
+	// shows to administrators and auditors only. Written on
+	// user_disable_two_factor, whose status attributes describe this lookup.
+	AttrTargetUserTwoFactorEnabled = "gitlab.target_user.two_factor_enabled"
 )
 
 // Values of AttrEnrichmentStatus.

@@ -245,6 +245,9 @@ func automationReason(e *event, accounts map[string]struct{}) string {
 // baselineKey is the storage key of a rule's baselines.
 func baselineKey(ruleID string) string { return "baseline/" + ruleID }
 
+// geoProfilesKey is the storage key of the users' places (geo.go).
+const geoProfilesKey = "baseline/geo"
+
 // loadBaselines restores the baselines of the windowed rules from storage.
 // A baseline that cannot be read is started empty, with a warning: it is
 // learnt again from the events.
@@ -265,6 +268,18 @@ func (p *detectProcessor) loadBaselines(ctx context.Context) {
 			p.logger.Warn("The stored baseline is unreadable; it is learnt again from the events.", zap.String("rule", w.meta.id), zap.Error(err))
 		}
 	}
+	if p.geoProfiles == nil {
+		return
+	}
+	raw, err := p.store.Get(ctx, geoProfilesKey)
+	switch {
+	case err != nil:
+		p.logger.Warn("Cannot read the stored places of users; they are learnt again from the events.", zap.Error(err))
+	case raw != nil:
+		if err := p.geoProfiles.unmarshal(raw); err != nil {
+			p.logger.Warn("The stored places of users are unreadable; they are learnt again from the events.", zap.Error(err))
+		}
+	}
 }
 
 // saveBaselines writes the baselines that changed since the last save.
@@ -280,6 +295,15 @@ func (p *detectProcessor) saveBaselines(ctx context.Context) error {
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", w.meta.id, err))
+		}
+	}
+	if p.geoProfiles != nil {
+		raw, changed, err := p.geoProfiles.marshal()
+		if err == nil && changed {
+			err = p.store.Set(ctx, geoProfilesKey, raw)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("geo places: %w", err))
 		}
 	}
 	if len(errs) > 0 {

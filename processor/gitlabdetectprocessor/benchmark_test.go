@@ -24,7 +24,8 @@ const benchBatch = 1000
 var processorKeys = map[string]bool{
 	attrCategory: true, attrRuleUUID: true, attrRuleName: true, attrRuleCategory: true, attrRuleDescription: true,
 	attrRuleReference: true, attrRulesetName: true, attrIndicator: true, attrSeverity: true, attrRuleIDs: true,
-	attrIndicators: true, attrTechniques: true, attrNote: true,
+	attrIndicators: true, attrTechniques: true, attrNote: true, attrTacticIDs: true, attrTactics: true,
+	attrGeoCountry: true, attrGeoLocality: true, attrGeoLat: true, attrGeoLon: true, attrASNumber: true, attrASOrg: true,
 }
 
 // benchEvent builds a receiver-shaped record body for the benchmark mix.
@@ -168,11 +169,17 @@ func BenchmarkProcessLogs(b *testing.B) {
 			c.CustomRules = customRules(50, true)
 			return c
 		}, 0},
+		// Every record's public address located, the geo rules on.
+		{"builtin+geoip", "realistic", func() *Config { return geoConfig(b) }, 0},
 	}
 	for _, bc := range cases {
 		b.Run(bc.name, func(b *testing.B) {
 			p, err := newDetectProcessor(bc.cfg(), componenttest.NewNopTelemetrySettings())
 			require.NoError(b, err)
+			if p.geo != nil {
+				p.geo.start()
+				defer p.geo.shutdown()
+			}
 			addSyntheticRules(p, bc.extra)
 			// Records are built as the receiver builds them (attributes added
 			// one by one, so their slices have the spare capacity append

@@ -50,6 +50,9 @@ type Config struct {
 	// Storage is the ID of a storage extension (e.g. file_storage) that
 	// keeps the baselines across restarts; without it they live in memory.
 	Storage *component.ID `mapstructure:"storage"`
+	// GeoIP locates client addresses with MaxMind-format databases and
+	// configures the geo rules GLD-104..106 (geoip.go).
+	GeoIP GeoIPConfig `mapstructure:"geoip"`
 	// CustomRules are rules written as OTTL log conditions.
 	CustomRules []CustomRuleConfig `mapstructure:"custom_rules"`
 	// ErrorMode tells what to do when a custom rule's condition fails to
@@ -274,6 +277,7 @@ func (cfg *Config) compile(set component.TelemetrySettings) (*compiled, error) {
 	}
 	errs = append(errs, cfg.Windows.validate()...)
 	errs = append(errs, cfg.Baseline.validate()...)
+	errs = append(errs, cfg.GeoIP.validate()...)
 	for i, a := range cfg.Automation.Accounts {
 		if strings.TrimSpace(a) == "" {
 			add("automation::accounts::%d: must not be empty", i)

@@ -154,5 +154,5 @@ func TestSeverityOverrideOfCustomRuleIsKnown(t *testing.T) {
 	cfg, err := loadConfig(t, "full")
 	require.NoError(t, err)
 	cfg.CustomRules = nil
-	assert.ErrorContains(t, cfg.Validate(), `rules::severity_overrides["custom-ci-bot-token"]: unknown rule id`)
+	assert.ErrorContains(t, cfg.Validate(), `rules::severity_overrides::custom-ci-bot-token: unknown rule id`)
 }

@@ -60,6 +60,9 @@ type event struct {
 	roleDone   bool
 	from, to   pcommon.Value
 	changeDone bool
+	// the geo rules' verdicts, computed once per event (window.go)
+	geo     geoVerdicts
+	geoDone bool
 }
 
 func (e *event) init(lr plog.LogRecord) {

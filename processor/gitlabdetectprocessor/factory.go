@@ -52,6 +52,12 @@ func createDefaultConfig() component.Config {
 			MaxAuthors:   defaultMaxTrackedAuthors,
 			SaveInterval: time.Minute,
 		},
+		GeoIP: GeoIPConfig{
+			CheckInterval:    time.Minute,
+			ImpossibleTravel: ImpossibleTravelConfig{MaxSpeedKMH: 900, MinDistanceKM: 300},
+			MaxPlacesPerUser: 32,
+			SharedPlaceUsers: 5,
+		},
 		ErrorMode: ottl.IgnoreError,
 	}
 }

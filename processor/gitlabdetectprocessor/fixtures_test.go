@@ -33,7 +33,10 @@ import (
 //     older than 17.0, or streamed as event_type audit_operation).
 
 type fixtureFile struct {
-	Rule      string            `json:"rule"`
+	Rule string `json:"rule"`
+	// GeoIP runs the fixture with a database of testbed/geodb's World
+	// (geoip_test.go).
+	GeoIP     bool              `json:"geoip"`
 	Cases     []fixtureCase     `json:"cases"`
 	Sequences []fixtureSequence `json:"sequences"`
 }
@@ -208,7 +211,11 @@ func TestWindowedRuleFixtures(t *testing.T) {
 		for _, s := range f.Sequences {
 			for _, dv := range deliveries {
 				t.Run(fmt.Sprintf("%s/%s/%s", d.ID, s.Name, dv.name), func(t *testing.T) {
-					p, sink := newTestProcessor(t, defaultConfig())
+					cfg := defaultConfig()
+					if f.GeoIP {
+						cfg = geoConfig(t)
+					}
+					p, sink := newTestProcessor(t, cfg)
 					for _, batch := range s.Batches {
 						ld, lrs := newLogs()
 						for _, raw := range batch {

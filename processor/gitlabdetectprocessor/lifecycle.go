@@ -14,10 +14,15 @@ import (
 	"go.uber.org/zap"
 )
 
-// start opens the storage extension's client and restores the baselines.
-// Without storage (or with baselines off) baselines live in memory and are
-// learnt again after a restart.
+// start reads the GeoIP databases, opens the storage extension's client
+// and restores the baselines. Without storage (or with baselines off)
+// baselines live in memory and are learnt again after a restart.
 func (p *detectProcessor) start(ctx context.Context, host component.Host) error {
+	if p.geo != nil {
+		p.geo.start()
+	} else {
+		p.logger.Info("No GeoIP database (geoip::databases): client addresses are not located and the geo rules GLD-104 to GLD-106 are off")
+	}
 	if p.storageID == nil || !p.hasBaselines() {
 		return nil
 	}
@@ -60,6 +65,9 @@ func (p *detectProcessor) saveLoop(interval time.Duration) {
 
 // shutdown saves the baselines a last time and closes the storage client.
 func (p *detectProcessor) shutdown(ctx context.Context) error {
+	if p.geo != nil {
+		p.geo.shutdown()
+	}
 	if p.store == nil {
 		return nil
 	}
@@ -72,6 +80,9 @@ func (p *detectProcessor) shutdown(ctx context.Context) error {
 }
 
 func (p *detectProcessor) hasBaselines() bool {
+	if p.geoProfiles != nil {
+		return true
+	}
 	for _, w := range p.windows {
 		if w.base != nil {
 			return true

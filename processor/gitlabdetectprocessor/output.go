@@ -8,6 +8,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/kyra-mdr/otelcol-gitlab/internal/auditevent"
 )
 
 // Attributes written by the processor.
@@ -30,6 +32,8 @@ const (
 	attrRuleIDs    = "gitlab.detect.rule_ids"
 	attrIndicators = "gitlab.detect.indicators"
 	attrTechniques = "threat.technique.id"
+	attrTacticIDs  = auditevent.AttrThreatTacticID
+	attrTactics    = auditevent.AttrThreatTacticName
 	attrNote       = "gitlab.detect.note"
 )
 
@@ -42,7 +46,8 @@ type ruleMeta struct {
 	reference   string
 	severity    Severity
 	techniques  []string
-	order       int // position in the catalogue, for deterministic ties
+	tactics     []string // ATT&CK tactic ids (attack.go) the techniques are mapped under
+	order       int      // position in the catalogue, for deterministic ties
 }
 
 // match is one rule that matched a record, with the severity it has on
@@ -96,12 +101,19 @@ func writeDetections(lr plog.LogRecord, ms []match, rulesetName string) {
 	ids.EnsureCapacity(len(ms))
 	indicators := attrs.PutEmptySlice(attrIndicators)
 	techniques := attrs.PutEmptySlice(attrTechniques)
+	tacticIDs := attrs.PutEmptySlice(attrTacticIDs)
+	tacticNames := attrs.PutEmptySlice(attrTactics)
 	var notes []string
 	for _, m := range ms {
 		ids.AppendEmpty().SetStr(m.meta.id)
 		appendUnique(indicators, m.meta.indicator)
 		for _, t := range m.meta.techniques {
 			appendUnique(techniques, t)
+		}
+		for _, id := range m.meta.tactics {
+			if appendUnique(tacticIDs, id) {
+				tacticNames.AppendEmpty().SetStr(attackTactics[id].Name)
+			}
 		}
 		if m.note != "" {
 			notes = append(notes, m.meta.id+": "+m.note)
@@ -123,12 +135,14 @@ func putOrRemove(attrs pcommon.Map, key, value string) {
 	attrs.Remove(key)
 }
 
-// appendUnique appends s to the slice unless it is already there.
-func appendUnique(sl pcommon.Slice, s string) {
+// appendUnique appends s to the slice unless it is already there, and
+// reports whether it did.
+func appendUnique(sl pcommon.Slice, s string) bool {
 	for i := 0; i < sl.Len(); i++ {
 		if sl.At(i).Str() == s {
-			return
+			return false
 		}
 	}
 	sl.AppendEmpty().SetStr(s)
+	return true
 }

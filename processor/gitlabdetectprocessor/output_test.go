@@ -53,6 +53,8 @@ func TestOutputAttributes(t *testing.T) {
 	assert.Equal(t, []string{"GLD-030"}, sliceAttr(lr, "gitlab.detect.rule_ids"))
 	assert.Equal(t, []string{"data_exposure"}, sliceAttr(lr, "gitlab.detect.indicators"))
 	assert.Equal(t, []string{"T1213.003"}, sliceAttr(lr, "threat.technique.id"))
+	assert.Equal(t, []string{"TA0009"}, sliceAttr(lr, "threat.tactic.id"))
+	assert.Equal(t, []string{"Collection"}, sliceAttr(lr, "threat.tactic.name"))
 	assert.Equal(t, "Repository", attrStr(lr, "gitlab.audit.category"))
 	_, hasNote := lr.Attributes().Get("gitlab.detect.note")
 	assert.False(t, hasNote)

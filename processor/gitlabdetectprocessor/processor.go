@@ -33,6 +33,10 @@ type detectProcessor struct {
 	events      sync.Pool // of *event
 	tel         *telemetry
 
+	// GeoIP (geoip.go, geo.go): nil without geoip::databases.
+	geo         *geoDB
+	geoProfiles *geoProfiles
+
 	// Baseline persistence (lifecycle.go).
 	id           component.ID
 	storageID    *component.ID
@@ -78,6 +82,10 @@ func newDetectProcessor(cfg *Config, set component.TelemetrySettings) (*detectPr
 		return nil, err
 	}
 	automation := lowerSet(cfg.Automation.Accounts)
+	if cfg.GeoIP.enabled() {
+		p.geo = newGeoDB(cfg.GeoIP, set.Logger)
+		p.geoProfiles = newGeoProfiles(cfg.GeoIP, cfg.Baseline, cfg.Baseline.MaxAuthors)
+	}
 	p.events.New = func() any { return new(event) }
 	// Index keys are canonical names only: a name that is an alias (even a
 	// catalogued deprecated twin) misses the index and is resolved.
@@ -97,26 +105,29 @@ func newDetectProcessor(cfg *Config, set component.TelemetrySettings) (*detectPr
 		}
 	}
 	disabled, overrides := cc.disabled, cc.overrides
-	newMeta := func(order int, id, name, indicator, description, reference string, sev Severity, techniques []string) *ruleMeta {
+	newMeta := func(order int, id, name, indicator, description, reference string, sev Severity, techniques, tactics []string) *ruleMeta {
 		if o, ok := overrides[ruleKey(id)]; ok {
 			sev = o
 		}
 		return &ruleMeta{
 			id: id, name: name, indicator: indicator, description: description, reference: reference,
-			severity: sev, techniques: techniques, order: order,
+			severity: sev, techniques: techniques, tactics: uniqueStrings(append([]string(nil), tactics...)), order: order,
 		}
 	}
 
 	for i := range builtinRules {
 		d := &builtinRules[i]
-		if disabled[ruleKey(d.ID)] {
+		if disabled[ruleKey(d.ID)] || (d.Window.geo() && p.geoProfiles == nil) {
 			continue
 		}
-		meta := newMeta(i, d.ID, d.Name, d.Indicator, d.Description, d.Reference, d.Severity, d.Techniques)
+		meta := newMeta(i, d.ID, d.Name, d.Indicator, d.Description, d.Reference, d.Severity, d.Techniques, d.Tactics)
 		allow := perRule[ruleKey(d.ID)]
 		if d.Window != windowNone {
 			w := newWindowRule(meta, d.Window, cfg.Windows, cfg.Baseline, automation)
 			w.allow = allow
+			if d.Window.geo() {
+				w.geo = p.geoProfiles
+			}
 			p.windows = append(p.windows, w)
 			for _, t := range d.EventTypes {
 				e := p.entry(t)
@@ -137,7 +148,8 @@ func newDetectProcessor(cfg *Config, set component.TelemetrySettings) (*detectPr
 		}
 		sev, seq := cc.custom[i].severity, cc.custom[i].seq
 		r := &customRule{
-			meta:  newMeta(len(builtinRules)+i, c.ID, c.Name, c.Indicator, c.Description, c.Reference, sev, append([]string(nil), c.Techniques...)),
+			meta: newMeta(len(builtinRules)+i, c.ID, c.Name, c.Indicator, c.Description, c.Reference, sev,
+				append([]string(nil), c.Techniques...), tacticsOf(c.Techniques)),
 			types: canonicalTypes(c.EventTypes),
 			allow: perRule[ruleKey(c.ID)],
 			seq:   seq,
@@ -214,6 +226,9 @@ func (p *detectProcessor) processRecord(ctx context.Context, rl plog.ResourceLog
 		attrs.PutStr(attrEventType, typ)
 		attrs.PutStr(attrEventTypeSource, string(src))
 	}
+	if p.geo != nil {
+		p.geo.annotate(&e)
+	}
 
 	if (entry == nil || (len(entry.rules) == 0 && len(entry.windows) == 0 && len(entry.custom) == 0)) && len(p.anyType) == 0 {
 		return nil
@@ -234,18 +249,16 @@ func (p *detectProcessor) detect(ctx context.Context, rl plog.ResourceLogs, sl p
 	g := globalCheck{al: p.global}
 	if entry != nil {
 		for _, r := range entry.rules {
-			ok, raise, note := true, false, ""
+			ok, adj, note := true, gradeSame, ""
 			switch {
 			case r.match != nil:
 				ok, note = r.match(e, &p.env)
 			case r.grade != nil:
-				ok, raise, note = r.grade(e, &p.env)
+				ok, adj, note = r.grade(e, &p.env)
 			}
 			if ok && !g.allowed(e) && !r.allow.matches(e) {
 				m := matchOf(r.meta, note)
-				if raise {
-					m.severity = m.severity.raised()
-				}
+				m.severity = adj.apply(m.severity)
 				ms = append(ms, m)
 			}
 		}
@@ -256,7 +269,11 @@ func (p *detectProcessor) detect(ctx context.Context, rl plog.ResourceLogs, sl p
 			}
 			switch v := w.observe(e); {
 			case v.fire:
-				ms = append(ms, matchOf(w.meta, v.note))
+				m := matchOf(w.meta, v.note)
+				if v.raise {
+					m.severity = m.severity.raised()
+				}
+				ms = append(ms, m)
 			case v.suppressed != "":
 				// Nothing is lost to tuning: the event keeps the rule's id
 				// and indicator, at LOW, with the reason in the note.

@@ -134,7 +134,8 @@ func TestEveryCatalogedTypeGetsItsCategory(t *testing.T) {
 // written for its own event type: lookup is one map access, whatever the
 // number of rules.
 func TestRulesAreIndexedByEventType(t *testing.T) {
-	p, err := newDetectProcessor(defaultConfig(), componenttest.NewNopTelemetrySettings())
+	// With a GeoIP database, so that the geo rules are registered too.
+	p, err := newDetectProcessor(geoConfig(t), componenttest.NewNopTelemetrySettings())
 	require.NoError(t, err)
 	for typ, e := range p.index {
 		for _, r := range e.rules {

@@ -32,14 +32,14 @@ type publicRule struct {
 
 // publicRules lists every row of the team's detections.tsv.
 var publicRules = []publicRule{
-	{"Falco", "Repository Operation made from unknown country", nil, "Not as such: needs GeoIP enrichment and a country list, which audit events do not carry. Add a GeoIP step before this processor and a custom rule on its attribute. Bulk clones are GLD-101."},
-	{"Falco", "Admin Mode from unknown country", nil, "Needs GeoIP (see above). Enabling Admin Mode itself is routine for administrators and not tagged."},
+	{"Falco", "Repository Operation made from unknown country", []string{"GLD-106"}, "With geoip.databases: against each user's own countries of the last baseline.days days instead of a fixed list. Bulk clones are GLD-101."},
+	{"Falco", "Admin Mode from unknown country", []string{"GLD-106"}, "With geoip.databases; HIGH for Admin Mode. Enabling Admin Mode from a usual country is routine and not tagged."},
 	{"Falco", "Failed Login with Standard Authentication", []string{"GLD-095", "GLD-100"}, "Single failures at INFO; failures followed by a success at HIGH."},
 	{"Falco", "Failed Login with failed OTP", []string{"GLD-095", "GLD-100"}, ""},
 	{"Falco", "Failed Login with failed WebAuthn", []string{"GLD-095", "GLD-100"}, ""},
 	{"Falco", "OmniAuth Authentication failed", []string{"GLD-095", "GLD-100"}, ""},
 	{"Falco", "User Access has been locked", []string{"GLD-094"}, ""},
-	{"Falco", "User disabled two-factor authentication", []string{"GLD-001", "GLD-002"}, "Removing one authenticator (GLD-002) is told apart from turning 2FA off (GLD-001)."},
+	{"Falco", "User disabled two-factor authentication", []string{"GLD-001", "GLD-002"}, "Removing one authenticator (GLD-002) is told apart from turning 2FA off (GLD-001); GLD-002 is HIGH unless the receiver's lookup says another factor remains."},
 	{"Falco", "Group 2-Factor Authentication configuration changed", []string{"GLD-003", "GLD-004"}, "Only weakening changes fire (requirement off, longer grace period); Falco fires on any change, enabling included."},
 	{"Falco", "Administrator Access Level was enabled on a user", []string{"GLD-042"}, ""},
 	{"Falco", "Administrator impersonated another user", []string{"GLD-044"}, "Start of impersonation only; Falco also fires on the stop."},
@@ -66,7 +66,7 @@ var publicRules = []publicRule{
 	{"Datadog", "Gitlab SSO disabled", []string{"GLD-005"}, "Same custom message, plus SAML disabled altogether and the change/to form."},
 	{"Datadog", "GitLab brute force attack", []string{"GLD-100"}, "Threshold and window configurable (default 5 failures in 10m)."},
 	{"Datadog", "Multiple GitLab OTP attempts denied", []string{"GLD-100", "GLD-094", "GLD-095"}, "High tier (failures then success) is GLD-100, medium (lockout) GLD-094; the low tier (repeated failures without success) is left to the INFO-level GLD-095."},
-	{"Datadog", "Impossible travel GitLab event", nil, "Needs GeoIP coordinates per sign-in, which audit events do not carry."},
+	{"Datadog", "Impossible travel GitLab event", []string{"GLD-105"}, "With geoip.databases; max_speed_kmh configurable (default 900). Roaming between a user's known places or networks (offices, VPN exits) is kept at LOW."},
 	{"Datadog", "GitLab successive project or repository downloads", []string{"GLD-101"}, "Counts distinct repositories, and git clones when include_git_clones; alerts above each author's usual peak, with a higher threshold for automation accounts."},
 	{"Sentinel", "GitLab - Repository visibility to Public", []string{"GLD-030"}, "Reads lower-case from/to, so the legacy change/from/to shape Sentinel targets works."},
 	{"Sentinel", "GitLab - Abnormal number of repositories deleted", []string{"GLD-102"}, "Per author: a threshold, and a 14-day per-author baseline of usual peaks (kept in the storage extension) instead of Sentinel's global 7-day average."},
@@ -87,7 +87,7 @@ var publicRules = []publicRule{
 	{"Chronicle (GitHub analog)", "Access granted to PAT followed by many non-public clones", []string{"GLD-090", "GLD-101"}, "Both halves are detected, but not correlated into one sequence."},
 	{"Chronicle (GitHub analog)", "High number of non-public repositories downloaded", []string{"GLD-101"}, ""},
 	{"GitLab guidance", "Credential exposure and token abuse", []string{"GLD-090", "GLD-091", "GLD-099", "GLD-052", "GLD-054", "GLD-060", "GLD-061", "GLD-070", "GLD-071", "GLD-072", "GLD-073", "GLD-074", "GLD-097"}, "GLD-061/074/099 use the receiver's enrichment (token expiry and scopes, variable flags, deploy key write access). \"By an unexpected user\" is site-specific: allowlists or custom rules."},
-	{"GitLab guidance", "Compromised user account", []string{"GLD-001", "GLD-002", "GLD-005", "GLD-059", "GLD-090", "GLD-096", "GLD-098"}, "Unusual location or device needs enrichment the events do not carry."},
+	{"GitLab guidance", "Compromised user account", []string{"GLD-001", "GLD-002", "GLD-005", "GLD-059", "GLD-090", "GLD-096", "GLD-098", "GLD-104", "GLD-105", "GLD-106"}, "Unusual locations are GLD-104 to GLD-106 with a GeoIP database; devices are not in the events."},
 	{"GitLab guidance", "CI/CD abuse", []string{"GLD-023", "GLD-056", "GLD-070", "GLD-071", "GLD-072", "GLD-074"}, "Pipeline configuration changes are Git pushes, not audit events; job-token use (user_authenticated_using_job_token) is stream-only and high-volume, left to custom rules."},
 	{"GitLab guidance", "Compromised instance", []string{"GLD-042", "GLD-043", "GLD-060"}, "\"Root user activity\" is a custom rule on user.name."},
 	{"GitLab guidance", "Misconfigured project or group settings", []string{"GLD-007", "GLD-008", "GLD-010", "GLD-011", "GLD-012", "GLD-030", "GLD-031", "GLD-032", "GLD-057", "GLD-080", "GLD-081"}, "Server hooks have no audit event."},
@@ -116,6 +116,9 @@ func generateRuleTable() string {
 		if d.Raised != "" {
 			sev += " (" + d.Severity.raised().String() + " when " + d.Raised + ")"
 		}
+		if d.Lowered != "" {
+			sev += " (" + gradeLower.apply(d.Severity).String() + " when " + d.Lowered + ")"
+		}
 		uses := "–"
 		switch {
 		case len(d.Enrichment) > 0:
@@ -123,8 +126,12 @@ func generateRuleTable() string {
 		case d.Baseline:
 			uses = "per-author baseline, automation threshold"
 		}
+		attack := make([]string, len(d.Techniques))
+		for i, tech := range d.Techniques {
+			attack[i] = fmt.Sprintf("%s (%s %s)", tech, d.Tactics[i], attackTactics[d.Tactics[i]].Name)
+		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			d.ID, cell(d.Name), d.Indicator, cell(sev), strings.Join(d.Techniques, ", "), codeList(d.EventTypes), cell(d.Condition), cell(uses))
+			d.ID, cell(d.Name), d.Indicator, cell(sev), strings.Join(attack, ", "), codeList(d.EventTypes), cell(d.Condition), cell(uses))
 	}
 	return b.String()
 }
@@ -165,6 +172,8 @@ var generatedSections = map[string]func() string{
 	"rules":        generateRuleTable,
 	"rule-details": generateRuleDetails,
 	"coverage":     generateCoverage,
+	"no-rule":      generateNoRule,
+	"attack":       generateAttack,
 }
 
 func TestREADMEIsGenerated(t *testing.T) {
@@ -253,8 +262,11 @@ func TestREADMEDocumentsEveryOption(t *testing.T) {
 		"windows.mass_download.automation_count", "windows.mass_deletion.automation_count", "windows.token_burst.automation_count",
 		"baseline.enabled", "baseline.days", "baseline.factor", "baseline.max_authors", "baseline.save_interval",
 		"automation.accounts", "storage", metricSuppressed,
+		"geoip.databases", "geoip.check_interval", "geoip.impossible_travel.max_speed_kmh",
+		"geoip.impossible_travel.min_distance_km", "geoip.max_places_per_user", "geoip.shared_place_users",
+		attrGeoCountry, attrGeoLocality, attrGeoLat, attrGeoLon, attrASNumber, attrASOrg,
 		attrCategory, attrRuleUUID, attrRuleName, attrRuleCategory, attrRuleDescription, attrRuleReference,
-		attrRulesetName, attrIndicator, attrSeverity, attrRuleIDs, attrIndicators, attrTechniques, attrNote,
+		attrRulesetName, attrIndicator, attrSeverity, attrRuleIDs, attrIndicators, attrTechniques, attrTacticIDs, attrTactics, attrNote,
 		attrEventType, attrEventTypeSource,
 	} {
 		assert.Contains(t, string(raw), "`"+key+"`", "README.md does not document %s", key)

@@ -39,6 +39,10 @@ const (
 	refCIVariables       = "https://docs.gitlab.com/ci/variables/"
 	refPAT               = "https://docs.gitlab.com/user/profile/personal_access_tokens/"
 	refCVE20237028       = "https://about.gitlab.com/releases/2024/01/11/critical-security-release-gitlab-16-7-2-released/"
+	refPolicies          = "https://docs.gitlab.com/user/application_security/policies/"
+	refPushRules         = "https://docs.gitlab.com/user/project/repository/push_rules/"
+	refSecretsManager    = "https://docs.gitlab.com/ci/secrets/secrets_manager/"
+	refRewriteHistory    = "https://docs.gitlab.com/user/project/repository/repository_size/"
 )
 
 // ruleEnv holds the configuration the rule conditions read.
@@ -54,9 +58,29 @@ type ruleEnv struct {
 type matchFunc func(e *event, env *ruleEnv) (matched bool, note string)
 
 // gradeFunc is the condition of a rule whose severity depends on facts of
-// the event: raise asks for one step above the rule's severity (after
-// severity overrides), capped at CRITICAL.
-type gradeFunc func(e *event, env *ruleEnv) (matched, raise bool, note string)
+// the event: gradeRaise asks for one step above the rule's severity (after
+// severity overrides), capped at CRITICAL; gradeLower for LOW.
+type gradeFunc func(e *event, env *ruleEnv) (matched bool, g grade, note string)
+
+// grade is how a graded rule's facts move its severity on one event.
+type grade int8
+
+const (
+	gradeSame grade = iota
+	gradeRaise
+	gradeLower
+)
+
+// apply returns the severity a rule of severity s has on the event.
+func (g grade) apply(s Severity) Severity {
+	switch g {
+	case gradeRaise:
+		return s.raised()
+	case gradeLower:
+		return min(s, SeverityLow)
+	}
+	return s
+}
 
 // windowKind identifies the windowed rules.
 type windowKind int
@@ -67,16 +91,28 @@ const (
 	windowMassDownload
 	windowMassDeletion
 	windowTokenBurst
+	windowNewCountry
+	windowImpossibleTravel
+	windowGeoSensitive
 )
+
+// geo reports whether a windowed rule is a geo rule (geo.go): it needs
+// geoip::databases and shares the users' place profiles.
+func (k windowKind) geo() bool {
+	return k == windowNewCountry || k == windowImpossibleTravel || k == windowGeoSensitive
+}
 
 // ruleDef is one built-in rule. The README rule catalogue is generated from
 // this table (see readme_test.go).
 type ruleDef struct {
-	ID          string
-	Name        string
-	Indicator   string
-	Severity    Severity
+	ID        string
+	Name      string
+	Indicator string
+	Severity  Severity
+	// Techniques are ATT&CK technique ids (attack.go); Tactics holds the
+	// tactic each is mapped under for this rule, in the same order.
 	Techniques  []string
+	Tactics     []string
 	Description string
 	// Fields lists what the condition reads besides the event type.
 	Fields []string
@@ -91,6 +127,8 @@ type ruleDef struct {
 	NoLegacy string
 	// Raised says when a graded rule raises its severity one step, for the README.
 	Raised string
+	// Lowered says when a graded rule lowers its severity to LOW, for the README.
+	Lowered string
 	// Enrichment lists the enrichment attributes the rule reads (see
 	// auditevent/enrichattrs.go); without them it falls back as its
 	// condition says.
@@ -147,6 +185,17 @@ var (
 		"project_group_link_created", "project_group_link_updated",
 		"group_share_with_group_link_created", "group_share_with_group_link_updated",
 	}
+	// pushRuleProtectionTypes are the push rule settings that block a risky
+	// push when true (ee/lib/ee/audit/group_push_rules_changes_auditor.rb
+	// maps each PushRule column to its event name and records from/to).
+	pushRuleProtectionTypes = []string{
+		"group_push_rules_prevent_secrets_updated", "project_push_rules_prevent_secrets_updated",
+		"group_push_rules_reject_unsigned_commits_updated", "project_push_rules_reject_unsigned_commits_updated",
+		"group_push_rules_commit_committer_check_updated", "project_push_rules_commit_committer_check_updated",
+		"group_push_rules_reject_member_check_updated", "project_push_rules_reject_member_check_updated",
+		"group_push_rules_reject_non_dco_commits_updated", "project_push_rules_reject_non_dco_commits_updated",
+		"group_push_rules_reject_deny_delete_tag_updated", "project_push_rules_reject_deny_delete_tag_updated",
+	}
 	variableCreatedTypes = []string{"ci_variable_created", "ci_group_variable_created", "ci_instance_variable_created"}
 	variableUpdatedTypes = []string{"ci_variable_updated", "ci_group_variable_updated", "ci_instance_variable_updated"}
 )
@@ -176,7 +225,7 @@ var builtinRules = []ruleDef{
 	// ---- security_downgrade ----
 	{
 		ID: "GLD-001", Name: "Two-factor authentication disabled for a user",
-		Indicator: IndicatorSecurityDowngrade, Severity: SeverityHigh, Techniques: []string{"T1556.006"},
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityHigh, Techniques: []string{"T1556.006"}, Tactics: []string{"TA0003"},
 		Description: "A user's two-factor authentication was turned off, by the user, a group owner or an administrator. The account is left with a password only.",
 		Fields:      []string{"custom_message"},
 		EventTypes:  []string{"user_disable_two_factor"},
@@ -188,19 +237,19 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-002", Name: "Two-factor authenticator removed from a user",
-		Indicator: IndicatorSecurityDowngrade, Severity: SeverityLow, Techniques: []string{"T1556.006"},
-		Description: "One authenticator of a user was removed (the one-time password app, or a WebAuthn device). Other factors may remain.",
-		Fields:      []string{"custom_message"},
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityHigh, Techniques: []string{"T1556.006"}, Tactics: []string{"TA0003"},
+		Description: "One authenticator of a user was removed (the one-time password app, or a WebAuthn device). When it was the user's only one, the account is left with a password only: HIGH unless the receiver looked the user up after the event and GitLab said two-factor authentication is still on.",
+		Fields:      []string{"custom_message", "gitlab.target_user.two_factor_enabled"},
 		EventTypes:  []string{"user_disable_two_factor"},
 		Condition:   `custom_message starts with "Disabled One-time password authenticator" or "Deleted WebAuthn device"`,
 		Reference:   ref2FA,
-		match: func(e *event, _ *ruleEnv) (bool, string) {
-			return isAuthenticatorRemoval(e.message()), ""
-		},
+		Lowered:     "enrichment status ok and gitlab.target_user.two_factor_enabled is true (another factor remains)",
+		Enrichment:  []string{"gitlab.target_user.two_factor_enabled"},
+		grade:       authenticatorRemoved,
 	},
 	{
 		ID: "GLD-003", Name: "Group two-factor requirement turned off",
-		Indicator: IndicatorSecurityDowngrade, Severity: SeverityHigh, Techniques: []string{"T1556.006"},
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityHigh, Techniques: []string{"T1556.006"}, Tactics: []string{"TA0003"},
 		Description: "A group stopped requiring two-factor authentication from its members.",
 		Fields:      []string{"details.to"},
 		EventTypes:  []string{"group_require_two_factor_authentication_updated"},
@@ -210,7 +259,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-004", Name: "Group two-factor grace period extended",
-		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1556.006"},
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1556.006"}, Tactics: []string{"TA0003"},
 		Description: "The grace period members of a group get before two-factor authentication is enforced was lengthened.",
 		Fields:      []string{"details.from", "details.to"},
 		EventTypes:  []string{"group_two_factor_grace_period_updated"},
@@ -225,7 +274,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-005", Name: "SAML SSO enforcement turned off",
-		Indicator: IndicatorSecurityDowngrade, Severity: SeverityHigh, Techniques: []string{"T1556"},
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityHigh, Techniques: []string{"T1556"}, Tactics: []string{"TA0003"},
 		Description: "Group SAML single sign-on stopped being enforced (enforced_sso) or SAML was disabled for the group (enabled), so members can reach the group without the identity provider.",
 		Fields:      []string{"custom_message", "details.change", "details.to"},
 		EventTypes:  []string{"group_saml_provider_update"},
@@ -235,7 +284,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-006", Name: "Re-authentication to approve merge requests turned off",
-		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1556"},
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1556"}, Tactics: []string{"TA0003"},
 		Description: "Approvers no longer have to re-enter their password (or re-authenticate with SAML) to approve a merge request.",
 		Fields:      []string{"details.to"},
 		EventTypes:  []string{"project_require_password_to_approve_updated", "require_password_to_approve_updated", "require_reauthentication_to_approve_updated"},
@@ -245,7 +294,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-007", Name: "Merge request approval safeguard weakened",
-		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1195.002"},
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1195.002"}, Tactics: []string{"TA0001"},
 		Description: "A project or group approval setting was changed in the weaker direction: authors or committers may approve their own changes, approvals survive new commits, or approval rules may be overridden per merge request.",
 		Fields:      []string{"details.to"},
 		EventTypes:  sortedKeys(weakerApprovalSetting),
@@ -263,7 +312,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-008", Name: "Required approvals reduced",
-		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1195.002"},
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1195.002"}, Tactics: []string{"TA0001"},
 		Description: "An approval rule now requires fewer approvals than before.",
 		Fields:      []string{"details.change", "details.from", "details.to"},
 		EventTypes:  []string{"update_approval_rules"},
@@ -282,7 +331,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-009", Name: "Approval rule deleted",
-		Indicator: IndicatorSecurityDowngrade, Severity: SeverityLow, Techniques: []string{"T1195.002"},
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityLow, Techniques: []string{"T1195.002"}, Tactics: []string{"TA0001"},
 		Description: "A merge request approval rule was deleted.",
 		EventTypes:  []string{"approval_rule_deleted"},
 		Condition:   "always",
@@ -291,7 +340,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-010", Name: "Protected branch removed",
-		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1195.002"},
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1195.002"}, Tactics: []string{"TA0001"},
 		Description: "A branch lost its protection: anyone with push access can push, force push or delete it.",
 		EventTypes:  []string{"protected_branch_removed"},
 		Condition:   "always",
@@ -299,7 +348,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-011", Name: "Force push allowed on a protected branch",
-		Indicator: IndicatorSecurityDowngrade, Severity: SeverityHigh, Techniques: []string{"T1195.002"},
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityHigh, Techniques: []string{"T1195.002"}, Tactics: []string{"TA0001"},
 		Description: "Force pushes were allowed on a protected branch, so its history can be rewritten.",
 		Fields:      []string{"details.to"},
 		EventTypes:  []string{"protected_branch_allow_force_push_updated"},
@@ -309,7 +358,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-012", Name: "Code owner approval no longer required",
-		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1195.002"},
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1195.002"}, Tactics: []string{"TA0001"},
 		Description: "A protected branch stopped requiring approval from code owners.",
 		Fields:      []string{"details.to"},
 		EventTypes:  []string{"protected_branch_code_owner_approval_required_updated"},
@@ -319,7 +368,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-013", Name: "Secret push protection skipped",
-		Indicator: IndicatorSecurityDowngrade, Severity: SeverityHigh, Techniques: []string{"T1562.001", "T1552.001"},
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityHigh, Techniques: []string{"T1685", "T1552.001"}, Tactics: []string{"TA0112", "TA0006"},
 		Description: "A user pushed with secret push protection skipped; the push may contain credentials.",
 		EventTypes:  []string{"skip_secret_push_protection"},
 		Condition:   "always",
@@ -328,7 +377,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-014", Name: "Secret push protection disabled",
-		Indicator: IndicatorSecurityDowngrade, Severity: SeverityHigh, Techniques: []string{"T1562.001"},
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityHigh, Techniques: []string{"T1685"}, Tactics: []string{"TA0112"},
 		Description: "Secret push protection was disabled for a project, or for a group and its projects.",
 		Fields:      []string{"custom_message"},
 		EventTypes:  []string{"group_secret_push_protection_updated", "project_security_setting_updated"},
@@ -340,7 +389,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-015", Name: "IP restrictions changed",
-		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1562.007"},
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1686.001"}, Tactics: []string{"TA0112"},
 		Description: "The IP address ranges allowed to reach a group were changed (an attacker may add their own range or remove the restriction).",
 		EventTypes:  []string{"ip_restrictions_changed"},
 		Condition:   "always",
@@ -349,7 +398,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-016", Name: "Audit event streaming destination deleted",
-		Indicator: IndicatorSecurityDowngrade, Severity: SeverityHigh, Techniques: []string{"T1562.008"},
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityHigh, Techniques: []string{"T1685.002"}, Tactics: []string{"TA0112"},
 		Description: "An audit event streaming destination (HTTP, Amazon S3 or Google Cloud Logging; group or instance; all three generations of GitLab's names) was deleted: audit events stop reaching the SIEM.",
 		EventTypes:  streamingDeletedTypes,
 		Condition:   "always",
@@ -358,7 +407,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-017", Name: "Audit event streaming destination changed",
-		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1562.008"},
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1685.002"}, Tactics: []string{"TA0112"},
 		Description: "An audit event streaming destination was changed (URL, credentials, name): audit events may be redirected.",
 		EventTypes:  streamingUpdatedTypes,
 		Condition:   "always",
@@ -367,7 +416,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-018", Name: "Audit event streaming header changed or deleted",
-		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1562.008"},
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1685.002"}, Tactics: []string{"TA0112"},
 		Description: "A custom HTTP header of a streaming destination was changed or removed; the receiving side may start rejecting GitLab's events.",
 		EventTypes: []string{
 			"audit_events_streaming_headers_update", "audit_events_streaming_headers_destroy",
@@ -379,7 +428,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-019", Name: "Audit event streaming filter added",
-		Indicator: IndicatorSecurityDowngrade, Severity: SeverityLow, Techniques: []string{"T1562.008"},
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityLow, Techniques: []string{"T1685.002"}, Tactics: []string{"TA0112"},
 		Description: "An event type or namespace filter was added to a streaming destination; events outside the filter are no longer streamed.",
 		EventTypes: []string{
 			"event_type_filters_created", "create_http_namespace_filter",
@@ -390,17 +439,17 @@ var builtinRules = []ruleDef{
 		NoLegacy:  noLegacyNoWording,
 	},
 	{
-		ID: "GLD-020", Name: "Security policy project changed",
-		Indicator: IndicatorSecurityDowngrade, Severity: SeverityInfo, Techniques: []string{"T1562.001"},
-		Description: "The security policy project linked to a group or project was changed; the policies that apply may be different.",
-		EventTypes:  []string{"policy_project_updated"},
+		ID: "GLD-020", Name: "Security policy project or policy changed",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityInfo, Techniques: []string{"T1685"}, Tactics: []string{"TA0112"},
+		Description: "The security policy project linked to a group or project, or a security policy, was changed; the policies that apply may be different.",
+		EventTypes:  []string{"policy_project_updated", "security_policy_update"},
 		Condition:   "always",
 		Reference:   refAuditTypes,
 		NoLegacy:    noLegacyNoWording,
 	},
 	{
 		ID: "GLD-021", Name: "Security policy deleted or bypassed",
-		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1562.001"},
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1685"}, Tactics: []string{"TA0112"},
 		Description: "A security policy was deleted, a push or merge request bypassed one, or a merge request was merged despite policy violations.",
 		EventTypes: []string{
 			"security_policy_delete", "security_policy_access_token_push_bypass",
@@ -415,7 +464,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-022", Name: "Privileged account signed in with a password only",
-		Indicator: IndicatorSecurityDowngrade, Severity: SeverityLow, Techniques: []string{"T1078"},
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityLow, Techniques: []string{"T1078"}, Tactics: []string{"TA0001"},
 		Description: "An account listed in privileged_accounts signed in with a password and no second factor (GitLab records authenticated_with_two_factor when one is used).",
 		Fields:      []string{"author_name", "target_details"},
 		EventTypes:  []string{"authenticated_with_password"},
@@ -436,17 +485,55 @@ var builtinRules = []ruleDef{
 
 	{
 		ID: "GLD-023", Name: "Inbound CI/CD job token restriction disabled",
-		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1550.001"},
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1550.001"}, Tactics: []string{"TA0008"},
 		Description: "A project stopped limiting which projects' CI/CD job tokens may access it: jobs of any project can use their token against it.",
 		EventTypes:  []string{"secure_ci_job_token_inbound_disabled"},
 		Condition:   "always",
 		Reference:   "https://docs.gitlab.com/ci/jobs/ci_job_token/",
 		NoLegacy:    noLegacyNoWording,
 	},
+	{
+		ID: "GLD-024", Name: "Security policy pipeline skipped",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1685"}, Tactics: []string{"TA0112"},
+		Description: "A pipeline ran without the jobs a pipeline execution or scan execution policy enforces (GitLab's PipelineSkippedAuditor: \"Pipeline: N with security policy jobs skipped\"): the scans or compliance jobs the policy requires did not run for it. GitLab 18.2 named the event policy_pipeline_skipped.",
+		EventTypes:  []string{"security_policy_pipeline_skipped"},
+		Condition:   "always",
+		Reference:   refPolicies,
+		NoLegacy:    noLegacyStream,
+	},
+	{
+		ID: "GLD-025", Name: "Security policies no longer enforced",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1685"}, Tactics: []string{"TA0112"},
+		Description: "The policy YAML of a security policy project became invalid, or more policies are enabled than GitLab enforces for their type: the policies it no longer reads stop applying. A push of broken YAML to the policy project switches every policy off at once.",
+		EventTypes:  []string{"security_policy_yaml_invalidated", "security_policy_limit_exceeded"},
+		Condition:   "always",
+		Reference:   refPolicies,
+		NoLegacy:    noLegacyNoWording,
+	},
+	{
+		ID: "GLD-026", Name: "Security scanner exclusion added or changed",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityLow, Techniques: []string{"T1685"}, Tactics: []string{"TA0112"},
+		Description: "A project security exclusion (a path, rule or raw value secret detection and secret push protection ignore) was created or changed: a secret matching it is no longer blocked or reported.",
+		EventTypes:  []string{"project_security_exclusion_created", "project_security_exclusion_updated"},
+		Condition:   "always",
+		Reference:   refPushProtection,
+		NoLegacy:    noLegacyNoWording,
+	},
+	{
+		ID: "GLD-027", Name: "Push rule protection turned off",
+		Indicator: IndicatorSecurityDowngrade, Severity: SeverityMedium, Techniques: []string{"T1685"}, Tactics: []string{"TA0112"},
+		Description: "A group or project push rule that blocks risky pushes was switched off: files that look like secrets, unsigned or unverified commits, commits by authors who are not GitLab users, commits without a DCO sign-off, or tag deletion by push.",
+		Fields:      []string{"details.to"},
+		EventTypes:  pushRuleProtectionTypes,
+		Condition:   "to is false (GitLab's push rules auditors write the boolean column's from/to)",
+		Reference:   refPushRules,
+		NoLegacy:    noLegacyNoWording,
+		match:       toIs(false),
+	},
 	// ---- data_exposure ----
 	{
 		ID: "GLD-030", Name: "Project made public",
-		Indicator: IndicatorDataExposure, Severity: SeverityHigh, Techniques: []string{"T1213.003"},
+		Indicator: IndicatorDataExposure, Severity: SeverityHigh, Techniques: []string{"T1213.003"}, Tactics: []string{"TA0009"},
 		Description: "A project's visibility was changed to public: its code is readable without signing in.",
 		Fields:      []string{"details.from", "details.to", "custom_message"},
 		EventTypes:  []string{"project_visibility_level_updated"},
@@ -456,7 +543,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-031", Name: "Group made public",
-		Indicator: IndicatorDataExposure, Severity: SeverityHigh, Techniques: []string{"T1213.003"},
+		Indicator: IndicatorDataExposure, Severity: SeverityHigh, Techniques: []string{"T1213.003"}, Tactics: []string{"TA0009"},
 		Description: "A group's visibility was changed to public.",
 		Fields:      []string{"details.from", "details.to", "custom_message"},
 		EventTypes:  []string{"group_visibility_level_updated"},
@@ -466,7 +553,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-032", Name: "Project or group made internal",
-		Indicator: IndicatorDataExposure, Severity: SeverityLow, Techniques: []string{"T1213.003"},
+		Indicator: IndicatorDataExposure, Severity: SeverityLow, Techniques: []string{"T1213.003"}, Tactics: []string{"TA0009"},
 		Description: "A private project or group became internal: every signed-in user of the instance can read it.",
 		Fields:      []string{"details.from", "details.to", "custom_message"},
 		EventTypes:  []string{"project_visibility_level_updated", "group_visibility_level_updated"},
@@ -483,7 +570,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-033", Name: "Project export downloaded",
-		Indicator: IndicatorDataExposure, Severity: SeverityMedium, Techniques: []string{"T1567", "T1213.003"},
+		Indicator: IndicatorDataExposure, Severity: SeverityMedium, Techniques: []string{"T1567", "T1213.003"}, Tactics: []string{"TA0010", "TA0009"},
 		Description: "The export file of a project (repository, issues, merge requests, ...) was downloaded.",
 		EventTypes:  []string{"project_export_file_download_started"},
 		Condition:   "always",
@@ -492,7 +579,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-034", Name: "Project or group export created",
-		Indicator: IndicatorDataExposure, Severity: SeverityLow, Techniques: []string{"T1213.003"},
+		Indicator: IndicatorDataExposure, Severity: SeverityLow, Techniques: []string{"T1213.003"}, Tactics: []string{"TA0009"},
 		Description: "A project or group export file was created; it can then be downloaded.",
 		EventTypes:  []string{"project_export_created", "group_export_created"},
 		Condition:   "always",
@@ -503,7 +590,7 @@ var builtinRules = []ruleDef{
 	// ---- privilege_escalation ----
 	{
 		ID: "GLD-040", Name: "Member added or promoted to Owner",
-		Indicator: IndicatorPrivilegeEscalation, Severity: SeverityHigh, Techniques: []string{"T1098"},
+		Indicator: IndicatorPrivilegeEscalation, Severity: SeverityHigh, Techniques: []string{"T1098"}, Tactics: []string{"TA0004"},
 		Description: "A user or group was given the Owner role on a group or project, as a new member or by promotion.",
 		Fields:      []string{"details.as", "details.from", "details.to", "custom_message"},
 		EventTypes:  memberTypes,
@@ -516,7 +603,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-041", Name: "Member added or promoted to a privileged role",
-		Indicator: IndicatorPrivilegeEscalation, Severity: SeverityMedium, Techniques: []string{"T1098"},
+		Indicator: IndicatorPrivilegeEscalation, Severity: SeverityMedium, Techniques: []string{"T1098"}, Tactics: []string{"TA0004"},
 		Description: "A user or group was given a role listed in privileged_roles (default: Maintainer; custom role names allowed), other than Owner.",
 		Fields:      []string{"details.as", "details.from", "details.to", "custom_message"},
 		EventTypes:  memberTypes,
@@ -533,7 +620,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-042", Name: "Administrator access granted",
-		Indicator: IndicatorPrivilegeEscalation, Severity: SeverityCritical, Techniques: []string{"T1098", "T1078"},
+		Indicator: IndicatorPrivilegeEscalation, Severity: SeverityCritical, Techniques: []string{"T1098", "T1078"}, Tactics: []string{"TA0004", "TA0004"},
 		Description: "A user was made an instance administrator.",
 		Fields:      []string{"details.to"},
 		EventTypes:  []string{"user_admin_status_updated"},
@@ -543,7 +630,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-043", Name: "Custom admin role assigned",
-		Indicator: IndicatorPrivilegeEscalation, Severity: SeverityHigh, Techniques: []string{"T1098"},
+		Indicator: IndicatorPrivilegeEscalation, Severity: SeverityHigh, Techniques: []string{"T1098"}, Tactics: []string{"TA0004"},
 		Description: "A custom administrator role was assigned to a user (Datadog's admin_role_assigned_to_user is an alias).",
 		EventTypes:  []string{"custom_admin_role_assigned_to_user"},
 		Condition:   "always",
@@ -552,7 +639,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-044", Name: "User impersonation started",
-		Indicator: IndicatorPrivilegeEscalation, Severity: SeverityMedium, Techniques: []string{"T1078"},
+		Indicator: IndicatorPrivilegeEscalation, Severity: SeverityMedium, Techniques: []string{"T1078"}, Tactics: []string{"TA0004"},
 		Description: "An administrator started impersonating a user; actions until the stop are made as that user.",
 		Fields:      []string{"custom_message"},
 		EventTypes:  []string{"user_impersonation"},
@@ -564,7 +651,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-045", Name: "Auditor access granted",
-		Indicator: IndicatorPrivilegeEscalation, Severity: SeverityLow, Techniques: []string{"T1098"},
+		Indicator: IndicatorPrivilegeEscalation, Severity: SeverityLow, Techniques: []string{"T1098"}, Tactics: []string{"TA0004"},
 		Description: "A user was made an auditor: read access to every group and project of the instance.",
 		Fields:      []string{"details.to"},
 		EventTypes:  []string{"user_auditor_status_updated"},
@@ -577,7 +664,7 @@ var builtinRules = []ruleDef{
 	// ---- persistent_access ----
 	{
 		ID: "GLD-050", Name: "Deploy key added",
-		Indicator: IndicatorPersistentAccess, Severity: SeverityMedium, Techniques: []string{"T1098.004"},
+		Indicator: IndicatorPersistentAccess, Severity: SeverityMedium, Techniques: []string{"T1098.004"}, Tactics: []string{"TA0003"},
 		Description: "An SSH deploy key was added to a project; deploy keys do not expire by default and may have write access.",
 		EventTypes:  []string{"deploy_key_added"},
 		Condition:   "always",
@@ -585,7 +672,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-051", Name: "Deploy token created",
-		Indicator: IndicatorPersistentAccess, Severity: SeverityMedium, Techniques: []string{"T1098.001"},
+		Indicator: IndicatorPersistentAccess, Severity: SeverityMedium, Techniques: []string{"T1098.001"}, Tactics: []string{"TA0003"},
 		Description: "A project or group deploy token was created.",
 		EventTypes:  []string{"deploy_token_created", "group_deploy_token_created"},
 		Condition:   "always",
@@ -594,7 +681,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-061", Name: "Deploy key or deploy token with write access",
-		Indicator: IndicatorPersistentAccess, Severity: SeverityHigh, Techniques: []string{"T1098.001", "T1098.004"},
+		Indicator: IndicatorPersistentAccess, Severity: SeverityHigh, Techniques: []string{"T1098.001", "T1098.004"}, Tactics: []string{"TA0003", "TA0003"},
 		Description: "A deploy key that can push, or a deploy token with a write scope, was added: a credential not tied to a person that can change code, images or packages.",
 		Fields:      []string{"gitlab.deploy_key.can_push", "gitlab.deploy_token.scopes"},
 		EventTypes:  []string{"deploy_key_added", "deploy_token_created", "group_deploy_token_created"},
@@ -605,7 +692,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-052", Name: "SSH key added",
-		Indicator: IndicatorPersistentAccess, Severity: SeverityLow, Techniques: []string{"T1098.004"},
+		Indicator: IndicatorPersistentAccess, Severity: SeverityLow, Techniques: []string{"T1098.004"}, Tactics: []string{"TA0003"},
 		Description: "An SSH key was added to a user account.",
 		EventTypes:  []string{"add_ssh_key"},
 		Condition:   "always",
@@ -613,7 +700,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-053", Name: "Group SSH certificate added",
-		Indicator: IndicatorPersistentAccess, Severity: SeverityMedium, Techniques: []string{"T1098.004"},
+		Indicator: IndicatorPersistentAccess, Severity: SeverityMedium, Techniques: []string{"T1098.004"}, Tactics: []string{"TA0003"},
 		Description: "An SSH certificate authority was added to a group; certificates it signs grant Git access.",
 		EventTypes:  []string{"create_ssh_certificate"},
 		Condition:   "always",
@@ -622,7 +709,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-054", Name: "GPG key added",
-		Indicator: IndicatorPersistentAccess, Severity: SeverityLow, Techniques: []string{"T1098"},
+		Indicator: IndicatorPersistentAccess, Severity: SeverityLow, Techniques: []string{"T1098"}, Tactics: []string{"TA0003"},
 		Description: "A GPG key was added to a user account; commits it signs are shown as verified for that user.",
 		EventTypes:  []string{"add_gpg_key"},
 		Condition:   "always",
@@ -630,7 +717,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-055", Name: "Cluster agent token created",
-		Indicator: IndicatorPersistentAccess, Severity: SeverityMedium, Techniques: []string{"T1098.001"},
+		Indicator: IndicatorPersistentAccess, Severity: SeverityMedium, Techniques: []string{"T1098.001"}, Tactics: []string{"TA0003"},
 		Description: "A token for a Kubernetes cluster agent was created.",
 		EventTypes:  []string{"cluster_agent_token_created"},
 		Condition:   "always",
@@ -639,7 +726,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-056", Name: "Runner registered or created",
-		Indicator: IndicatorPersistentAccess, Severity: SeverityMedium, Techniques: []string{"T1195.002"},
+		Indicator: IndicatorPersistentAccess, Severity: SeverityMedium, Techniques: []string{"T1195.002"}, Tactics: []string{"TA0001"},
 		Description: "A CI/CD runner was registered or created; it will run jobs, and see their variables and code.",
 		Fields:      []string{"custom_message", "details.errors"},
 		EventTypes:  []string{"ci_runner_registered", "ci_runner_created"},
@@ -655,7 +742,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-057", Name: "Webhook created",
-		Indicator: IndicatorPersistentAccess, Severity: SeverityLow, Techniques: []string{"T1567"},
+		Indicator: IndicatorPersistentAccess, Severity: SeverityLow, Techniques: []string{"T1567"}, Tactics: []string{"TA0010"},
 		Description: "A webhook was created; it sends event data (possibly with code and secrets in payloads) to an external URL.",
 		EventTypes:  []string{"webhook_created"},
 		Condition:   "always",
@@ -664,7 +751,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-058", Name: "OAuth application registered",
-		Indicator: IndicatorPersistentAccess, Severity: SeverityLow, Techniques: []string{"T1098.001"},
+		Indicator: IndicatorPersistentAccess, Severity: SeverityLow, Techniques: []string{"T1098.001"}, Tactics: []string{"TA0003"},
 		Description: "An OAuth application was registered; its credentials can obtain tokens for users who authorize it.",
 		EventTypes:  []string{"oauth_application_created"},
 		Condition:   "always",
@@ -673,7 +760,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-059", Name: "OAuth application authorized by a user",
-		Indicator: IndicatorPersistentAccess, Severity: SeverityInfo, Techniques: []string{"T1528"},
+		Indicator: IndicatorPersistentAccess, Severity: SeverityInfo, Techniques: []string{"T1528"}, Tactics: []string{"TA0006"},
 		Description: "A user granted an OAuth application access to their account (consent phishing leads here).",
 		EventTypes:  []string{"user_authorized_oauth_application"},
 		Condition:   "always",
@@ -682,7 +769,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-060", Name: "User account created",
-		Indicator: IndicatorPersistentAccess, Severity: SeverityLow, Techniques: []string{"T1136.003"},
+		Indicator: IndicatorPersistentAccess, Severity: SeverityLow, Techniques: []string{"T1136.003"}, Tactics: []string{"TA0003"},
 		Description: "A user account was created by an administrator or by sign-up.",
 		EventTypes:  []string{"user_created", "registration_created"},
 		Condition:   "always",
@@ -692,7 +779,7 @@ var builtinRules = []ruleDef{
 	// ---- secret_exposure ----
 	{
 		ID: "GLD-070", Name: "CI/CD variable protection turned off",
-		Indicator: IndicatorSecretExposure, Severity: SeverityHigh, Techniques: []string{"T1552"},
+		Indicator: IndicatorSecretExposure, Severity: SeverityHigh, Techniques: []string{"T1552"}, Tactics: []string{"TA0006"},
 		Description: "A project, group or instance CI/CD variable stopped being protected: pipelines on unprotected branches (any developer's branch) can read it.",
 		Fields:      []string{"details.change", "details.to"},
 		EventTypes:  variableUpdatedTypes,
@@ -702,7 +789,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-071", Name: "CI/CD variable masking turned off",
-		Indicator: IndicatorSecretExposure, Severity: SeverityHigh, Techniques: []string{"T1552"},
+		Indicator: IndicatorSecretExposure, Severity: SeverityHigh, Techniques: []string{"T1552"}, Tactics: []string{"TA0006"},
 		Description: "A project, group or instance CI/CD variable stopped being masked: its value appears in job logs.",
 		Fields:      []string{"details.change", "details.to"},
 		EventTypes:  variableUpdatedTypes,
@@ -712,7 +799,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-072", Name: "CI/CD variable created (protection unknown)",
-		Indicator: IndicatorSecretExposure, Severity: SeverityLow, Techniques: []string{"T1552"},
+		Indicator: IndicatorSecretExposure, Severity: SeverityLow, Techniques: []string{"T1552"}, Tactics: []string{"TA0006"},
 		Description: "A CI/CD variable was created. GitLab's event does not say whether it is protected or masked, and the receiver could not look the variable up, so an unprotected secret cannot be told apart; check the variable.",
 		Fields:      []string{"gitlab.enrichment.status"},
 		EventTypes:  variableCreatedTypes,
@@ -723,7 +810,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-074", Name: "CI/CD variable created or left unprotected",
-		Indicator: IndicatorSecretExposure, Severity: SeverityHigh, Techniques: []string{"T1552"},
+		Indicator: IndicatorSecretExposure, Severity: SeverityHigh, Techniques: []string{"T1552"}, Tactics: []string{"TA0006"},
 		Description: "A project, group or instance CI/CD variable was created or updated and is not protected: pipelines on any branch, including a developer's, can read it (the KYRA guide's ci_variable_created with protected: false). Raised when it is not masked either, so its value can also appear in job logs.",
 		Fields:      []string{"gitlab.ci_variable.protected", "gitlab.ci_variable.masked"},
 		EventTypes:  append(append([]string{}, variableCreatedTypes...), variableUpdatedTypes...),
@@ -735,7 +822,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-073", Name: "CI/CD variable read through the API",
-		Indicator: IndicatorSecretExposure, Severity: SeverityLow, Techniques: []string{"T1552"},
+		Indicator: IndicatorSecretExposure, Severity: SeverityLow, Techniques: []string{"T1552"}, Tactics: []string{"TA0006"},
 		Description: "The value of a CI/CD variable was read through the API.",
 		EventTypes:  []string{"variable_viewed_api"},
 		Condition:   "always",
@@ -743,10 +830,44 @@ var builtinRules = []ruleDef{
 		NoLegacy:    noLegacyStream,
 	},
 
+	{
+		ID: "GLD-075", Name: "Secrets manager secret read by a job",
+		Indicator: IndicatorSecretExposure, Severity: SeverityInfo, Techniques: []string{"T1555.006"}, Tactics: []string{"TA0006"},
+		Description: "A CI/CD job (or another workload) read the value of a project or group secret from GitLab's secrets manager (OpenBao). Routine for pipelines that use it; informational, for hunting the jobs and branches that read a secret.",
+		EventTypes:  []string{"secrets_manager_read_project_secret", "secrets_manager_read_group_secret"},
+		Condition:   "always",
+		Reference:   refSecretsManager,
+		NoLegacy:    noLegacyStream,
+	},
+	{
+		ID: "GLD-076", Name: "Secrets manager secret created or changed",
+		Indicator: IndicatorSecretExposure, Severity: SeverityLow, Techniques: []string{"T1565.001"}, Tactics: []string{"TA0040"},
+		Description: "A project or group secret was created or its value or settings changed in GitLab's secrets manager: the jobs that read it now get the new value (a deploy credential swapped for one the attacker controls redirects deployments).",
+		EventTypes: []string{
+			"secrets_manager_create_project_secret", "secrets_manager_update_project_secret",
+			"secrets_manager_create_group_secret", "secrets_manager_update_group_secret",
+		},
+		Condition: "always",
+		Reference: refSecretsManager,
+		NoLegacy:  noLegacyNoWording,
+	},
+	{
+		ID: "GLD-077", Name: "Secrets manager secret deleted or secrets manager turned off",
+		Indicator: IndicatorDataDestruction, Severity: SeverityMedium, Techniques: []string{"T1485"}, Tactics: []string{"TA0040"},
+		Description: "A project or group secret was deleted from GitLab's secrets manager, or a namespace or the instance was unenrolled from it: pipelines that read the secrets fail, and the values are gone.",
+		EventTypes: []string{
+			"secrets_manager_delete_project_secret", "secrets_manager_delete_group_secret",
+			"secrets_manager_namespace_unenroll", "secrets_manager_instance_unenroll",
+		},
+		Condition: "always",
+		Reference: refSecretsManager,
+		NoLegacy:  noLegacyNoWording,
+	},
+
 	// ---- data_destruction ----
 	{
 		ID: "GLD-080", Name: "Project permanently deleted",
-		Indicator: IndicatorDataDestruction, Severity: SeverityHigh, Techniques: []string{"T1485"},
+		Indicator: IndicatorDataDestruction, Severity: SeverityHigh, Techniques: []string{"T1485"}, Tactics: []string{"TA0040"},
 		Description: "A project was permanently deleted (the event is recorded on the parent group).",
 		EventTypes:  []string{"project_destroyed"},
 		Condition:   "always",
@@ -754,7 +875,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-081", Name: "Project scheduled for deletion",
-		Indicator: IndicatorDataDestruction, Severity: SeverityMedium, Techniques: []string{"T1485"},
+		Indicator: IndicatorDataDestruction, Severity: SeverityMedium, Techniques: []string{"T1485"}, Tactics: []string{"TA0040"},
 		Description: "A project was marked for deletion; it is deleted after the retention period unless restored.",
 		EventTypes:  []string{"project_deletion_marked"},
 		Condition:   "always",
@@ -762,7 +883,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-082", Name: "Group permanently deleted",
-		Indicator: IndicatorDataDestruction, Severity: SeverityHigh, Techniques: []string{"T1485"},
+		Indicator: IndicatorDataDestruction, Severity: SeverityHigh, Techniques: []string{"T1485"}, Tactics: []string{"TA0040"},
 		Description: "A group, with its subgroups and projects, was permanently deleted.",
 		EventTypes:  []string{"group_destroyed"},
 		Condition:   "always",
@@ -770,17 +891,27 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-083", Name: "Group scheduled for deletion",
-		Indicator: IndicatorDataDestruction, Severity: SeverityMedium, Techniques: []string{"T1485"},
+		Indicator: IndicatorDataDestruction, Severity: SeverityMedium, Techniques: []string{"T1485"}, Tactics: []string{"TA0040"},
 		Description: "A group was marked for deletion.",
 		EventTypes:  []string{"group_deletion_marked"},
 		Condition:   "always",
 		Reference:   refAuditTypes,
 	},
 
+	{
+		ID: "GLD-084", Name: "Repository history rewritten",
+		Indicator: IndicatorDataDestruction, Severity: SeverityHigh, Techniques: []string{"T1485", "T1070"}, Tactics: []string{"TA0040", "TA0005"},
+		Description: "Text was replaced throughout a repository's history, or blobs were removed from it (GitLab's repository cleanup: \"Project text replaced\", \"Project blobs removed\" with the blob ids). Irreversible: every commit that held them is rewritten, which also removes the evidence of what was pushed. Legitimate after a leaked secret or an oversized file; otherwise destruction or a cover-up.",
+		EventTypes:  []string{"project_text_replacement", "project_blobs_removal"},
+		Condition:   "always",
+		Reference:   refRewriteHistory,
+		NoLegacy:    noLegacyNoWording,
+	},
+
 	// ---- credential_risk ----
 	{
 		ID: "GLD-090", Name: "Personal access token created",
-		Indicator: IndicatorCredentialRisk, Severity: SeverityLow, Techniques: []string{"T1098.001"},
+		Indicator: IndicatorCredentialRisk, Severity: SeverityLow, Techniques: []string{"T1098.001"}, Tactics: []string{"TA0003"},
 		Description: "A personal access token was created. GitLab's event carries neither the expiry nor the scopes; GLD-099 adds them when the receiver looked the token up.",
 		Fields:      []string{"custom_message"},
 		EventTypes:  []string{"personal_access_token_created"},
@@ -792,7 +923,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-091", Name: "Project or group access token created",
-		Indicator: IndicatorCredentialRisk, Severity: SeverityLow, Techniques: []string{"T1098.001"},
+		Indicator: IndicatorCredentialRisk, Severity: SeverityLow, Techniques: []string{"T1098.001"}, Tactics: []string{"TA0003"},
 		Description: "A project or group access token (a bot user with a role) was created. The note gives the scopes and role GitLab writes in the message.",
 		Fields:      []string{"custom_message"},
 		EventTypes:  []string{"project_access_token_created", "group_access_token_created"},
@@ -803,7 +934,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-092", Name: "Password reset sent to several emails (CVE-2023-7028)",
-		Indicator: IndicatorCredentialRisk, Severity: SeverityCritical, Techniques: []string{"T1190", "T1098"},
+		Indicator: IndicatorCredentialRisk, Severity: SeverityCritical, Techniques: []string{"T1190", "T1098"}, Tactics: []string{"TA0001", "TA0003"},
 		Description: "A password reset was requested with more than one email address, the exploitation pattern of CVE-2023-7028 (the reset link also goes to the attacker's address).",
 		Fields:      []string{"target_details", "custom_message", "details.email"},
 		EventTypes:  []string{"password_reset_requested"},
@@ -816,7 +947,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-093", Name: "Administrator changed another user's password",
-		Indicator: IndicatorCredentialRisk, Severity: SeverityMedium, Techniques: []string{"T1098"},
+		Indicator: IndicatorCredentialRisk, Severity: SeverityMedium, Techniques: []string{"T1098"}, Tactics: []string{"TA0003"},
 		Description: "A user's password was changed by someone else (an administrator): the account can be taken over.",
 		Fields:      []string{"author_id", "target_id", "author_name", "target_details"},
 		EventTypes:  []string{"user_password_updated"},
@@ -833,7 +964,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-094", Name: "Account locked",
-		Indicator: IndicatorCredentialRisk, Severity: SeverityMedium, Techniques: []string{"T1110"},
+		Indicator: IndicatorCredentialRisk, Severity: SeverityMedium, Techniques: []string{"T1110"}, Tactics: []string{"TA0006"},
 		Description: "A user's account was locked after too many failed sign-in attempts.",
 		EventTypes:  []string{"user_access_locked"},
 		Condition:   "always",
@@ -841,7 +972,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-095", Name: "Failed sign-in",
-		Indicator: IndicatorCredentialRisk, Severity: SeverityInfo, Techniques: []string{"T1110"},
+		Indicator: IndicatorCredentialRisk, Severity: SeverityInfo, Techniques: []string{"T1110"}, Tactics: []string{"TA0006"},
 		Description: "A sign-in failed (password, one-time password, WebAuthn or OmniAuth). Single failures are informational; GLD-100 correlates them.",
 		EventTypes:  loginFailureTypes,
 		Condition:   "always",
@@ -850,7 +981,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-096", Name: "User email address changed",
-		Indicator: IndicatorCredentialRisk, Severity: SeverityLow, Techniques: []string{"T1098"},
+		Indicator: IndicatorCredentialRisk, Severity: SeverityLow, Techniques: []string{"T1098"}, Tactics: []string{"TA0003"},
 		Description: "A user's email address was changed, or a secondary address added; password resets go to the new address.",
 		EventTypes:  []string{"user_email_address_updated", "email_created"},
 		Condition:   "always",
@@ -858,7 +989,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-097", Name: "Personal access token used from a new IP address",
-		Indicator: IndicatorCredentialRisk, Severity: SeverityMedium, Techniques: []string{"T1078"},
+		Indicator: IndicatorCredentialRisk, Severity: SeverityMedium, Techniques: []string{"T1078"}, Tactics: []string{"TA0001"},
 		Description: "GitLab saw a personal access token used from an IP address it had not seen for that token: a stolen token is often used from elsewhere.",
 		EventTypes:  []string{"personal_access_token_used_from_unseen_ip"},
 		Condition:   "always",
@@ -867,7 +998,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-098", Name: "Sign-in from a new IP address",
-		Indicator: IndicatorCredentialRisk, Severity: SeverityLow, Techniques: []string{"T1078"},
+		Indicator: IndicatorCredentialRisk, Severity: SeverityLow, Techniques: []string{"T1078"}, Tactics: []string{"TA0001"},
 		Description: "A user signed in from an IP address GitLab had not seen for them.",
 		EventTypes:  []string{"user_signed_in_from_unseen_ip"},
 		Condition:   "always",
@@ -877,7 +1008,7 @@ var builtinRules = []ruleDef{
 
 	{
 		ID: "GLD-099", Name: "Access token with long or no expiry",
-		Indicator: IndicatorCredentialRisk, Severity: SeverityMedium, Techniques: []string{"T1098.001"},
+		Indicator: IndicatorCredentialRisk, Severity: SeverityMedium, Techniques: []string{"T1098.001"}, Tactics: []string{"TA0003"},
 		Description: "A personal, project or group access token was created that expires more than token_max_lifetime after its creation, or never (the KYRA guide's personal_access_token_created with long expiry). Raised when it also carries a scope that writes code or packages or acts as an administrator, or, for project and group tokens, the Owner or Maintainer role.",
 		Fields:      []string{"gitlab.token.expires_at", "gitlab.token.scopes", "gitlab.token.access_level", "custom_message", "Timestamp"},
 		EventTypes:  []string{"personal_access_token_created", "project_access_token_created", "group_access_token_created"},
@@ -891,7 +1022,7 @@ var builtinRules = []ruleDef{
 	// ---- windowed rules ----
 	{
 		ID: "GLD-100", Name: "Brute force: failed sign-ins followed by a success",
-		Indicator: IndicatorCredentialRisk, Severity: SeverityHigh, Techniques: []string{"T1110"},
+		Indicator: IndicatorCredentialRisk, Severity: SeverityHigh, Techniques: []string{"T1110"}, Tactics: []string{"TA0006"},
 		Description: "An account had windows.brute_force.failures failed sign-ins within windows.brute_force.window, then signed in successfully. The successful sign-in is tagged.",
 		Fields:      []string{"author_id", "author_name", "target_id", "Timestamp"},
 		EventTypes:  append(append([]string{}, loginFailureTypes...), loginSuccessTypes...),
@@ -901,7 +1032,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-101", Name: "Mass repository download or export",
-		Indicator: IndicatorDataExposure, Severity: SeverityHigh, Techniques: []string{"T1213.003", "T1567"},
+		Indicator: IndicatorDataExposure, Severity: SeverityHigh, Techniques: []string{"T1213.003", "T1567"}, Tactics: []string{"TA0009", "TA0010"},
 		Description: "One author downloaded, exported or cloned windows.mass_download.count distinct repositories within windows.mass_download.window. Every event from the threshold on is tagged.",
 		Fields:      []string{"author_id", "author_name", "entity_path", "custom_message", "Timestamp"},
 		EventTypes:  downloadTypes,
@@ -912,7 +1043,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-102", Name: "Mass deletion of projects or groups",
-		Indicator: IndicatorDataDestruction, Severity: SeverityHigh, Techniques: []string{"T1485"},
+		Indicator: IndicatorDataDestruction, Severity: SeverityHigh, Techniques: []string{"T1485"}, Tactics: []string{"TA0040"},
 		Description: "One author deleted or scheduled for deletion windows.mass_deletion.count distinct projects or groups within windows.mass_deletion.window.",
 		Fields:      []string{"author_id", "author_name", "target_details", "entity_path", "Timestamp"},
 		EventTypes:  deletionTypes,
@@ -923,7 +1054,7 @@ var builtinRules = []ruleDef{
 	},
 	{
 		ID: "GLD-103", Name: "Burst of token creation",
-		Indicator: IndicatorCredentialRisk, Severity: SeverityMedium, Techniques: []string{"T1098.001"},
+		Indicator: IndicatorCredentialRisk, Severity: SeverityMedium, Techniques: []string{"T1098.001"}, Tactics: []string{"TA0003"},
 		Description: "One author created windows.token_burst.count access, deploy or agent tokens within windows.token_burst.window.",
 		Fields:      []string{"author_id", "author_name", "custom_message", "Timestamp"},
 		EventTypes:  tokenTypes,
@@ -931,6 +1062,41 @@ var builtinRules = []ruleDef{
 		Reference:   refDetecting,
 		Baseline:    true,
 		Window:      windowTokenBurst,
+	},
+	{
+		ID: "GLD-104", Name: "Sign-in from a new country",
+		Indicator: IndicatorCredentialRisk, Severity: SeverityMedium, Techniques: []string{"T1078"}, Tactics: []string{"TA0001"},
+		Description: "A user signed in from a country none of their events came from in the last baseline.days days. The note gives both places and times. Needs geoip::databases.",
+		Fields:      []string{"author_id", "target_id", "client.geo.country.iso_code", "client.geo.locality.name", "client.as.number", "Timestamp"},
+		EventTypes:  loginSuccessTypes,
+		Condition:   "per user: the sign-in's country is not among the countries of the user's places within baseline.days, and the user has a place from an earlier day; kept at LOW when the network (AS number) is one the user has used before (another exit of the user's VPN); users without an earlier day are not judged",
+		Reference:   refDetecting,
+		Baseline:    true,
+		Window:      windowNewCountry,
+	},
+	{
+		ID: "GLD-105", Name: "Impossible travel between two sign-ins",
+		Indicator: IndicatorCredentialRisk, Severity: SeverityHigh, Techniques: []string{"T1078"}, Tactics: []string{"TA0001"},
+		Description: "Two sign-ins of one user came from places farther apart than geoip::impossible_travel::max_speed_kmh (default 900 km/h, an airliner) allows in the time between them. Private and unknown addresses are ignored. The note gives both places, both times, the distance and the speed. Needs geoip::databases.",
+		Fields:      []string{"author_id", "target_id", "client.geo.location.lat", "client.geo.location.lon", "client.as.number", "Timestamp"},
+		EventTypes:  loginSuccessTypes,
+		Condition:   "per user: distance to the previous located sign-in above min_distance_km and speed above max_speed_kmh; kept at LOW when the user has no earlier day, when the new place is one the user has been seen at (two offices), or when its network is one the user has used before (VPN exits)",
+		Reference:   refDetecting,
+		Baseline:    true,
+		Window:      windowImpossibleTravel,
+	},
+	{
+		ID: "GLD-106", Name: "Admin Mode or repository operation from a new country",
+		Indicator: IndicatorCredentialRisk, Severity: SeverityMedium, Techniques: []string{"T1078"}, Tactics: []string{"TA0001"},
+		Description: "A user enabled Admin Mode, or cloned, pushed or downloaded a repository, from a country none of their events came from in the last baseline.days days (Falco's two rules, against the user's own places instead of a fixed country list). A stolen token used from abroad shows here without any sign-in. Needs geoip::databases.",
+		Fields:      []string{"author_id", "client.geo.country.iso_code", "client.geo.locality.name", "client.as.number", "Timestamp"},
+		EventTypes:  geoSensitiveTypes,
+		Condition:   "per user: the event's country is not among the user's places within baseline.days, and the user has a place from an earlier day; kept at LOW when the network is one the user has used before",
+		Reference:   refDetecting,
+		NoLegacy:    noLegacyNoWording,
+		Raised:      "the event is user_enable_admin_mode",
+		Baseline:    true,
+		Window:      windowGeoSensitive,
 	},
 }
 

@@ -164,23 +164,23 @@ func parseFactTime(s string) (time.Time, bool) {
 // that expires later than token_max_lifetime after its creation, or never.
 // It needs the looked-up expiry; scopes and role come from the lookup or
 // from the creation message.
-func longLivedToken(e *event, env *ruleEnv) (bool, bool, string) {
+func longLivedToken(e *event, env *ruleEnv) (bool, grade, string) {
 	if hasPrefixFold(strings.TrimSpace(e.message()), "attempted to create") || !e.enriched() {
-		return false, false, ""
+		return false, gradeSame, ""
 	}
 	var note strings.Builder
 	created := time.Unix(0, e.eventTime()).UTC()
 	if v, ok := e.attrs.Get(auditevent.AttrTokenExpiresAt); ok && auditevent.ScalarText(v) != "" {
 		exp, ok := parseFactTime(auditevent.ScalarText(v))
 		if !ok || !exp.After(created.Add(env.tokenMaxLifetime)) {
-			return false, false, ""
+			return false, gradeSame, ""
 		}
 		fmt.Fprintf(&note, "expires %s, %d days after creation (token_max_lifetime %s)",
 			exp.Format(time.DateOnly), int(exp.Sub(created).Hours()/24), shortDuration(env.tokenMaxLifetime))
 	} else {
 		note.WriteString("never expires")
 	}
-	raise := false
+	raise := gradeSame
 	if scopes, from, ok := tokenScopes(e); ok {
 		var hit []string
 		for _, s := range scopes {
@@ -191,13 +191,13 @@ func longLivedToken(e *event, env *ruleEnv) (bool, bool, string) {
 			}
 		}
 		if len(hit) > 0 {
-			raise = true
+			raise = gradeRaise
 			fmt.Fprintf(&note, "; privileged scopes %s (from the %s)", strings.Join(hit, ", "), from)
 		}
 	}
 	if e.typ != "personal_access_token_created" {
 		if r, ok := tokenRole(e); ok && r.level >= 40 {
-			raise = true
+			raise = gradeRaise
 			fmt.Fprintf(&note, "; %s access level", r.name)
 		}
 	}
@@ -206,16 +206,37 @@ func longLivedToken(e *event, env *ruleEnv) (bool, bool, string) {
 
 // unprotectedVariable is GLD-074: a CI/CD variable created or updated that
 // is not protected, per the lookup; raised when it is not masked either.
-func unprotectedVariable(e *event, _ *ruleEnv) (bool, bool, string) {
+func unprotectedVariable(e *event, _ *ruleEnv) (bool, grade, string) {
 	protected, known := e.factBool(auditevent.AttrCIVariableProtected)
 	if !known || protected {
-		return false, false, ""
+		return false, gradeSame, ""
 	}
 	masked, maskedKnown := e.factBool(auditevent.AttrCIVariableMasked)
 	if maskedKnown && !masked {
-		return true, true, "the variable is neither protected nor masked"
+		return true, gradeRaise, "the variable is neither protected nor masked"
 	}
-	return true, false, "the variable is not protected"
+	return true, gradeSame, "the variable is not protected"
+}
+
+// authenticatorRemoved is GLD-002: one authenticator of a user removed
+// (GitLab's EE::TwoFactor::DestroyOtpService writes "Disabled One-time
+// password authenticator", EE::Webauthn::DestroyService "Deleted WebAuthn
+// device"). HIGH unless another factor is known to remain: lowered to LOW
+// only when the receiver looked the user up after the event and GitLab
+// said two-factor authentication is still on. Removing a user's only
+// factor leaves the account with a password only, like GLD-001.
+func authenticatorRemoved(e *event, _ *ruleEnv) (bool, grade, string) {
+	if !isAuthenticatorRemoval(e.message()) {
+		return false, gradeSame, ""
+	}
+	on, known := e.factBool(auditevent.AttrTargetUserTwoFactorEnabled)
+	switch {
+	case known && on:
+		return true, gradeLower, "two-factor authentication is still on for the user (looked up after the event)"
+	case known:
+		return true, gradeSame, "the user has no second factor left (looked up after the event)"
+	}
+	return true, gradeSame, "no other factor is known to remain (enrichment: " + e.enrichmentStatus() + ")"
 }
 
 // variableProtectionUnknown is GLD-072: a CI/CD variable created whose

@@ -27,7 +27,8 @@ type windowRule struct {
 	accounts   map[string]struct{} // automation.accounts, lower case
 	window     int64               // nanoseconds
 	windowText string
-	clones     bool // mass download: count git clones and fetches
+	clones     bool         // mass download: count git clones and fetches
+	geo        *geoProfiles // geo rules: the users' places (geo.go)
 	allow      *allowlist
 	failures   map[string]bool // brute force: the failure event types
 	maxAuthors int
@@ -56,6 +57,7 @@ func (a actor) known() bool { return a.id > 0 || a.name != "" }
 // verdict is what a windowed rule decides about one event.
 type verdict struct {
 	fire       bool   // tag the event at the rule's severity
+	raise      bool   // one step above it
 	suppressed string // "" or why the event is tagged LOW instead: reasonBaseline, reasonAutomation
 	note       string
 }
@@ -103,7 +105,7 @@ func newWindowRule(meta *ruleMeta, kind windowKind, cfg WindowsConfig, base Base
 	default:
 	}
 	w.maxHits = w.threshold
-	if kind != windowBruteForce {
+	if kind != windowBruteForce && !kind.geo() {
 		if w.autoCount < w.threshold {
 			w.autoCount = w.threshold
 		}
@@ -154,9 +156,25 @@ func (w *windowRule) observe(e *event) verdict {
 			return verdict{}
 		}
 		return w.count(e, authorKey(e), "", "tokens created")
+	case windowNewCountry:
+		return e.geoAssess(w.geo).newCountry
+	case windowImpossibleTravel:
+		return e.geoAssess(w.geo).travel
+	case windowGeoSensitive:
+		return e.geoAssess(w.geo).sensitive
 	default:
 		return verdict{}
 	}
+}
+
+// geoAssess judges the event against its user's places once, for all the
+// geo rules of its type (geo.go).
+func (e *event) geoAssess(g *geoProfiles) geoVerdicts {
+	if !e.geoDone {
+		e.geoDone = true
+		e.geo = g.assess(e)
+	}
+	return e.geo
 }
 
 // count records a hit and decides about the event: the rule fires when

@@ -27,7 +27,12 @@ import (
 //   - GET /projects/:id/deploy_keys/:key_id (Maintainer); otherwise 403.
 //   - GET /projects/:id/deploy_tokens/:token_id, /groups/:id/deploy_tokens/:token_id
 //     (Maintainer); otherwise 403.
-//   - GET /users/:id: any authenticated user.
+//   - GET /users/:id: any authenticated user; administrators and auditors
+//     get GitLab's Entities::UserDetailsWithAdmin, which adds is_admin and
+//     two_factor_enabled (lib/api/users.rb presents UserDetailsWithAdmin when
+//     current_user.can_read_all_resources?, else Entities::User;
+//     UserDetailsWithAdmin < UserWithAdmin < UserPublic, and UserPublic
+//     exposes two_factor_enabled?, lib/api/entities/user_public.rb).
 
 // SetLookupDelay makes every object endpoint wait d before it answers (a
 // slow GitLab), or stop waiting when d is 0.
@@ -56,7 +61,7 @@ func (s *Sim) serveObject(w http.ResponseWriter, r *http.Request, path, tok stri
 	case len(seg) == 2 && seg[0] == "personal_access_tokens":
 		serve = func(t Token) { s.servePAT(w, t, seg[1]) }
 	case len(seg) == 2 && seg[0] == "users":
-		serve = func(t Token) { s.serveUser(w, seg[1]) }
+		serve = func(t Token) { s.serveUser(w, t, seg[1]) }
 	case len(seg) == 4 && seg[0] == "admin" && seg[1] == "ci" && seg[2] == "variables":
 		serve = func(t Token) { s.serveVariable(w, t, VariableInstance, "", seg[3]) }
 	case len(seg) == 4 && (seg[0] == "projects" || seg[0] == "groups"):
@@ -386,22 +391,129 @@ func (s *Sim) serveDeployToken(w http.ResponseWriter, t Token, project bool, ref
 	}
 }
 
-func (s *Sim) serveUser(w http.ResponseWriter, ref string) {
+func (s *Sim) serveUser(w http.ResponseWriter, t Token, ref string) {
 	id, _ := strconv.ParseInt(ref, 10, 64)
-	s.mu.RLock()
+	admin := t.Admin || t.Auditor
+	s.mu.Lock() // factorsLocked may draw a user's factors
 	var body map[string]any
 	if u, ok := s.usersByID[id]; ok {
 		body = map[string]any{"id": u.ID, "username": u.Username, "name": u.Name, "state": "active", "locked": false, "bot": false}
+		if admin {
+			body["is_admin"] = u.Admin
+			body["two_factor_enabled"] = s.factorsLocked(u.ID).Enabled()
+		}
 	} else if s.objects != nil {
 		if typ, ok := s.objects.bots[id]; ok {
 			name := fmt.Sprintf("%s_%d", typ, id)
 			body = map[string]any{"id": id, "username": name, "name": name, "state": "active", "locked": false, "bot": true}
+			if admin {
+				body["is_admin"], body["two_factor_enabled"] = false, false
+			}
 		}
 	}
-	s.mu.RUnlock()
+	s.mu.Unlock()
 	if body == nil {
 		writeMessage(w, http.StatusNotFound, "404 User Not Found")
 		return
 	}
 	writeObject(w, body)
+}
+
+// TwoFactor is a user's second factors, as GitLab keeps them: a one-time
+// password authenticator and WebAuthn devices. GitLab reports
+// two_factor_enabled while either remains (User#two_factor_enabled? is
+// two_factor_otp_enabled? || two_factor_webauthn_enabled?, app/models/user.rb).
+type TwoFactor struct {
+	OTP             bool
+	WebAuthnDevices int
+}
+
+// Enabled is GitLab's two_factor_enabled.
+func (f TwoFactor) Enabled() bool { return f.OTP || f.WebAuthnDevices > 0 }
+
+// SetTwoFactor sets a user's second factors.
+func (s *Sim) SetTwoFactor(userID int64, f TwoFactor) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	*s.factorsLocked(userID) = f
+}
+
+// TwoFactorOf returns a user's second factors: as set, as the events of
+// the simulator left them, or, for a user neither names, drawn from a hash
+// of the user and the seed (four in ten have a one-time password app only,
+// three in ten that and a WebAuthn device, one in ten two WebAuthn devices,
+// two in ten no second factor).
+func (s *Sim) TwoFactorOf(userID int64) TwoFactor {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return *s.factorsLocked(userID)
+}
+
+// factorsLocked returns a user's factors, drawing them when unknown. mu
+// must be held for writing.
+func (s *Sim) factorsLocked(id int64) *TwoFactor {
+	st := s.objs()
+	if f, ok := st.factors[id]; ok {
+		return f
+	}
+	f := &TwoFactor{}
+	switch objectHash(s.opts.Seed, "2fa", strconv.FormatInt(id, 10)) % 10 {
+	case 0, 1, 2, 3:
+		f.OTP = true
+	case 4, 5, 6:
+		f.OTP, f.WebAuthnDevices = true, 1
+	case 7:
+		f.WebAuthnDevices = 2
+	}
+	st.factors[id] = f
+	return f
+}
+
+// twoFactorChange is what a user_disable_two_factor event does to the
+// factors of the user it targets. GitLab writes one message per service:
+// "Disabled One-time password authenticator" (EE::TwoFactor::
+// DestroyOtpService), "Deleted WebAuthn device" (EE::Webauthn::
+// DestroyService), "Disabled two-factor authentication" (every factor,
+// TwoFactor::DestroyService).
+type twoFactorChange struct {
+	user               int64
+	otp, webauthn, all bool
+}
+
+// twoFactorChangeOf returns the change a user_disable_two_factor event makes.
+func twoFactorChangeOf(ev *Event) []any {
+	var user int64
+	switch id := ev.Target.ID.(type) {
+	case int64:
+		user = id
+	case int:
+		user = int64(id)
+	}
+	if user <= 0 {
+		return nil
+	}
+	msg, _ := ev.CustomMessage.(string)
+	c := twoFactorChange{user: user}
+	switch {
+	case strings.HasPrefix(msg, "Disabled One-time password authenticator"):
+		c.otp = true
+	case strings.HasPrefix(msg, "Deleted WebAuthn device"):
+		c.webauthn = true
+	default:
+		c.all = true
+	}
+	return []any{c}
+}
+
+// applyTwoFactor applies a change. mu must be held for writing.
+func (s *Sim) applyTwoFactor(c twoFactorChange) {
+	f := s.factorsLocked(c.user)
+	switch {
+	case c.all:
+		*f = TwoFactor{}
+	case c.otp:
+		f.OTP = false
+	case c.webauthn && f.WebAuthnDevices > 0:
+		f.WebAuthnDevices--
+	}
 }

@@ -123,8 +123,9 @@ type objects struct {
 	variables    map[string]*Variable   // by variableKey
 	deployKeys   map[int64]*DeployKey
 	deployTokens map[int64]*DeployToken
-	bots         map[int64]string // bot user id -> user_type
-	delay        time.Duration    // SetLookupDelay
+	bots         map[int64]string     // bot user id -> user_type
+	factors      map[int64]*TwoFactor // user id -> second factors (lookups.go)
+	delay        time.Duration        // SetLookupDelay
 }
 
 func variableKey(scope string, owner int64, key string) string {
@@ -137,7 +138,7 @@ func (s *Sim) objs() *objects {
 		s.objects = &objects{
 			tokens: map[int64]*AccessToken{}, variables: map[string]*Variable{},
 			deployKeys: map[int64]*DeployKey{}, deployTokens: map[int64]*DeployToken{},
-			bots: map[int64]string{},
+			bots: map[int64]string{}, factors: map[int64]*TwoFactor{},
 		}
 	}
 	return s.objects
@@ -234,6 +235,8 @@ func (s *Sim) putObject(o any) {
 		st.deployTokens[o.ID] = &o
 	case botUser:
 		st.bots[o.id] = o.userType
+	case twoFactorChange:
+		s.applyTwoFactor(o)
 	case variableChange:
 		v, ok := st.variables[variableKey(o.v.Scope, o.v.Owner, o.v.Key)]
 		if !ok {
@@ -362,6 +365,8 @@ func objectsOf(ev *Event, seed uint64) []any {
 			k.ExpiresAt = ev.CreatedAt.AddDate(1, 0, 0)
 		}
 		return []any{k}
+	case "user_disable_two_factor":
+		return twoFactorChangeOf(ev)
 	case "deploy_token_created", "group_deploy_token_created":
 		m := msgTokenID.FindStringSubmatch(msg)
 		if m == nil {

@@ -8,14 +8,25 @@ import (
 	"math/rand/v2"
 	"sort"
 	"time"
+
+	"github.com/kyra-mdr/otelcol-gitlab/testbed/geodb"
 )
 
 // The detection benchmark's scenario: several days of benign activity of a
 // small organisation (sign-ins with typos, CI automation fan-outs, release
 // automation, membership churn, hardening changes, exports) with attack
 // chains on the last day (account takeover, secret theft, persistence,
-// defence evasion, destruction, CVE-2023-7028). Every attack step says
-// which rule, indicator and severity a detection must give it.
+// defence evasion, destruction, CVE-2023-7028, a session and a token used
+// from abroad, Admin Mode from abroad). Every attack step says which rule,
+// indicator and severity a detection must give it.
+//
+// Sign-ins come from public addresses of testbed/geodb's World (write a
+// GeoIP database of it with geodb.Write): most developers work from the
+// Berlin office or from home, some alternate between the Berlin and London
+// offices, some sign in through the exits of their VPN provider (four
+// countries, one network), and a few travel (New York, Lisbon) on the
+// second day. Git traffic stays on the internal network, except the VPN
+// users'.
 
 // ScenarioOptions tunes Scenario.
 type ScenarioOptions struct {
@@ -82,6 +93,7 @@ func (s *Sim) Scenario(o ScenarioOptions) []ScenarioEvent {
 	}
 	sc := &scenario{
 		r:        rand.New(rand.NewPCG(o.Seed, o.Seed^0x5ce7a410)),
+		start:    o.Start,
 		projects: s.Projects(),
 		groups:   s.Groups(),
 	}
@@ -119,6 +131,7 @@ type pendingEvent struct {
 
 type scenario struct {
 	r                      *rand.Rand
+	start                  time.Time
 	devs                   []User
 	admin, mirror, release User
 	projects               []Project
@@ -170,17 +183,24 @@ func (sc *scenario) benignDay(d int, day time.Time) {
 					})
 				}
 			}
-			typ, with, msg := "authenticated_with_two_factor", "two-factor", "Signed in with TWO-FACTOR authentication"
-			if sc.r.Float64() < 0.3 {
-				typ, with, msg = "authenticated_with_password", "standard", "Signed in with STANDARD authentication"
+			if trip, ok := sc.trip(u, d); ok {
+				at = trip.at(at)
 			}
-			sc.add(d, "sign-in", Event{Type: typ, Author: author(u), Entity: userEntity(u), Target: userTarget(u), CreatedAt: at,
-				Details: map[string]any{"with": with}, CustomMessage: msg})
+			sc.add(d, "sign-in", sc.signIn(u, d, at))
+		}
+		if trip, ok := sc.trip(u, d); ok && trip.day == d {
+			// The evening sign-in on arrival.
+			sc.add(d, "travel", sc.signIn(u, d, trip.arrival))
 		}
 		// Daily Git work: clones and fetches of a few repositories,
-		// approvals, the odd archive download.
+		// approvals, the odd archive download. VPN users fetch through
+		// their VPN, the others on the internal network.
 		for n := 1 + sc.r.IntN(6); n > 0; n-- {
-			sc.add(d, "git fetch", clone(author(u), sc.project(), work()))
+			ev := clone(author(u), sc.project(), work())
+			if sc.roaming(u) == roamVPN {
+				ev.IPAddress = sc.vpnExit().Addr(1 + int(u.ID%10)).String()
+			}
+			sc.add(d, "git fetch", ev)
 		}
 		for n := sc.r.IntN(6); n > 0; n-- {
 			p := sc.project()
@@ -242,6 +262,10 @@ func (sc *scenario) benignDay(d int, day time.Time) {
 				Details: map[string]any{"remove": "user_access", "member_id": 10000 + sc.r.IntN(80000)}, CustomMessage: "Membership destroyed"})
 		}
 	}
+	// The administrator works in Admin Mode from the office every morning.
+	sc.add(d, "admin mode", Event{Type: "user_enable_admin_mode", Author: author(sc.admin), Entity: userEntity(sc.admin), Target: userTarget(sc.admin),
+		CreatedAt: sc.at(day, 7*time.Hour, 9*time.Hour), CustomMessage: "Enabled Admin Mode", IPAddress: geodb.Named("berlin-office").Addr(2).String()})
+
 	// Hardening changes: requiring 2FA, protecting branches, narrowing
 	// visibility, protecting variables.
 	g := sc.group()
@@ -371,6 +395,123 @@ func (sc *scenario) attacks(d int, day time.Time) {
 	add(cve, Event{Type: "password_reset_requested", Author: systemAuthor("An unauthenticated user"), Entity: userEntity(admin), Target: Target{ID: admin.ID, Type: "User",
 		Details: fmt.Sprintf(`["%s","attacker@example.net"]`, admin.Email)}, CreatedAt: next(10 * time.Minute), CustomMessage: "Ask for password reset"},
 		&ScenarioStep{Name: "password reset to two addresses", Rule: "GLD-092", Indicator: "credential_risk", Severity: "CRITICAL"})
+
+	// A session from abroad: a developer signs in at the Berlin office,
+	// and fifty minutes later the same account signs in with two factors
+	// from São Paulo (an adversary-in-the-middle phish relayed the code).
+	const session = "session from abroad"
+	victim2 := sc.devs[13%len(sc.devs)]
+	sc.add(d, "sign-in", sc.signInFrom(victim2, day.Add(16*time.Hour), geodb.Named("berlin-office"), 4))
+	ev = sc.signInFrom(victim2, day.Add(16*time.Hour+50*time.Minute), geodb.Named("sao-paulo"), 7)
+	ev.Type, ev.Details["with"], ev.CustomMessage = "authenticated_with_two_factor", "two-factor", "Signed in with TWO-FACTOR authentication"
+	pe := sc.add(d, session, ev)
+	pe.attack, pe.step = true, &ScenarioStep{Chain: session, Name: "sign-in from São Paulo 50 minutes after Berlin", Rule: "GLD-105", Indicator: "credential_risk", Severity: "HIGH"}
+
+	// A stolen token used from abroad: clones from Singapore with a
+	// developer's token, no sign-in.
+	const token = "token used from abroad"
+	victim3 := sc.devs[23%len(sc.devs)]
+	ev = clone(author(victim3), sc.projects[3], day.Add(17*time.Hour+5*time.Minute))
+	ev.IPAddress = geodb.Named("singapore").Addr(9).String()
+	pe = sc.add(d, token, ev)
+	pe.attack, pe.step = true, &ScenarioStep{Chain: token, Name: "repository cloned from Singapore", Rule: "GLD-106", Indicator: "credential_risk", Severity: "MEDIUM"}
+
+	// Admin Mode from abroad: the administrator's account enables Admin
+	// Mode from a rented server in Bucharest (IPv6).
+	const adminAbroad = "Admin Mode from abroad"
+	pe = sc.add(d, adminAbroad, Event{Type: "user_enable_admin_mode", Author: author(sc.admin), Entity: userEntity(sc.admin), Target: userTarget(sc.admin),
+		CreatedAt: day.Add(17*time.Hour + 30*time.Minute), CustomMessage: "Enabled Admin Mode", IPAddress: geodb.Named("bucharest-vps").Addr(17).String()})
+	pe.attack, pe.step = true, &ScenarioStep{Chain: adminAbroad, Name: "Admin Mode enabled from Bucharest", Rule: "GLD-106", Indicator: "credential_risk", Severity: "HIGH"}
+}
+
+// Where developers sign in from.
+type roam int
+
+const (
+	roamOffice     roam = iota // the Berlin office, or home in Berlin
+	roamTwoOffices             // the Berlin and London offices (the company's egress alternates)
+	roamVPN                    // the exits of one VPN provider in four countries
+	roamHamburg                // home in Hamburg
+)
+
+// roaming says where a developer signs in from.
+func (sc *scenario) roaming(u User) roam {
+	switch (u.ID - 5000) % 10 {
+	case 6:
+		return roamTwoOffices
+	case 7, 8:
+		return roamVPN
+	case 9:
+		return roamHamburg
+	}
+	return roamOffice
+}
+
+var vpnExits = []string{"vpn-frankfurt", "vpn-amsterdam", "vpn-zurich", "vpn-stockholm"}
+
+func (sc *scenario) vpnExit() geodb.Place { return geodb.Named(vpnExits[sc.r.IntN(len(vpnExits))]) }
+
+// signIn is a developer's sign-in from where they usually are.
+func (sc *scenario) signIn(u User, d int, at time.Time) Event {
+	var place geodb.Place
+	if trip, ok := sc.trip(u, d); ok && !at.Before(trip.arrival) {
+		place = geodb.Named(trip.to)
+	} else {
+		switch sc.roaming(u) {
+		case roamTwoOffices:
+			place = geodb.Named([]string{"berlin-office", "london-office"}[sc.r.IntN(2)])
+		case roamVPN:
+			place = sc.vpnExit()
+		case roamHamburg:
+			place = geodb.Named("hamburg-home")
+		default:
+			place = geodb.Named([]string{"berlin-office", "berlin-office", "berlin-home"}[sc.r.IntN(3)])
+		}
+	}
+	return sc.signInFrom(u, at, place, 1+int(u.ID%12))
+}
+
+func (sc *scenario) signInFrom(u User, at time.Time, place geodb.Place, host int) Event {
+	typ, with, msg := "authenticated_with_two_factor", "two-factor", "Signed in with TWO-FACTOR authentication"
+	if sc.r.Float64() < 0.3 {
+		typ, with, msg = "authenticated_with_password", "standard", "Signed in with STANDARD authentication"
+	}
+	return Event{Type: typ, Author: author(u), Entity: userEntity(u), Target: userTarget(u), CreatedAt: at,
+		Details: map[string]any{"with": with}, CustomMessage: msg, IPAddress: place.Addr(host).String()}
+}
+
+// travel is a developer's trip: on day, after a morning in Berlin, a
+// flight, and from arrival on sign-ins from the destination.
+type travel struct {
+	day     int
+	to      string
+	leave   time.Time // last sign-in before the flight
+	arrival time.Time
+}
+
+// at moves a sign-in of the trip's day out of the flight: before leaving,
+// or from arrival on.
+func (tr travel) at(t time.Time) time.Time {
+	if t.Before(tr.leave) || !t.Before(tr.arrival) {
+		return t
+	}
+	return tr.leave.Add(-t.Sub(tr.leave) / 10) // within the hour before leaving
+}
+
+// trip returns the trip of a travelling developer that is under way on
+// day d (it starts on the second day and lasts to the end): every 25th
+// developer, to New York or Lisbon.
+func (sc *scenario) trip(u User, d int) (travel, bool) {
+	i := u.ID - 5000
+	if i%25 != 20 || d < 1 {
+		return travel{}, false
+	}
+	day := sc.start.Add(24 * time.Hour)
+	tr := travel{day: 1, to: "new-york", leave: day.Add(11 * time.Hour), arrival: day.Add(21 * time.Hour)}
+	if (i/25)%2 == 1 {
+		tr.to, tr.arrival = "lisbon", day.Add(16*time.Hour)
+	}
+	return tr, true
 }
 
 func (sc *scenario) parentOf(p Project) Group {

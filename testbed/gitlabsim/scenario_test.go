@@ -34,6 +34,6 @@ func TestScenario(t *testing.T) {
 		}
 		assert.NotEmpty(t, ev.StreamJSON)
 	}
-	assert.Equal(t, 16, steps)
+	assert.Equal(t, 19, steps)
 	assert.Greater(t, attacks, steps)
 }

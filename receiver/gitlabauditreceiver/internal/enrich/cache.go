@@ -62,7 +62,8 @@ func (c *cache) join(key objectKey) (e *entry, leader bool) {
 
 // finish sets the result of a flight. Results that describe the moment
 // rather than the object (errors, timeouts, skips) are not kept, but for
-// those a rate limit caused, kept for their short hold.
+// those a rate limit caused, kept for their short hold; nor are the
+// answers of kinds looked up per event.
 func (c *cache) finish(e *entry, res Result) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -72,7 +73,8 @@ func (c *cache) finish(e *entry, res Result) {
 		e.expires = c.now().Add(min(res.hold, c.ttl))
 	}
 	close(e.done)
-	if el, ok := c.entries[e.key]; ok && el.Value.(*entry) == e && !res.cacheable() && res.hold <= 0 {
+	keep := res.cacheable() || res.hold > 0
+	if el, ok := c.entries[e.key]; ok && el.Value.(*entry) == e && (!keep || e.key.kind.perEvent()) {
 		c.remove(el)
 	}
 }

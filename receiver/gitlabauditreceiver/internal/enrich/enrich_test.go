@@ -288,6 +288,56 @@ func cmpOr(s, def Switches) Switches {
 	return s
 }
 
+// twoFactorEvent is a user_disable_two_factor event about user 2, with one
+// of GitLab's three messages.
+func twoFactorEvent(msg string) gitlabsim.Event {
+	return gitlabsim.Event{Type: "user_disable_two_factor", Entity: gitlabsim.Entity{Type: gitlabsim.EntityUser, ID: 2},
+		Author: gitlabsim.Author{ID: 2}, Target: gitlabsim.Target{ID: int64(2), Type: "User", Details: "dev"},
+		CustomMessage: msg, CreatedAt: t0}
+}
+
+// TestTwoFactorLookup: a two-factor removal is followed by a look at the
+// user, with an administrator's token, and the answer given after each
+// event decides that event (never a cached one from before it).
+func TestTwoFactorLookup(t *testing.T) {
+	const otp, webauthn = "Disabled One-time password authenticator", "Deleted WebAuthn device"
+	tests := []struct {
+		name    string
+		factors gitlabsim.TwoFactor
+		token   string
+		msgs    []string
+		want    []any // gitlab.target_user.two_factor_enabled per event; nil: absent
+		status  string
+		reason  string
+	}{
+		{"the only authenticator removed", gitlabsim.TwoFactor{OTP: true}, adminToken, []string{otp}, []any{false}, "ok", ""},
+		{"a WebAuthn device remains", gitlabsim.TwoFactor{OTP: true, WebAuthnDevices: 1}, adminToken, []string{otp}, []any{true}, "ok", ""},
+		{"one device, then the other", gitlabsim.TwoFactor{WebAuthnDevices: 2}, adminToken, []string{webauthn, webauthn}, []any{true, false}, "ok", ""},
+		{"a developer's token is not shown the flag", gitlabsim.TwoFactor{OTP: true}, devToken, []string{otp}, []any{nil}, "forbidden", "only administrators and auditors"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.sim.SetTwoFactor(2, tt.factors)
+			en := newEnricher(t, Settings{Client: e.client(t, tt.token, 0)})
+			// The user's author lookup, before the removals, is cached: it
+			// must not answer for them.
+			en.Enrich(context.Background(), records(t, e.sim.Insert(patEvent(1))))
+			for i, msg := range tt.msgs {
+				recs := records(t, e.sim.Insert(twoFactorEvent(msg)))
+				en.Enrich(context.Background(), recs)
+				got := attrs(recs.At(0))
+				assert.Equal(t, tt.status, got[auditevent.AttrEnrichmentStatus], got[auditevent.AttrEnrichmentReason])
+				assert.Equal(t, tt.want[i], got[auditevent.AttrTargetUserTwoFactorEnabled], "event %d", i)
+				if tt.reason != "" {
+					assert.Contains(t, got[auditevent.AttrEnrichmentReason], tt.reason)
+				}
+			}
+			assert.Equal(t, 1+len(tt.msgs), e.requests("/users/2"), "one author lookup, then one lookup per removal")
+		})
+	}
+}
+
 // TestCacheOneRequestPerObject: a burst of events about one token costs
 // one request, within a batch, across batches and across concurrent batches.
 func TestCacheOneRequestPerObject(t *testing.T) {
@@ -496,6 +546,9 @@ func TestPlanTable(t *testing.T) {
 		{KindDeployKey, P(auditlog.AttrTargetID, "my key"), "", false},
 		{KindProjectDeployToken, P(auditlog.AttrTargetID, "5", auditlog.AttrTargetType, "DeployToken"), "/projects/100/deploy_tokens/5", true},
 		{KindProjectDeployToken, P(auditlog.AttrMessage, "Created project deploy token with name: x with token_id: 6 with scopes: []."), "/projects/100/deploy_tokens/6", true},
+		{KindUserTwoFactor, rec(auditlog.AttrTargetType, "User", auditlog.AttrTargetID, "51", auditlog.AttrEventID, "9"), "/users/51", true},
+		{KindUserTwoFactor, rec(auditlog.AttrTargetType, "User", auditlog.AttrTargetID, "Andreas"), "", false},
+		{KindUserTwoFactor, rec(auditlog.AttrTargetType, "Group", auditlog.AttrTargetID, "51"), "", false},
 	}
 	for _, tt := range tests {
 		obj, why, ok := plan(tt.kind, tt.m)

@@ -30,6 +30,9 @@ const (
 	KindProjectDeployToken  Kind = "deploy_token"
 	KindGroupDeployToken    Kind = "group_deploy_token"
 	KindUser                Kind = "user"
+	// KindUserTwoFactor reads whether the user a two-factor removal is
+	// about still has a second factor (GET /users/:id, two_factor_enabled).
+	KindUserTwoFactor Kind = "user_two_factor"
 )
 
 // Switches turn the lookups on and off by family.
@@ -39,7 +42,10 @@ type Switches struct {
 	CIVariables          bool // ci_*variable_created and _updated
 	DeployKeys           bool // deploy_key_added
 	DeployTokens         bool // deploy_token_created, group_deploy_token_created
-	Authors              bool // GET /users/:id of every author with an id > 0
+	// Authors: GET /users/:id of every author with an id > 0, and of the
+	// user a user_disable_two_factor event is about (KindUserTwoFactor):
+	// both are user lookups.
+	Authors bool
 }
 
 // on reports whether the lookups of kind k are switched on.
@@ -55,11 +61,19 @@ func (s Switches) on(k Kind) bool {
 		return s.DeployKeys
 	case KindProjectDeployToken, KindGroupDeployToken:
 		return s.DeployTokens
-	case KindUser:
+	case KindUser, KindUserTwoFactor:
 		return s.Authors
 	}
 	return false
 }
+
+// perEvent reports whether a kind's fact is a state the event changes, so
+// that only an answer given after the event may decide it: each event is
+// looked up on its own, and the answer is never cached for other events.
+// Whether a user still has two-factor authentication is such a fact: an
+// answer from before a removal (an author lookup, or an earlier removal of
+// another of the user's factors) would say it is still on.
+func (k Kind) perEvent() bool { return k == KindUserTwoFactor }
 
 // switchName is the configuration key of a kind's switch, for reasons.
 func switchName(k Kind) string {
@@ -92,6 +106,7 @@ var eventKinds = map[string]Kind{
 	"deploy_key_added":              KindDeployKey,
 	"deploy_token_created":          KindProjectDeployToken,
 	"group_deploy_token_created":    KindGroupDeployToken,
+	"user_disable_two_factor":       KindUserTwoFactor,
 }
 
 // KindOf returns the object lookup of an event type, if it has one.
@@ -237,6 +252,17 @@ func plan(kind Kind, attrs pcommon.Map) (obj object, reason string, ok bool) {
 		}
 		obj.path = path + "/deploy_tokens/" + id
 		id = sc + "/" + id
+	case KindUserTwoFactor:
+		// GitLab records the removal with the user as target (target_id
+		// the user's id, target_type User) whoever removed it:
+		// ee/app/services/ee/two_factor/destroy_otp_service.rb,
+		// ee/app/services/ee/webauthn/destroy_service.rb and their specs.
+		if targetType != "User" || !isID(targetID) {
+			return obj, "the event does not name the user (target_type User with a numeric target_id)", false
+		}
+		obj.path = "/users/" + targetID
+		// One lookup per event (see perEvent): the event's id is part of the key.
+		id = targetID + "@" + str(auditlog.AttrEventID)
 	default:
 		return obj, "no lookup for this event type", false
 	}

@@ -148,7 +148,16 @@ type (
 		Bot      *bool   `json:"bot"`
 		UserType *string `json:"user_type"`
 	}
+	// userAdminJSON is the part of GET /users/:id only administrators and
+	// auditors get (Entities::UserDetailsWithAdmin, see KindUserTwoFactor).
+	userAdminJSON struct {
+		TwoFactorEnabled *bool `json:"two_factor_enabled"`
+	}
 )
+
+// errNotShown says GitLab answered without the fact: the token's user may
+// read the object but not that part of it.
+var errNotShown = errors.New("not shown")
 
 // decode reads the facts of an answer of kind k.
 func decode(k Kind, body string) ([]fact, error) {
@@ -225,6 +234,15 @@ func decode(k Kind, body string) ([]fact, error) {
 		}
 		fs.flag(auditevent.AttrAuthorBot, u.Bot)
 		fs.str(auditevent.AttrAuthorUserType, u.UserType)
+	case KindUserTwoFactor:
+		var u userAdminJSON
+		if err := dec(&u); err != nil {
+			return nil, err
+		}
+		if u.TwoFactorEnabled == nil {
+			return nil, errNotShown
+		}
+		fs.flag(auditevent.AttrTargetUserTwoFactorEnabled, u.TwoFactorEnabled)
 	}
 	return fs, nil
 }
@@ -235,6 +253,10 @@ func outcome(k Kind, body string, err error, answered time.Time) Result {
 	switch {
 	case err == nil:
 		fs, derr := decode(k, body)
+		if errors.Is(derr, errNotShown) {
+			return Result{Status: auditevent.EnrichmentStatusForbidden, Time: now,
+				Reason: "GitLab's answer has no two_factor_enabled: " + whoMayRead(k)}
+		}
 		if derr != nil {
 			return Result{Status: auditevent.EnrichmentStatusError, Reason: derr.Error()}
 		}
@@ -289,6 +311,11 @@ func whoMayRead(k Kind) string {
 		return "reading a project deploy token needs the Maintainer role on the project"
 	case KindGroupDeployToken:
 		return "reading a group deploy token needs the Maintainer role on the group"
+	case KindUserTwoFactor:
+		// lib/api/users.rb: GET /users/:id presents Entities::UserDetailsWithAdmin
+		// (with two_factor_enabled, from UserPublic) to users who can read all
+		// resources, Entities::User to others.
+		return "only administrators and auditors see a user's two_factor_enabled (GET /users/:id); use an administrator's or auditor's token"
 	}
 	return "the token's user may not see this user"
 }
