@@ -94,6 +94,12 @@ deploy-check: $(DIST_BIN)
 	cd deploy && $(GO) vet ./... && \
 		E2E_COLLECTOR_BINARY=$(DIST_BIN) $(GO) test -count=1 -timeout 5m ./...
 
+## monitoring-sync: copy the alert rules of deploy/monitoring/rules.yaml into
+## the PrometheusRule and the Helm values (deploy-check fails while they differ)
+.PHONY: monitoring-sync
+monitoring-sync:
+	cd deploy && MONITORING_SYNC=1 $(GO) test -count=1 -run '^TestRuleCopies$$' .
+
 ## package: .deb and .rpm of the distribution (nfpm, packaging/nfpm.yaml)
 .PHONY: package
 package: $(DEB) $(RPM)

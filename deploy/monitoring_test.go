@@ -446,8 +446,7 @@ func selectors(expr parser.Expr) map[string]map[string]bool {
 			out[name][label] = true
 		}
 	}
-	var names func(n parser.Node) []string
-	names = func(n parser.Node) []string {
+	names := func(n parser.Node) []string {
 		var ns []string
 		parser.Inspect(n, func(c parser.Node, _ []parser.Node) error {
 			if vs, ok := c.(*parser.VectorSelector); ok {
