@@ -40,6 +40,10 @@ RPM          := $(PKG_DIR)/$(DIST_NAME)-$(VERSION)-1.$(RPM_ARCH).rpm
 IMAGE_NAME   ?= localhost/$(DIST_NAME):$(VERSION)
 IMAGE_DIR    := $(BUILD_DIR)/image
 IMAGE_ARCHIVE := $(BUILD_DIR)/$(DIST_NAME)-image.oci.tar
+# Metrics and labels the built collector exposed to Prometheus in the e2e
+# test TestAlertFiresWithPrometheus; deploy-check compares the alert rules
+# and the dashboard with them.
+EXPOSED_SERIES := $(BUILD_DIR)/e2e-exposed-series.json
 
 GOTEST_TIMEOUT ?= 20m
 
@@ -75,24 +79,31 @@ $(SIM_BIN): $(GO_SOURCES)
 sim: $(SIM_BIN)
 
 ## test: go vet, then every test with the race detector, end-to-end tests
-## included (the .deb is installed and removed when run as root with dpkg),
-## then the deploy/ manifests (their own Go module)
+## included (the .deb and the .rpm are installed, upgraded and removed when
+## run as root with dpkg and rpm; the alert rules run in a real Prometheus
+## when Debian's prometheus is installed), then the deploy/ manifests and
+## the monitoring rules and dashboard (their own Go module)
 .PHONY: test
 test: build package
 	$(GO) vet ./...
+	@rm -f $(EXPOSED_SERIES)
 	E2E_COLLECTOR_BINARY=$(DIST_BIN) E2E_SIM_BINARY=$(SIM_BIN) E2E_DEB=$(DEB) E2E_RPM=$(RPM) \
+		E2E_EXPOSED_SERIES=$(EXPOSED_SERIES) \
 		$(GO) test -race -timeout $(GOTEST_TIMEOUT) ./...
 	@# Every benchmark of the shipped code once, so make bench cannot rot.
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./internal/... ./receiver/... ./processor/...
 	$(MAKE) deploy-check
 
 ## deploy-check: render the kustomizations, decode every manifest strictly,
-## check the OpenTelemetryCollector against the operator's CRD schema, and
-## validate every embedded collector configuration with the built binary
+## check the custom resources against their CRD schemas, the Helm values
+## against the chart's schema, the network policies, the alert rules
+## (promtool) and the dashboard, and validate every embedded collector
+## configuration with the built binary
 .PHONY: deploy-check
 deploy-check: $(DIST_BIN)
 	cd deploy && $(GO) vet ./... && \
-		E2E_COLLECTOR_BINARY=$(DIST_BIN) $(GO) test -count=1 -timeout 5m ./...
+		E2E_COLLECTOR_BINARY=$(DIST_BIN) E2E_EXPOSED_SERIES=$(EXPOSED_SERIES) \
+		$(GO) test -count=1 -timeout 5m ./...
 
 ## monitoring-sync: copy the alert rules of deploy/monitoring/rules.yaml into
 ## the PrometheusRule and the Helm values (deploy-check fails while they differ)
