@@ -23,11 +23,13 @@ OCB_VERSION           := v0.165.0
 GOLANGCI_LINT_VERSION := v2.15.0
 BENCHSTAT_VERSION     := v0.0.0-20260908200009-22c9c6c9d4da
 NFPM_VERSION          := v2.41.3
+CYCLONEDX_VERSION     := v1.10.0
 
 OCB           := $(TOOLS_BIN)/builder
 GOLANGCI_LINT := $(TOOLS_BIN)/golangci-lint
 BENCHSTAT     := $(TOOLS_BIN)/benchstat
 NFPM          := $(TOOLS_BIN)/nfpm
+CYCLONEDX     := $(TOOLS_BIN)/cyclonedx-gomod
 
 # Version of the distribution (builder-config.yaml, dist::version) and the
 # package architecture (Debian names; nfpm translates them for rpm).
@@ -59,8 +61,11 @@ $(GOLANGCI_LINT):
 $(NFPM):
 	GOBIN=$(TOOLS_BIN) $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
 
+$(CYCLONEDX):
+	GOBIN=$(TOOLS_BIN) $(GO) install github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@$(CYCLONEDX_VERSION)
+
 .PHONY: tools
-tools: $(OCB) $(GOLANGCI_LINT) $(NFPM)
+tools: $(OCB) $(GOLANGCI_LINT) $(NFPM) $(CYCLONEDX)
 
 ## build: the collector distribution (ocb) and the GitLab simulator into _build/
 .PHONY: build
@@ -121,11 +126,11 @@ PKG_SOURCES := packaging/nfpm.yaml packaging/config.yaml packaging/otelcol-kyra-
 
 $(DEB): $(DIST_BIN) $(NFPM) $(PKG_SOURCES)
 	@mkdir -p $(PKG_DIR)
-	VERSION=$(VERSION) ARCH=$(PKG_ARCH) $(NFPM) package --config packaging/nfpm.yaml --packager deb --target $@
+	VERSION=$(VERSION) ARCH=$(PKG_ARCH) BINARY=$(DIST_BIN) $(NFPM) package --config packaging/nfpm.yaml --packager deb --target $@
 
 $(RPM): $(DIST_BIN) $(NFPM) $(PKG_SOURCES)
 	@mkdir -p $(PKG_DIR)
-	VERSION=$(VERSION) ARCH=$(PKG_ARCH) $(NFPM) package --config packaging/nfpm.yaml --packager rpm --target $@
+	VERSION=$(VERSION) ARCH=$(PKG_ARCH) BINARY=$(DIST_BIN) $(NFPM) package --config packaging/nfpm.yaml --packager rpm --target $@
 
 ## image: the release image FROM scratch with buildah (Debian's `buildah`;
 ## no base image is pulled), exported to an OCI archive and verified: its
@@ -140,6 +145,20 @@ image: $(DIST_BIN)
 		--build-arg CREATED="$$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	E2E_COLLECTOR_BINARY=$(DIST_BIN) E2E_IMAGE_ARCHIVE=$(IMAGE_ARCHIVE) \
 		$(GO) test -count=1 -run 'TestImage' -v ./e2e/
+
+## release: linux amd64 and arm64 tar.gz, .deb and .rpm, a multi-arch image
+## (buildah manifest, OCI archive), a CycloneDX SBOM per artifact, SHA256SUMS
+## signed with RELEASE_SIGNING_KEY (a private SSH key: ssh-keygen -Y sign),
+## into _build/release/; then TestRelease verifies all of it (checksums,
+## signature, architectures, the arm64 binary under qemu-user when present)
+RELEASE_DIR ?= $(BUILD_DIR)/release
+.PHONY: release
+release: build $(NFPM) $(CYCLONEDX)
+	GO=$(GO) NFPM=$(NFPM) CYCLONEDX=$(CYCLONEDX) VERSION=$(VERSION) BUILD_DIR=$(BUILD_DIR) \
+		DIST_BIN=$(DIST_BIN) RELEASE_DIR=$(RELEASE_DIR) scripts/release.sh
+	E2E_COLLECTOR_BINARY=$(DIST_BIN) E2E_RELEASE_DIR=$(RELEASE_DIR) \
+		RELEASE_SIGNER=$${RELEASE_SIGNER:-otelcol-kyra-gitlab-release} \
+		$(GO) test -count=1 -timeout 10m -run '^TestRelease$$' -v ./e2e/
 
 ## unit: tests without the end-to-end suite (no distribution build)
 .PHONY: unit
