@@ -336,7 +336,7 @@ func TestRelease(t *testing.T) {
 				"OTELCOL_STORAGE_DIR=" + t.TempDir(),
 			}
 			out, err = cmd.CombinedOutput()
-			assert.NoError(t, err, "validate config/production.yaml:\n%s", out)
+			require.NoError(t, err, "validate config/production.yaml:\n%s", out)
 			t.Logf("the %s binary ran %s: --version (%s), validate config/production.yaml", a.goarch, how, versionLine)
 		})
 	}
