@@ -23,11 +23,13 @@ OCB_VERSION           := v0.165.0
 GOLANGCI_LINT_VERSION := v2.15.0
 BENCHSTAT_VERSION     := v0.0.0-20260908200009-22c9c6c9d4da
 NFPM_VERSION          := v2.41.3
+CYCLONEDX_VERSION     := v1.10.0
 
 OCB           := $(TOOLS_BIN)/builder
 GOLANGCI_LINT := $(TOOLS_BIN)/golangci-lint
 BENCHSTAT     := $(TOOLS_BIN)/benchstat
 NFPM          := $(TOOLS_BIN)/nfpm
+CYCLONEDX     := $(TOOLS_BIN)/cyclonedx-gomod
 
 # Version of the distribution (builder-config.yaml, dist::version) and the
 # package architecture (Debian names; nfpm translates them for rpm).
@@ -40,6 +42,10 @@ RPM          := $(PKG_DIR)/$(DIST_NAME)-$(VERSION)-1.$(RPM_ARCH).rpm
 IMAGE_NAME   ?= localhost/$(DIST_NAME):$(VERSION)
 IMAGE_DIR    := $(BUILD_DIR)/image
 IMAGE_ARCHIVE := $(BUILD_DIR)/$(DIST_NAME)-image.oci.tar
+# Metrics and labels the built collector exposed to Prometheus in the e2e
+# test TestAlertFiresWithPrometheus; deploy-check compares the alert rules
+# and the dashboard with them.
+EXPOSED_SERIES := $(BUILD_DIR)/e2e-exposed-series.json
 
 GOTEST_TIMEOUT ?= 20m
 
@@ -55,8 +61,11 @@ $(GOLANGCI_LINT):
 $(NFPM):
 	GOBIN=$(TOOLS_BIN) $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
 
+$(CYCLONEDX):
+	GOBIN=$(TOOLS_BIN) $(GO) install github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@$(CYCLONEDX_VERSION)
+
 .PHONY: tools
-tools: $(OCB) $(GOLANGCI_LINT) $(NFPM)
+tools: $(OCB) $(GOLANGCI_LINT) $(NFPM) $(CYCLONEDX)
 
 ## build: the collector distribution (ocb) and the GitLab simulator into _build/
 .PHONY: build
@@ -75,24 +84,37 @@ $(SIM_BIN): $(GO_SOURCES)
 sim: $(SIM_BIN)
 
 ## test: go vet, then every test with the race detector, end-to-end tests
-## included (the .deb is installed and removed when run as root with dpkg),
-## then the deploy/ manifests (their own Go module)
+## included (the .deb and the .rpm are installed, upgraded and removed when
+## run as root with dpkg and rpm; the alert rules run in a real Prometheus
+## when Debian's prometheus is installed), then the deploy/ manifests and
+## the monitoring rules and dashboard (their own Go module)
 .PHONY: test
 test: build package
 	$(GO) vet ./...
+	@rm -f $(EXPOSED_SERIES)
 	E2E_COLLECTOR_BINARY=$(DIST_BIN) E2E_SIM_BINARY=$(SIM_BIN) E2E_DEB=$(DEB) E2E_RPM=$(RPM) \
+		E2E_EXPOSED_SERIES=$(EXPOSED_SERIES) \
 		$(GO) test -race -timeout $(GOTEST_TIMEOUT) ./...
 	@# Every benchmark of the shipped code once, so make bench cannot rot.
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./internal/... ./receiver/... ./processor/...
 	$(MAKE) deploy-check
 
 ## deploy-check: render the kustomizations, decode every manifest strictly,
-## check the OpenTelemetryCollector against the operator's CRD schema, and
-## validate every embedded collector configuration with the built binary
+## check the custom resources against their CRD schemas, the Helm values
+## against the chart's schema, the network policies, the alert rules
+## (promtool) and the dashboard, and validate every embedded collector
+## configuration with the built binary
 .PHONY: deploy-check
 deploy-check: $(DIST_BIN)
 	cd deploy && $(GO) vet ./... && \
-		E2E_COLLECTOR_BINARY=$(DIST_BIN) $(GO) test -count=1 -timeout 5m ./...
+		E2E_COLLECTOR_BINARY=$(DIST_BIN) E2E_EXPOSED_SERIES=$(EXPOSED_SERIES) \
+		$(GO) test -count=1 -timeout 5m ./...
+
+## monitoring-sync: copy the alert rules of deploy/monitoring/rules.yaml into
+## the PrometheusRule and the Helm values (deploy-check fails while they differ)
+.PHONY: monitoring-sync
+monitoring-sync:
+	cd deploy && MONITORING_SYNC=1 $(GO) test -count=1 -run '^TestRuleCopies$$' .
 
 ## package: .deb and .rpm of the distribution (nfpm, packaging/nfpm.yaml)
 .PHONY: package
@@ -104,11 +126,11 @@ PKG_SOURCES := packaging/nfpm.yaml packaging/config.yaml packaging/otelcol-kyra-
 
 $(DEB): $(DIST_BIN) $(NFPM) $(PKG_SOURCES)
 	@mkdir -p $(PKG_DIR)
-	VERSION=$(VERSION) ARCH=$(PKG_ARCH) $(NFPM) package --config packaging/nfpm.yaml --packager deb --target $@
+	VERSION=$(VERSION) ARCH=$(PKG_ARCH) BINARY=$(DIST_BIN) $(NFPM) package --config packaging/nfpm.yaml --packager deb --target $@
 
 $(RPM): $(DIST_BIN) $(NFPM) $(PKG_SOURCES)
 	@mkdir -p $(PKG_DIR)
-	VERSION=$(VERSION) ARCH=$(PKG_ARCH) $(NFPM) package --config packaging/nfpm.yaml --packager rpm --target $@
+	VERSION=$(VERSION) ARCH=$(PKG_ARCH) BINARY=$(DIST_BIN) $(NFPM) package --config packaging/nfpm.yaml --packager rpm --target $@
 
 ## image: the release image FROM scratch with buildah (Debian's `buildah`;
 ## no base image is pulled), exported to an OCI archive and verified: its
@@ -123,6 +145,20 @@ image: $(DIST_BIN)
 		--build-arg CREATED="$$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	E2E_COLLECTOR_BINARY=$(DIST_BIN) E2E_IMAGE_ARCHIVE=$(IMAGE_ARCHIVE) \
 		$(GO) test -count=1 -run 'TestImage' -v ./e2e/
+
+## release: linux amd64 and arm64 tar.gz, .deb and .rpm, a multi-arch image
+## (buildah manifest, OCI archive), a CycloneDX SBOM per artifact, SHA256SUMS
+## signed with RELEASE_SIGNING_KEY (a private SSH key: ssh-keygen -Y sign),
+## into _build/release/; then TestRelease verifies all of it (checksums,
+## signature, architectures, the arm64 binary under qemu-user when present)
+RELEASE_DIR ?= $(BUILD_DIR)/release
+.PHONY: release
+release: build $(NFPM) $(CYCLONEDX)
+	GO=$(GO) NFPM=$(NFPM) CYCLONEDX=$(CYCLONEDX) VERSION=$(VERSION) BUILD_DIR=$(BUILD_DIR) \
+		DIST_BIN=$(DIST_BIN) RELEASE_DIR=$(RELEASE_DIR) scripts/release.sh
+	E2E_COLLECTOR_BINARY=$(DIST_BIN) E2E_RELEASE_DIR=$(RELEASE_DIR) \
+		RELEASE_SIGNER=$${RELEASE_SIGNER:-otelcol-kyra-gitlab-release} \
+		$(GO) test -count=1 -timeout 10m -run '^TestRelease$$' -v ./e2e/
 
 ## unit: tests without the end-to-end suite (no distribution build)
 .PHONY: unit

@@ -20,6 +20,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -65,11 +67,23 @@ func newTyped(apiVersion, kind string) any {
 		return &rbacv1.Role{}
 	case "rbac.authorization.k8s.io/v1/RoleBinding":
 		return &rbacv1.RoleBinding{}
+	case "networking.k8s.io/v1/NetworkPolicy":
+		return &networkingv1.NetworkPolicy{}
+	case "policy/v1/PodDisruptionBudget":
+		return &policyv1.PodDisruptionBudget{}
 	}
 	return nil
 }
 
 const crKind = "opentelemetry.io/v1beta1/OpenTelemetryCollector"
+
+// crds are the custom resources of the examples, with the CRD (testdata)
+// and version whose schema they are checked against.
+var crds = map[string]struct{ file, version string }{
+	crKind: {"opentelemetry.io_opentelemetrycollectors.yaml", "v1beta1"},
+	"monitoring.coreos.com/v1/ServiceMonitor": {"monitoring.coreos.com_servicemonitors.yaml", "v1"},
+	"monitoring.coreos.com/v1/PrometheusRule": {"monitoring.coreos.com_prometheusrules.yaml", "v1"},
+}
 
 // decode strictly decodes one YAML document: unknown and duplicate fields
 // are errors, as `kubectl apply --validate=strict` makes them.
@@ -86,8 +100,8 @@ func decode(t *testing.T, origin string, raw []byte) object {
 		t.Fatalf("%s: %v", origin, err)
 	}
 	o := object{origin: origin, raw: raw, apiVersion: head.APIVersion, kind: head.Kind, name: head.Metadata.Name}
-	if o.apiVersion+"/"+o.kind == crKind {
-		return o
+	if _, ok := crds[o.apiVersion+"/"+o.kind]; ok {
+		return o // checked against its CRD's schema (checkSet)
 	}
 	o.typed = newTyped(o.apiVersion, o.kind)
 	if o.typed == nil {
@@ -137,7 +151,7 @@ func kustomizationDirs(t *testing.T) []string {
 		if err != nil {
 			return err
 		}
-		if !d.IsDir() && d.Name() == "kustomization.yaml" {
+		if !d.IsDir() && d.Name() == "kustomization.yaml" && !strings.Contains(readText(t, path), "\nkind: Component\n") {
 			dirs = append(dirs, filepath.Dir(path))
 		}
 		return nil
@@ -171,12 +185,21 @@ func render(t *testing.T, dir string) []object {
 // checks below, so that a new example cannot go unchecked.
 func TestExamplesAreAllChecked(t *testing.T) {
 	covered := map[string]bool{
-		filepath.Join("helm", "values.yaml"):            true, // TestHelmValues
+		filepath.Join("helm", "values.yaml"):            true, // TestHelmValues, TestHelmGuardRails, TestRuleCopies
 		filepath.Join("sidecar", "docker-compose.yaml"): true, // TestDockerComposeSidecar
 		filepath.Join("sidecar", "otelcol.yaml"):        true, // TestDockerComposeSidecar
+		rulesFile:                                       true, // TestAlertRules
+		rulesTestFile:                                   true, // TestAlertRules (promtool test rules)
+		// The monitoring component: rendered by kubernetes/base (TestKustomizations).
+		filepath.Join("monitoring", "kustomization.yaml"):  true,
+		filepath.Join("monitoring", "servicemonitor.yaml"): true,
+		filepath.Join("monitoring", "prometheusrule.yaml"): true, // and TestRuleCopies
 	}
 	for _, f := range plainManifests {
 		covered[f] = true
+		for _, c := range companions(t, f) {
+			covered[c] = true // applied with it (TestPlainManifests)
+		}
 	}
 	kdirs := kustomizationDirs(t)
 	if len(kdirs) < 2 {
@@ -342,6 +365,7 @@ func checkSet(t *testing.T, objs []object) {
 			checkService(t, o, s, pods)
 		}
 	}
+	checkGuardRails(t, objs, pods)
 	// ConfigMaps no workload of the set mounts: validate them on their own.
 	for name, cm := range configMaps {
 		for key, cfg := range cm.Data {
@@ -699,9 +723,16 @@ func findStatefulSet(pods []podOf) (appsv1.StatefulSetSpec, bool) {
 
 // crSchema is the v1beta1 schema of the operator's OpenTelemetryCollector
 // CRD (testdata, see its README).
-func crSchema(t *testing.T) *spec.Schema {
+func crSchema(t *testing.T) *spec.Schema { return crdSchema(t, crKind) }
+
+// crdSchema is the schema of a custom resource's kind (crds, testdata).
+func crdSchema(t *testing.T, kind string) *spec.Schema {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("testdata", "opentelemetry.io_opentelemetrycollectors.yaml"))
+	c, ok := crds[kind]
+	if !ok {
+		t.Fatalf("no CRD for %s", kind)
+	}
+	raw, err := os.ReadFile(filepath.Join("testdata", c.file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -719,7 +750,7 @@ func crSchema(t *testing.T) *spec.Schema {
 		t.Fatal(err)
 	}
 	for _, v := range crd.Spec.Versions {
-		if v.Name == "v1beta1" {
+		if v.Name == c.version {
 			s := &spec.Schema{}
 			if err := json.Unmarshal(v.Schema.OpenAPIV3Schema, s); err != nil {
 				t.Fatal(err)
@@ -727,7 +758,7 @@ func crSchema(t *testing.T) *spec.Schema {
 			return s
 		}
 	}
-	t.Fatal("the CRD has no v1beta1 version")
+	t.Fatalf("the CRD of %s has no %s version", kind, c.version)
 	return nil
 }
 
@@ -871,7 +902,7 @@ func TestHelmValues(t *testing.T) {
 	var defaults struct {
 		Config map[string]any `json:"config"`
 	}
-	rawDefaults, err := os.ReadFile(filepath.Join("testdata", "helm-chart-default-config.yaml"))
+	rawDefaults, err := os.ReadFile(filepath.Join("testdata", "helm-chart-values.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

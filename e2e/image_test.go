@@ -41,10 +41,27 @@ type ociArchive struct {
 
 func readOCIArchive(t *testing.T, file string) *ociArchive {
 	t.Helper()
+	blobs, index := readOCIBlobs(t, file)
+	a := &ociArchive{blobs: blobs}
+	var idx struct {
+		Manifests []struct {
+			Digest string `json:"digest"`
+		} `json:"manifests"`
+	}
+	require.NoError(t, json.Unmarshal(index, &idx))
+	require.Len(t, idx.Manifests, 1)
+	require.NoError(t, json.Unmarshal(a.blobs[idx.Manifests[0].Digest], &a.manifest))
+	return a
+}
+
+// readOCIBlobs reads an OCI archive: its blobs by digest (each checked
+// against its digest) and its index.json.
+func readOCIBlobs(t *testing.T, file string) (map[string][]byte, []byte) {
+	t.Helper()
 	f, err := os.Open(file)
 	require.NoError(t, err)
 	defer func() { _ = f.Close() }()
-	a := &ociArchive{blobs: map[string][]byte{}}
+	blobs := map[string][]byte{}
 	var index []byte
 	tr := tar.NewReader(f)
 	for {
@@ -63,21 +80,14 @@ func readOCIArchive(t *testing.T, file string) *ociArchive {
 		case name == "index.json":
 			index = b
 		case strings.HasPrefix(name, "blobs/sha256/"):
-			a.blobs["sha256:"+path.Base(name)] = b
+			blobs["sha256:"+path.Base(name)] = b
 		}
 	}
-	var idx struct {
-		Manifests []struct {
-			Digest string `json:"digest"`
-		} `json:"manifests"`
-	}
-	require.NoError(t, json.Unmarshal(index, &idx))
-	require.Len(t, idx.Manifests, 1)
-	require.NoError(t, json.Unmarshal(a.blobs[idx.Manifests[0].Digest], &a.manifest))
-	for d, b := range a.blobs {
+	require.NotNil(t, index, "%s has no index.json", file)
+	for d, b := range blobs {
 		assert.Equal(t, d, "sha256:"+sha256hex(b), "blob digest")
 	}
-	return a
+	return blobs, index
 }
 
 func sha256hex(b []byte) string {

@@ -83,8 +83,10 @@ func before(a, b match) bool {
 
 // writeDetections writes the detection attributes of the matches on the
 // record and raises its severity. It never lowers a severity: a record
-// that already carries a higher SeverityNumber keeps it and its text.
-func writeDetections(lr plog.LogRecord, ms []match, rulesetName string) {
+// that already carries a higher SeverityNumber keeps it and its text. It
+// returns the top match (the record's gitlab.detect.severity and
+// indicator).
+func writeDetections(lr plog.LogRecord, ms []match, rulesetName string) match {
 	sortMatches(ms)
 	top, sev := ms[0].meta, ms[0].severity
 	attrs := lr.Attributes()
@@ -125,6 +127,7 @@ func writeDetections(lr plog.LogRecord, ms []match, rulesetName string) {
 		lr.SetSeverityNumber(n)
 		lr.SetSeverityText(sev.Text())
 	}
+	return ms[0]
 }
 
 func putOrRemove(attrs pcommon.Map, key, value string) {

@@ -301,7 +301,8 @@ func (p *detectProcessor) detect(ctx context.Context, rl plog.ResourceLogs, sl p
 		}
 	}
 	if len(ms) > 0 {
-		writeDetections(lr, ms, p.rulesetName)
+		top := writeDetections(lr, ms, p.rulesetName)
+		p.tel.detected(ctx, top.severity, top.meta.indicator)
 	}
 	return nil
 }

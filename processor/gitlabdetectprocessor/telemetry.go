@@ -5,6 +5,7 @@ package gitlabdetectprocessor
 
 import (
 	"context"
+	"sync"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/otel/attribute"
@@ -13,17 +14,28 @@ import (
 	"github.com/kyra-mdr/otelcol-gitlab/processor/gitlabdetectprocessor/internal/metadata"
 )
 
-// Self-observability metric names, as exposed by the collector's own
-// telemetry (Prometheus adds _total to counters).
+// Self-observability metric names, as the collector's own telemetry
+// exposes them (its Prometheus reader, as our configurations set it up,
+// adds neither _total nor a unit suffix; deploy/monitoring queries them).
 const (
 	metricSuppressed = "otelcol_gitlab_detect_alerts_suppressed"
+	metricDetections = "otelcol_gitlab_detect_detections"
 	attrRule         = "rule"
 	attrReason       = "reason"
+	attrSeverityName = "severity"
+	attrIndicatorKey = "indicator"
 )
 
 // telemetry holds the processor's own metrics.
 type telemetry struct {
 	suppressedCount metric.Int64Counter
+	detectionCount  metric.Int64Counter
+
+	// detectionAttrs holds, per indicator, the attribute sets of the
+	// detections counter for each severity, made once: counting a tagged
+	// record then allocates nothing.
+	mu             sync.RWMutex
+	detectionAttrs map[string]*[len(severityNames)]metric.AddOption
 }
 
 func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
@@ -33,7 +45,35 @@ func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &telemetry{suppressedCount: c}, nil
+	d, err := m.Int64Counter(metricDetections, metric.WithUnit("{record}"),
+		metric.WithDescription("Records tagged by at least one rule, by the severity and indicator written on the record (gitlab.detect.severity, gitlab.detect.indicator: those of its top rule)."))
+	if err != nil {
+		return nil, err
+	}
+	return &telemetry{suppressedCount: c, detectionCount: d, detectionAttrs: map[string]*[len(severityNames)]metric.AddOption{}}, nil
+}
+
+// detected counts one tagged record. Severities and indicators are few
+// (five levels; the indicators of the built-in and configured rules).
+func (t *telemetry) detected(ctx context.Context, severity Severity, indicator string) {
+	if !severity.valid() {
+		return
+	}
+	t.mu.RLock()
+	opts := t.detectionAttrs[indicator]
+	t.mu.RUnlock()
+	if opts == nil {
+		t.mu.Lock()
+		if opts = t.detectionAttrs[indicator]; opts == nil {
+			opts = new([len(severityNames)]metric.AddOption)
+			for s := SeverityInfo; s <= SeverityCritical; s++ {
+				opts[s] = metric.WithAttributeSet(attribute.NewSet(attribute.String(attrSeverityName, s.String()), attribute.String(attrIndicatorKey, indicator)))
+			}
+			t.detectionAttrs[indicator] = opts
+		}
+		t.mu.Unlock()
+	}
+	t.detectionCount.Add(ctx, 1, opts[severity])
 }
 
 func (t *telemetry) suppressed(ctx context.Context, rule, reason string) {

@@ -63,7 +63,8 @@
 // answer, so it can be set apart from the client's to simulate clock skew.
 // Faults (SetFaults) make it slow or failing like a loaded instance: a
 // share of requests answered late or with a 5xx, and 500s for audit
-// queries over long time ranges.
+// queries over long time ranges; limited to one path (Faults.Path), they
+// make one feed stop being served while the others answer.
 //
 // Timestamps are kept at microsecond precision, as PostgreSQL stores them,
 // and rendered with milliseconds, as the GitLab API does. As on a real

@@ -6,6 +6,7 @@ package gitlabsim
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -30,6 +31,12 @@ type Faults struct {
 	// created_before is absent) is longer. A request without created_after
 	// counts as unbounded.
 	MaxRange time.Duration
+	// Path, when set, limits the faults to API requests whose path, as
+	// sent (escaped), starts with it: "/api/v4/groups/acme/audit_events"
+	// makes GitLab stop serving that one feed (with FailShare 1 and
+	// FailStatus 403, as when the token loses its access), the other
+	// feeds and lookups still answering.
+	Path string
 	// Seed draws which requests are failed or slowed.
 	Seed uint64
 }
@@ -62,6 +69,9 @@ func (s *Sim) injectFault(w http.ResponseWriter, r *http.Request, now time.Time)
 	rank := s.faultRank
 	s.faultRank++
 	s.reqMu.Unlock()
+	if f.Path != "" && !strings.HasPrefix(r.URL.EscapedPath(), f.Path) {
+		return false
+	}
 
 	if f.SlowShare > 0 && draw(f.Seed, rank, 1) < f.SlowShare {
 		t := time.NewTimer(f.SlowDelay)

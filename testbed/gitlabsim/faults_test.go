@@ -79,3 +79,22 @@ func TestFaultsLongRangesFail(t *testing.T) {
 	ev := s.Insert(Event{Type: "user_created", Author: Author{ID: 1}})
 	assert.Equal(t, http.StatusOK, get(t, srv.URL+"/api/v4/audit_events/"+strconv.FormatInt(ev.ID, 10), adminToken).status, "single events are cheap")
 }
+
+func TestFaultsLimitedToOnePath(t *testing.T) {
+	s, srv := newSim(t, Options{Now: func() time.Time { return baseTime }})
+	s.Populate(2, 2)
+	s.SetFaults(Faults{FailShare: 1, FailStatus: http.StatusForbidden, Path: "/api/v4/groups/acme/audit_events"})
+	for _, c := range []struct {
+		path string
+		want int
+	}{
+		{"/api/v4/groups/acme/audit_events", http.StatusForbidden},
+		{"/api/v4/groups/acme/audit_events?per_page=20", http.StatusForbidden},
+		{"/api/v4/groups/globex/audit_events", http.StatusOK},
+		{"/api/v4/audit_events", http.StatusOK},
+	} {
+		assert.Equal(t, c.want, get(t, srv.URL+c.path, adminToken).status, c.path)
+	}
+	s.SetFaults(Faults{})
+	assert.Equal(t, http.StatusOK, get(t, srv.URL+"/api/v4/groups/acme/audit_events", adminToken).status, "served again")
+}

@@ -129,6 +129,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.Float64Var(&c.faults.SlowShare, "slow-share", 0, "share of API requests answered only after -slow-delay")
 	fs.DurationVar(&c.faults.SlowDelay, "slow-delay", 40*time.Second, "how late slow API requests are answered")
 	fs.DurationVar(&c.faults.MaxRange, "max-range", 0, "answer 500 to audit event queries over a longer created_at range (0 = no limit)")
+	fs.StringVar(&c.faults.Path, "fail-path", "", "limit the faults above to API requests whose escaped path starts with this (e.g. /api/v4/groups/acme/audit_events: that feed stops being served)")
 	fs.DurationVar(&c.churn, "churn", 0, "change the estate at this interval: create a project (with its first events), and every other time transfer or delete one (0 = never)")
 	fs.Var(&c.access, "access", accessUsage)
 	fs.BoolVar(&c.adminMode, "admin-mode", false, "turn on GitLab's Admin Mode: administrators' tokens act as administrators only with the admin_mode scope")
@@ -172,6 +173,9 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 		if err := d.Validate(); err != nil {
 			return c, err
 		}
+	}
+	if c.faults.Path != "" && !strings.HasPrefix(c.faults.Path, "/api/v4/") {
+		return c, fmt.Errorf("-fail-path %q: an API path, starting with /api/v4/", c.faults.Path)
 	}
 	c.faults.Seed = c.seed
 	switch strings.ToLower(c.tier) {

@@ -47,7 +47,12 @@ func TestParseFlags(t *testing.T) {
 	assert.Equal(t, -time.Hour, c.clockOffset)
 	assert.Equal(t, gitlabsim.Faults{FailShare: 0.1, FailStatus: 500, SlowShare: 0.05, SlowDelay: 40 * time.Second, MaxRange: 6 * time.Hour, Seed: 1}, c.faults)
 
+	c, err = parseFlags([]string{"-fail-share", "1", "-fail-status", "403", "-fail-path", "/api/v4/groups/acme/audit_events"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, gitlabsim.Faults{FailShare: 1, FailStatus: 403, SlowDelay: 40 * time.Second, Path: "/api/v4/groups/acme/audit_events", Seed: 1}, c.faults)
+
 	for _, bad := range [][]string{
+		{"-fail-path", "groups/acme"},
 		{"-fail-share", "2"},
 		{"-fail-status", "200"},
 		{"-max-range", "-1h"},
