@@ -51,6 +51,7 @@ receivers:
     stream:
       endpoint: 127.0.0.1:%[4]d
       verification_tokens: [%[5]s]
+      public_url: http://127.0.0.1:%[4]d/webhook/gitlab-audit
 processors:
   gitlab_detect: {}
 exporters:
@@ -255,8 +256,14 @@ func TestAlertFiresWithPrometheus(t *testing.T) {
 	bin := collectorBinary(t)
 	start := time.Now()
 
+	health, streamPort, metricsPort := freePort(t), freePort(t), freePort(t)
+	streamURL := fmt.Sprintf("http://127.0.0.1:%d/webhook/gitlab-audit", streamPort)
 	sim := gitlabsim.New(gitlabsim.Options{
-		Tokens:        map[string]gitlabsim.Token{apiToken: {UserID: 1, Admin: true}},
+		// An administrator's token that expires in 60 days (the expiry
+		// gauge has a series), and the instance destination that posts to
+		// the stream (the destination gauge says found).
+		Tokens:        map[string]gitlabsim.Token{apiToken: {UserID: 1, Admin: true, ExpiresAt: time.Now().UTC().AddDate(0, 0, 60)}},
+		Destinations:  []gitlabsim.StreamingDestination{{Name: "kyra", URL: streamURL}},
 		Seed:          19,
 		SecurityShare: 0.3,
 	})
@@ -272,7 +279,6 @@ func TestAlertFiresWithPrometheus(t *testing.T) {
 	}))
 	defer refusing.Close()
 
-	health, streamPort, metricsPort := freePort(t), freePort(t), freePort(t)
 	col := newCollector(t, bin, fmt.Sprintf(alertsConfig, health, simSrv.URL, apiToken, streamPort, streamToken,
 		sink.srv.URL, refusing.URL, metricsPort), nil, health)
 	col.start()
@@ -280,7 +286,6 @@ func TestAlertFiresWithPrometheus(t *testing.T) {
 
 	// GitLab keeps recording, and streams what it records, but every
 	// fourth batch never reaches the collector (a broken delivery).
-	streamURL := fmt.Sprintf("http://127.0.0.1:%d/webhook/gitlab-audit", streamPort)
 	streamer := &gitlabsim.Streamer{URL: streamURL, Token: streamToken, DuplicateRatio: 0.1, Seed: 19, Timeout: 2 * time.Second}
 	ctx, stop := context.WithCancel(context.Background())
 	var live sync.WaitGroup

@@ -259,6 +259,7 @@ func (e *Emitter) Deliver(ctx context.Context, b *Batch, accepted func() []*stor
 		c.dedup.Release(b.items)
 		return 0, PipelineError{fmt.Errorf("the pipeline refused %d event(s): %w", n, err)}
 	}
+	metadata.Add(ctx, c.tel.GitlabAuditEventsEmitted, n, metadata.AttrSource, string(e.source))
 	var also []*storage.Operation
 	if accepted != nil {
 		also = accepted()

@@ -64,6 +64,7 @@ type TelemetryBuilder struct {
 	GitlabAuditFeedAccess             metric.Int64ObservableGauge
 	GitlabAuditTokenExpirySeconds     metric.Float64ObservableGauge
 	GitlabAuditStreamDestination      metric.Int64ObservableGauge
+	GitlabAuditEventsEmitted          metric.Int64Counter
 }
 
 // Declared is one metric as the builder creates it, for the test that
@@ -147,6 +148,8 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 		"Feeds whose polls have reached the present (the others are still reading their backlog).")
 	b.GitlabAuditCatchupRemaining = floatGauge("otelcol_gitlab_audit_catchup_remaining", "s",
 		"Estimated time until every feed has caught up; 0 when all have.")
+	b.GitlabAuditEventsEmitted = counter("otelcol_gitlab_audit_events_emitted", "{event}",
+		"Events the pipeline accepted from the receiver, by source (poll, stream): each event once, whichever path brought it first.")
 	b.GitlabAuditFeedAccess = intGauge("otelcol_gitlab_audit_feed_access", "{feed}",
 		"Feeds by what the token sees in them (access: all_events, own_events, refused, unknown); discovered feeds folded unless per_feed_metrics.")
 	b.GitlabAuditTokenExpirySeconds = floatGauge("otelcol_gitlab_audit_token_expiry_seconds", "s",
