@@ -366,7 +366,7 @@ func dashboardExprs(t *testing.T, d dashboard) map[string]string {
 var dashboardTopics = map[string]string{
 	"feeds":                      "otelcol_gitlab_audit_feeds",
 	"feed lag":                   "otelcol_gitlab_audit_checkpoint_lag",
-	"events per second":          "otelcol_receiver_accepted_log_records",
+	"events per second":          "otelcol_gitlab_audit_events_emitted",
 	"requests by class":          "otelcol_gitlab_audit_api_requests",
 	"429s by class":              "otelcol_gitlab_audit_api_rate_limited",
 	"stream misses":              "otelcol_gitlab_audit_stream_missed",

@@ -67,6 +67,7 @@ if [[ -z ${GITLAB_URL:-} ]]; then
   export GITLAB_GROUPS='[acme]'
   export GITLAB_DISCOVERY_INTERVAL=${GITLAB_DISCOVERY_INTERVAL:-1m}
   export GITLAB_POLL_INTERVAL=${GITLAB_POLL_INTERVAL:-15s}
+  export GITLAB_STREAM_PUBLIC_URL="http://127.0.0.1:$DEMO_STREAM_PORT/webhook/gitlab-audit"
   echo "GitLab simulator on $GITLAB_URL (log: $RUN_DIR/gitlab-sim.log), streaming to 127.0.0.1:$DEMO_STREAM_PORT"
 else
   if [[ -z ${GITLAB_TOKEN:-} ]]; then
@@ -114,7 +115,7 @@ echo
     print paint(code, sprintf("%-8s %-20s %s  <- %s", sev, ind, line, val("security_rule.name"))); fflush(); next
   }
   /^(ResourceLog|ScopeLog) #/ || /"otelcol.component.id": "debug"/ { next }
-  /\t(warn|error|fatal)\t/ || /Everything is ready/ || /Accepting GitLab audit event streaming/ || /Polling GitLab audit events\t/ || /Discovered the subgroups/ || /The estate changed/ || /Catching up with/ || /Every feed has caught up/ { print; fflush() }
+  /\t(warn|error|fatal)\t/ || /Everything is ready/ || /Accepting GitLab audit event streaming/ || /The token sees every event/ || /The GitLab token/ || /streaming destination/ || /Polling GitLab audit events\t/ || /Discovered the subgroups/ || /The estate changed/ || /Catching up with/ || /Every feed has caught up/ { print; fflush() }
 ' &
 pids+=($!)
 wait

@@ -491,6 +491,6 @@ func (c *Checker) checkExpiry(id Identity) {
 		msg = "The GitLab token has expired; nothing is polled or looked up"
 	}
 	c.logger.Warn(msg, zap.Int64("token_id", id.Token.ID), zap.String("token_name", id.Token.Name),
-		zap.String("expires_at", id.Token.ExpiresAt), zap.Duration("left", left.Round(time.Minute)),
+		zap.String("expires_at", id.Token.ExpiresAt), zap.String("left", fmt.Sprintf("%.1f days", left.Hours()/24)),
 		zap.String("what_to_do", "create a new token with the same scopes and role, put it where token reads it from (environment, file, secret) and reload the collector (SIGHUP): the checkpoints and de-duplication state are kept"))
 }
