@@ -183,7 +183,7 @@ func BenchmarkProcessLogs(b *testing.B) {
 			reset := func() {
 				for i := 0; i < lrs.Len(); i++ {
 					lr := lrs.At(i)
-					lr.Attributes().RemoveIf(func(k string, _ pcommon.Value) bool { return processorKeys[k] })
+					lr.Attributes().RemoveIf(func(k string, _ pcommon.Value) bool { return processorKeys[k] || schemaAttrs[k] })
 					lr.SetSeverityNumber(plog.SeverityNumberInfo)
 					lr.SetSeverityText("INFO")
 				}

@@ -53,6 +53,8 @@ func createDefaultConfig() component.Config {
 			SaveInterval: time.Minute,
 		},
 		ErrorMode: ottl.IgnoreError,
+		OCSF:      SchemaConfig{Enabled: true},
+		ECS:       SchemaConfig{Enabled: true},
 	}
 }
 
