@@ -8,14 +8,17 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/kyra-mdr/otelcol-gitlab/internal/auditevent"
@@ -391,4 +394,53 @@ func init() {
 	generatedSections["ocsf-classes"] = generateOCSFClasses
 	generatedSections["ocsf-features"] = generateOCSFFeatures
 	generatedSections["ocsf-notable"] = generateOCSFNotable
+}
+
+// BenchmarkSchema measures what the OCSF and ECS attributes add to a
+// record, on the "evaluated" mix of BenchmarkProcessLogs (types with rules
+// and windows, nothing matches) and on the "realistic" one: the same
+// batches with both schemas on (the default), OCSF only, ECS only, and
+// both off.
+func BenchmarkSchema(b *testing.B) {
+	for _, mix := range []string{"evaluated", "realistic"} {
+		for _, sc := range []struct {
+			name      string
+			ocsf, ecs bool
+		}{{"both", true, true}, {"ocsf", true, false}, {"ecs", false, true}, {"off", false, false}} {
+			b.Run(mix+"/"+sc.name, func(b *testing.B) {
+				cfg := defaultConfig()
+				cfg.OCSF.Enabled, cfg.ECS.Enabled = sc.ocsf, sc.ecs
+				p, err := newDetectProcessor(cfg, componenttest.NewNopTelemetrySettings())
+				require.NoError(b, err)
+				work := benchLogs(b, mix)
+				lrs := work.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+				var ms runtime.MemStats
+				var mallocs uint64
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					b.StopTimer()
+					for i := 0; i < lrs.Len(); i++ {
+						lr := lrs.At(i)
+						lr.Attributes().RemoveIf(func(k string, _ pcommon.Value) bool { return processorKeys[k] || schemaAttrs[k] })
+						lr.SetSeverityNumber(plog.SeverityNumberInfo)
+						lr.SetSeverityText("INFO")
+					}
+					runtime.ReadMemStats(&ms)
+					before := ms.Mallocs
+					b.StartTimer()
+					if _, err := p.processLogs(context.Background(), work); err != nil {
+						b.Fatal(err)
+					}
+					b.StopTimer()
+					runtime.ReadMemStats(&ms)
+					mallocs += ms.Mallocs - before
+					b.StartTimer()
+				}
+				events := float64(b.N) * benchBatch
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/events, "ns/event")
+				b.ReportMetric(float64(mallocs)/events, "allocs/event")
+			})
+		}
+	}
 }
