@@ -36,7 +36,6 @@ func TestComponents(t *testing.T) {
 		"gitlab_audit", "otlp", "gitlab_detect", "batch", "memory_limiter",
 		"otlp_grpc", "otlp_http", "debug", "nop",
 		"file_storage", "health_check", "pprof", "zpages", "bearertokenauth",
-		"file_log", "redaction", "kafka", "file",
 	} {
 		assert.Contains(t, string(out), "name: "+name+"\n", name)
 	}
