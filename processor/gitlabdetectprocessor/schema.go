@@ -97,6 +97,19 @@ func ocsfSeverityID(attrs pcommon.Map) int64 {
 	return int64(SeverityInfo)
 }
 
+// relatedUser returns a value for related.user, or "" for a value that is
+// not a user name: empty, JSON (a list of addresses), or an e-mail address
+// (a login tried with one). related.user is a list, whose elements the
+// redaction processor of config/privacy.yaml cannot hash: it must never
+// carry an address that user.email or a message would have hashed.
+func relatedUser(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" || strings.ContainsAny(s, "@[{") {
+		return ""
+	}
+	return s
+}
+
 // writeECS writes the ECS fields the event has the data for.
 func writeECS(attrs pcommon.Map, e *event, status auditevent.OCSFStatus) {
 	if e.typ != "" {
@@ -110,14 +123,16 @@ func writeECS(attrs pcommon.Map, e *event, status auditevent.OCSFStatus) {
 	}
 
 	// related.user: the author, and the user the event is about. GitLab
-	// writes author_name (the author's name, or the attempted login of a
-	// failed sign-in) and, when the target is a user, target_details (that
-	// user's name): AuditEvents::BuildService, as recorded in
-	// shared/gitlab/audit-api.md section 4 (R71, R26).
-	author := strings.TrimSpace(e.str(fieldAuthorName))
+	// writes author_name (the author's name, or the login tried by a
+	// failed sign-in) and, when the target is a user, target_details
+	// (usually that user's name; the e-mail addresses asked for, as a JSON
+	// list, for password_reset_requested): AuditEvents::BuildService, as
+	// recorded in shared/gitlab/audit-api.md section 4 (R71, R26), and the
+	// simulator's password reset (CVE-2023-7028).
+	author := relatedUser(e.str(fieldAuthorName))
 	target := ""
 	if e.str(fieldTargetType) == "User" {
-		target = strings.TrimSpace(e.str(fieldTargetDetails))
+		target = relatedUser(e.str(fieldTargetDetails))
 	}
 	if author != "" || target != "" {
 		users := attrs.PutEmptySlice(auditevent.AttrRelatedUser)

@@ -161,6 +161,12 @@ func TestSchemaPerClass(t *testing.T) {
 		{"policy violation", "security_policy_violations_detected", "Project",
 			map[string]any{"ip_address": nil},
 			wantSchema{class: 6003, activity: 99, activityName: "security_policy_violations_detected", severity: 1, users: alice}},
+		{"failed sign-in with an e-mail address", "login_failed_with_standard_authentication", "User",
+			map[string]any{"author_name": "alice@example.com", "target_type": "User", "target_details": "alice@example.com"},
+			wantSchema{class: 3002, activity: 1, severity: 1, status: 2, outcome: "failure", ip: ip, framework: true}},
+		{"password reset for a list of addresses", "password_reset_requested", "User",
+			map[string]any{"author_name": "An unauthenticated user", "custom_message": "Ask for password reset", "target_type": "User", "target_details": `["erin@example.com","attacker@example.net"]`},
+			wantSchema{class: 3001, activity: 4, severity: 5, users: []string{"An unauthenticated user"}, ip: ip, framework: true}}, // GLD-092: two addresses
 		{"address that is not an IP", "project_created", "Project",
 			map[string]any{"ip_address": "unknown", "author_name": nil},
 			wantSchema{class: 3004, activity: 1, severity: 1}},
