@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -18,7 +17,6 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/kyra-mdr/otelcol-gitlab/internal/auditevent"
@@ -418,34 +416,7 @@ func BenchmarkSchema(b *testing.B) {
 				cfg.OCSF.Enabled, cfg.ECS.Enabled = sc.ocsf, sc.ecs
 				p, err := newDetectProcessor(cfg, componenttest.NewNopTelemetrySettings())
 				require.NoError(b, err)
-				work := benchLogs(b, mix)
-				lrs := work.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
-				var ms runtime.MemStats
-				var mallocs uint64
-				b.ReportAllocs()
-				b.ResetTimer()
-				for b.Loop() {
-					b.StopTimer()
-					for i := 0; i < lrs.Len(); i++ {
-						lr := lrs.At(i)
-						lr.Attributes().RemoveIf(func(k string, _ pcommon.Value) bool { return processorKeys[k] || schemaAttrs[k] })
-						lr.SetSeverityNumber(plog.SeverityNumberInfo)
-						lr.SetSeverityText("INFO")
-					}
-					runtime.ReadMemStats(&ms)
-					before := ms.Mallocs
-					b.StartTimer()
-					if _, err := p.processLogs(context.Background(), work); err != nil {
-						b.Fatal(err)
-					}
-					b.StopTimer()
-					runtime.ReadMemStats(&ms)
-					mallocs += ms.Mallocs - before
-					b.StartTimer()
-				}
-				events := float64(b.N) * benchBatch
-				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/events, "ns/event")
-				b.ReportMetric(float64(mallocs)/events, "allocs/event")
+				benchProcess(b, p, benchLogs(b, mix))
 			})
 		}
 	}
