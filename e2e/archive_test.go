@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
@@ -86,16 +85,7 @@ func readArchive(t *testing.T, dir string) (plog.Logs, []string) {
 // carries (which adds gitlab_detect's).
 func TestArchiveRotatesAndReadsBack(t *testing.T) {
 	bin := collectorBinary(t)
-	sim := gitlabsim.New(gitlabsim.Options{
-		Tokens:        map[string]gitlabsim.Token{apiToken: {UserID: 1, Admin: true}},
-		Seed:          1717,
-		SecurityShare: 0.3,
-		LegacyShare:   0.1,
-	})
-	sim.Populate(4, 10)
-	simSrv := httptest.NewServer(sim)
-	defer simSrv.Close()
-	defer func() { _ = sim.Close() }()
+	sim, simURL := startSim(t, gitlabsim.Options{Seed: 1717, SecurityShare: 0.3, LegacyShare: 0.1}, 4, 10)
 	now := time.Now()
 	first := sim.GenerateWith(gitlabsim.GenerateOptions{Count: 20000, From: now.Add(-50 * time.Minute), To: now.Add(-5 * time.Minute), SavedOnly: true, NoStream: true})
 
@@ -118,7 +108,7 @@ func TestArchiveRotatesAndReadsBack(t *testing.T) {
 		"service::telemetry::metrics::level":               "none",
 	})
 	col := newCollector(t, bin, cfg, map[string]string{
-		"GITLAB_URL": simSrv.URL, "GITLAB_TOKEN": apiToken,
+		"GITLAB_URL": simURL, "GITLAB_TOKEN": apiToken,
 		"OTLP_ENDPOINT": sink.srv.URL, "OTLP_API_KEY": "backend-key",
 		"OTELCOL_STORAGE_DIR": storageDir, "ARCHIVE_DIR": archiveDir,
 	}, health)

@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"math/big"
 	"net"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -194,16 +193,7 @@ func TestKafkaExport(t *testing.T) {
 		{"otlp_json", (&plog.JSONUnmarshaler{}).UnmarshalLogs},
 	} {
 		t.Run(tc.encoding, func(t *testing.T) {
-			sim := gitlabsim.New(gitlabsim.Options{
-				Tokens:        map[string]gitlabsim.Token{apiToken: {UserID: 1, Admin: true}},
-				Seed:          2020,
-				SecurityShare: 0.4,
-				LegacyShare:   0.1,
-			})
-			sim.Populate(3, 6)
-			simSrv := httptest.NewServer(sim)
-			defer simSrv.Close()
-			defer func() { _ = sim.Close() }()
+			sim, simURL := startSim(t, gitlabsim.Options{Seed: 2020, SecurityShare: 0.4, LegacyShare: 0.1}, 3, 6)
 			now := time.Now()
 			events := sim.GenerateWith(gitlabsim.GenerateOptions{Count: 1500, From: now.Add(-50 * time.Minute), To: now.Add(-time.Minute), SavedOnly: true, NoStream: true})
 
@@ -229,7 +219,7 @@ func TestKafkaExport(t *testing.T) {
 				"service::telemetry::metrics::level": "none",
 			})
 			col := newCollector(t, bin, cfg, map[string]string{
-				"GITLAB_URL": simSrv.URL, "GITLAB_TOKEN": apiToken,
+				"GITLAB_URL": simURL, "GITLAB_TOKEN": apiToken,
 				"OTELCOL_STORAGE_DIR": t.TempDir(),
 				"KAFKA_BROKERS":       "[" + strings.Join(kafka.ListenAddrs(), ", ") + "]",
 				"KAFKA_TOPIC":         kafkaTopic,
