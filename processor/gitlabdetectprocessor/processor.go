@@ -219,11 +219,13 @@ func (p *detectProcessor) processRecord(ctx context.Context, rl plog.ResourceLog
 		attrs.PutStr(attrEventTypeSource, string(src))
 	}
 
-	// Not a GitLab audit event: nothing named it and the body does not
-	// look like one (or there is no body).
-	gitlab := typ != "" && (!fromBody || gitlabBody)
+	// The OCSF classification and ECS fields, before the rules: custom
+	// rules can read them. Not a GitLab audit event: nothing named it and
+	// the body does not look like one (or there is no body).
+	p.writeSchema(attrs, &e, entry, typ != "" && (!fromBody || gitlabBody))
+
 	if (entry == nil || (len(entry.rules) == 0 && len(entry.windows) == 0 && len(entry.custom) == 0)) && len(p.anyType) == 0 {
-		p.writeSchema(attrs, &e, entry, gitlab)
+		p.writeDetectionSchema(attrs)
 		return nil
 	}
 	// Rule conditions are called through function values, which would move
@@ -232,7 +234,7 @@ func (p *detectProcessor) processRecord(ctx context.Context, rl plog.ResourceLog
 	*ev = e
 	err := p.detect(ctx, rl, sl, lr, ev, entry)
 	if err == nil {
-		p.writeSchema(attrs, ev, entry, gitlab)
+		p.writeDetectionSchema(attrs)
 	}
 	*ev = event{}
 	p.events.Put(ev)

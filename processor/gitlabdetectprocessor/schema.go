@@ -32,9 +32,9 @@ var schemaAttrs = map[string]bool{
 const maxSchemaAttrs = 13
 
 // writeSchema writes the OCSF classification and the ECS fields of a
-// record, after the detection: the OCSF severity is the one of the
-// detection. gitlab is false for records that are not GitLab audit events:
-// they are an OCSF Base Event and get no ECS fields.
+// record that do not depend on the detection, before the rules run.
+// gitlab is false for records that are not GitLab audit events: they are
+// an OCSF Base Event and get no ECS fields.
 func (p *detectProcessor) writeSchema(attrs pcommon.Map, e *event, entry *typeEntry, gitlab bool) {
 	if !p.ocsf && !p.ecs {
 		return
@@ -74,7 +74,6 @@ func (p *detectProcessor) writeSchema(attrs pcommon.Map, e *event, entry *typeEn
 			attrs.PutStr(auditevent.AttrOCSFActivityName, e.typ)
 		}
 		attrs.PutInt(auditevent.AttrOCSFTypeUID, int64(o.TypeUID()))
-		attrs.PutInt(auditevent.AttrOCSFSeverityID, ocsfSeverityID(attrs))
 		if o.Status != auditevent.OCSFStatusUnknown {
 			attrs.PutInt(auditevent.AttrOCSFStatusID, int64(o.Status))
 		}
@@ -82,6 +81,19 @@ func (p *detectProcessor) writeSchema(attrs pcommon.Map, e *event, entry *typeEn
 	}
 	if p.ecs && gitlab {
 		writeECS(attrs, e, o.Status)
+	}
+}
+
+// writeDetectionSchema writes what follows the detection: the OCSF
+// severity_id, and threat.framework on records with ATT&CK techniques.
+func (p *detectProcessor) writeDetectionSchema(attrs pcommon.Map) {
+	if p.ocsf {
+		attrs.PutInt(auditevent.AttrOCSFSeverityID, ocsfSeverityID(attrs))
+	}
+	if p.ecs {
+		if v, ok := attrs.Get(attrTechniques); ok && !auditevent.IsEmpty(v) {
+			attrs.PutStr(auditevent.AttrThreatFramework, auditevent.ThreatFrameworkATTACK)
+		}
 	}
 }
 
@@ -150,9 +162,5 @@ func writeECS(attrs pcommon.Map, e *event, status auditevent.OCSFStatus) {
 		if _, err := netip.ParseAddr(ip); err == nil {
 			attrs.PutStr(auditevent.AttrRelatedIP, ip)
 		}
-	}
-
-	if v, ok := attrs.Get(attrTechniques); ok && !auditevent.IsEmpty(v) {
-		attrs.PutStr(auditevent.AttrThreatFramework, auditevent.ThreatFrameworkATTACK)
 	}
 }

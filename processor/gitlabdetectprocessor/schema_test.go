@@ -421,3 +421,21 @@ func BenchmarkSchema(b *testing.B) {
 		}
 	}
 }
+
+// TestCustomRulesReadTheSchema: the classification and ECS fields are
+// written before the rules, so a custom rule can test them; the severity
+// follows the detection, the custom rule's included.
+func TestCustomRulesReadTheSchema(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.CustomRules = []CustomRuleConfig{{
+		ID: "acme-failed-logon", Name: "Failed logon", Indicator: "credential_risk", Severity: "HIGH", Techniques: []string{"T1110"},
+		Conditions: []string{`log.attributes["ocsf.class_uid"] == 3002 and log.attributes["event.outcome"] == "failure"`},
+	}}
+	failed := processOne(t, cfg, schemaEvent(t, "login_failed_with_otp_authentication", "User", nil), viaReceiver)
+	assert.Equal(t, []string{"acme-failed-logon", "GLD-095"}, ruleIDs(failed))
+	severity, _ := failed.Attributes().Get(auditevent.AttrOCSFSeverityID)
+	assert.Equal(t, int64(4), severity.Int(), "HIGH, from the custom rule")
+
+	success := processOne(t, cfg, schemaEvent(t, "authenticated_with_password", "User", nil), viaReceiver)
+	assert.Empty(t, ruleIDs(success))
+}
