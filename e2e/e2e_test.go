@@ -53,6 +53,8 @@ func TestExampleConfigsValidate(t *testing.T) {
 		"GITLAB_STREAM_TOKEN=stream-example", "GITLAB_GROUPS=[acme, 42]", "GITLAB_PROJECTS=[acme/platform/api]",
 		"OTLP_API_KEY=key", "OTELCOL_STORAGE_DIR="+t.TempDir(), "DEMO_STORAGE_DIR="+t.TempDir(),
 		"REDACTION_HMAC_KEY=example-hmac-key-of-32-bytes-or-more", // config/privacy.yaml
+		// config/kafka.yaml (TestKafkaExport runs it against a broker)
+		"KAFKA_BROKERS=[kafka-1.example.com:9093, kafka-2.example.com:9093]", "KAFKA_USERNAME=otelcol", "KAFKA_PASSWORD=example",
 	)
 	for _, cfg := range configs {
 		t.Run(filepath.Base(cfg), func(t *testing.T) {

@@ -28,6 +28,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+
+	"github.com/kyra-mdr/otelcol-gitlab/testbed/gitlabsim"
 )
 
 // collectorBinary returns the distribution under test, or skips when the
@@ -347,4 +349,20 @@ func post(ctx context.Context, url, token, body string) (int, error) {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	_ = resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// startSim runs the GitLab simulator on loopback, with the e2e admin token
+// (apiToken) and groups and projects, until the end of the test. It
+// returns the simulator and its URL.
+func startSim(t *testing.T, opts gitlabsim.Options, groups, projects int) (*gitlabsim.Sim, string) {
+	t.Helper()
+	opts.Tokens = map[string]gitlabsim.Token{apiToken: {UserID: 1, Admin: true}}
+	sim := gitlabsim.New(opts)
+	sim.Populate(groups, projects)
+	srv := httptest.NewServer(sim)
+	t.Cleanup(func() {
+		srv.Close()
+		_ = sim.Close()
+	})
+	return sim, srv.URL
 }

@@ -240,7 +240,7 @@ func TestContribComponents(t *testing.T) {
 	bin := collectorBinary(t)
 	out, err := exec.Command(bin, "components").CombinedOutput()
 	require.NoError(t, err, string(out))
-	for _, name := range []string{"file_log", "redaction", "kafka"} {
+	for _, name := range []string{"file_log", "redaction", "kafka", "file"} {
 		assert.Contains(t, string(out), "name: "+name+"\n", name)
 	}
 }

@@ -139,7 +139,7 @@ func unsafePipelines(cfg map[string]any) []string {
 			}
 		}
 		for _, id := range strList(pl["exporters"]) {
-			if typeOf(id) == "nop" {
+			if typeOf(id) == "nop" || synchronousExporters[typeOf(id)] {
 				continue
 			}
 			ec, _ := exporters[id].(map[string]any)
@@ -153,6 +153,12 @@ func unsafePipelines(cfg map[string]any) []string {
 	slices.Sort(problems)
 	return problems
 }
+
+// synchronousExporters have no sending queue: they write within the
+// pipeline's call, so what they acknowledge is written. The contrib file
+// exporter builds on exporterhelper without a queue (its README: "does not
+// support sending_queue").
+var synchronousExporters = map[string]bool{"file": true}
 
 func strList(v any) []string {
 	l, _ := v.([]any)
@@ -168,4 +174,34 @@ func strList(v any) []string {
 func typeOf(id string) string {
 	t, _, _ := strings.Cut(id, "/")
 	return t
+}
+
+// TestUnsafePipelines checks the check: an in-memory queue or a batch
+// processor after a persisting receiver is reported; a persistent queue, a
+// disabled queue and an exporter without a queue (file) are not.
+func TestUnsafePipelines(t *testing.T) {
+	const receivers = "receivers: {gitlab_audit: {storage: file_storage}}\n"
+	tests := []struct {
+		name, config string
+		problems     int
+	}{
+		{"persistent queue", `exporters: {otlp_http: {sending_queue: {storage: file_storage}}}
+service: {pipelines: {logs: {receivers: [gitlab_audit], exporters: [otlp_http]}}}`, 0},
+		{"queue disabled", `exporters: {kafka: {sending_queue: {enabled: false}}}
+service: {pipelines: {logs: {receivers: [gitlab_audit], exporters: [kafka]}}}`, 0},
+		{"file exporter, no queue", `exporters: {file/archive: {path: /a}}
+service: {pipelines: {logs/archive: {receivers: [gitlab_audit], exporters: [file/archive]}}}`, 0},
+		{"in-memory queue", `exporters: {kafka: {}}
+service: {pipelines: {logs: {receivers: [gitlab_audit], exporters: [kafka]}}}`, 1},
+		{"batch processor", `exporters: {file: {path: /a}}
+processors: {batch: {}}
+service: {pipelines: {logs: {receivers: [gitlab_audit], processors: [batch], exporters: [file]}}}`, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfgs := collectorConfigs(receivers + tc.config)
+			require.Len(t, cfgs, 1)
+			assert.Len(t, unsafePipelines(cfgs[0]), tc.problems)
+		})
+	}
 }

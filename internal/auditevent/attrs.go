@@ -56,6 +56,34 @@ const (
 	AttrClientASOrganizationName = "client.as.organization.name"
 )
 
+// Elastic Common Schema (ECS) fields gitlab_detect writes where the event
+// has the data, for SIEMs that search by ECS names. Verified against the
+// ECS field reference: elastic.co/docs/reference/ecs/ecs-event
+// (event.action, event.outcome: success, failure or unknown), ecs-related
+// (related.ip of type ip, related.user: user names or other identifiers)
+// and ecs-threat (threat.framework, e.g. "MITRE ATT&CK").
+const (
+	// AttrEventAction is ECS event.action: the GitLab event type.
+	AttrEventAction = "event.action"
+	// AttrEventOutcome is ECS event.outcome: "success" or "failure", only
+	// where the event says (OCSF status_id, the same source).
+	AttrEventOutcome = "event.outcome"
+	// AttrRelatedUser is ECS related.user (string list): the author's name
+	// and, when the target is a user, the target's name.
+	AttrRelatedUser = "related.user"
+	// AttrRelatedIP is ECS related.ip: the client address, when it is an
+	// IP address. One value, written as a string (Elasticsearch indexes a
+	// value and a one-element array alike), so that the redaction
+	// processor, which hashes string values, can hash it.
+	AttrRelatedIP = "related.ip"
+	// AttrThreatFramework is ECS threat.framework, "MITRE ATT&CK", on
+	// records that carry ATT&CK technique ids (threat.technique.id).
+	AttrThreatFramework = "threat.framework"
+)
+
+// ThreatFrameworkATTACK is the value of threat.framework (the ECS example value).
+const ThreatFrameworkATTACK = "MITRE ATT&CK"
+
 // Field is one value of a GitLab audit event: the record attribute the
 // receiver writes it as, and the key GitLab writes it under, at the top
 // level of the event (streamed events, audit_json.log lines) or under

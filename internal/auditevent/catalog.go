@@ -45,6 +45,9 @@ type TypeInfo struct {
 	Scope string
 	// Category is the security category derived from the feature category.
 	Category Category
+	// OCSF is the type's OCSF classification (ocsf.go), derived from its
+	// name and feature category.
+	OCSF OCSF
 }
 
 type catalog struct {
@@ -96,6 +99,7 @@ func parseCatalog(data string) (catalog, error) {
 			Scope:           f[6],
 		}
 		ti.Category = categorize(ti.Name, ti.FeatureCategory)
+		ti.OCSF = deriveOCSF(ti.Name, ti.FeatureCategory)
 		if _, dup := c.byName[ti.Name]; dup {
 			return c, fmt.Errorf("event type catalogue line %d: duplicate type %q", n+2, ti.Name)
 		}

@@ -59,6 +59,11 @@ type Config struct {
 	// evaluate: ignore (log, treat as no match), silent (treat as no match)
 	// or propagate (fail the whole batch).
 	ErrorMode ottl.ErrorMode `mapstructure:"error_mode"`
+	// OCSF writes the OCSF classification (ocsf.*) on every record (schema.go).
+	OCSF SchemaConfig `mapstructure:"ocsf"`
+	// ECS writes the ECS fields event.action, event.outcome, related.user,
+	// related.ip and threat.framework where the event has the data.
+	ECS SchemaConfig `mapstructure:"ecs"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}

@@ -59,6 +59,8 @@ func createDefaultConfig() component.Config {
 			SharedPlaceUsers: 5,
 		},
 		ErrorMode: ottl.IgnoreError,
+		OCSF:      SchemaConfig{Enabled: true},
+		ECS:       SchemaConfig{Enabled: true},
 	}
 }
 

@@ -32,6 +32,7 @@ type detectProcessor struct {
 	windows     []*windowRule
 	events      sync.Pool // of *event
 	tel         *telemetry
+	ocsf, ecs   bool // write the OCSF and ECS attributes (schema.go)
 
 	// GeoIP (geoip.go, geo.go): nil without geoip::databases.
 	geo         *geoDB
@@ -49,6 +50,7 @@ type detectProcessor struct {
 // typeEntry is what the processor knows about one event type.
 type typeEntry struct {
 	category string
+	ocsf     auditevent.OCSF
 	rules    []*statelessRule
 	windows  []*windowRule
 	custom   []*customRule
@@ -77,6 +79,8 @@ func newDetectProcessor(cfg *Config, set component.TelemetrySettings) (*detectPr
 		index:        map[string]*typeEntry{},
 		storageID:    cfg.Storage,
 		saveInterval: cfg.Baseline.SaveInterval,
+		ocsf:         cfg.OCSF.Enabled,
+		ecs:          cfg.ECS.Enabled,
 	}
 	if p.tel, err = newTelemetry(set); err != nil {
 		return nil, err
@@ -91,7 +95,7 @@ func newDetectProcessor(cfg *Config, set component.TelemetrySettings) (*detectPr
 	// catalogued deprecated twin) misses the index and is resolved.
 	for _, ti := range auditevent.All() {
 		if auditevent.Canonical(ti.Name) == ti.Name {
-			p.index[ti.Name] = &typeEntry{category: string(ti.Category)}
+			p.index[ti.Name] = &typeEntry{category: string(ti.Category), ocsf: ti.OCSF}
 		}
 	}
 
@@ -171,7 +175,7 @@ func newDetectProcessor(cfg *Config, set component.TelemetrySettings) (*detectPr
 func (p *detectProcessor) entry(typ string) *typeEntry {
 	e, ok := p.index[typ]
 	if !ok {
-		e = &typeEntry{category: string(auditevent.CategoryOf(typ))}
+		e = &typeEntry{category: string(auditevent.CategoryOf(typ)), ocsf: auditevent.OCSFOf(typ)}
 		p.index[typ] = e
 	}
 	return e
@@ -230,7 +234,13 @@ func (p *detectProcessor) processRecord(ctx context.Context, rl plog.ResourceLog
 		p.geo.annotate(&e)
 	}
 
+	// The OCSF classification and ECS fields, before the rules: custom
+	// rules can read them. Not a GitLab audit event: nothing named it and
+	// the body does not look like one (or there is no body).
+	p.writeSchema(attrs, &e, entry, typ != "" && (!fromBody || gitlabBody))
+
 	if (entry == nil || (len(entry.rules) == 0 && len(entry.windows) == 0 && len(entry.custom) == 0)) && len(p.anyType) == 0 {
+		p.writeDetectionSchema(attrs)
 		return nil
 	}
 	// Rule conditions are called through function values, which would move
@@ -238,6 +248,9 @@ func (p *detectProcessor) processRecord(ctx context.Context, rl plog.ResourceLog
 	ev := p.events.Get().(*event)
 	*ev = e
 	err := p.detect(ctx, rl, sl, lr, ev, entry)
+	if err == nil {
+		p.writeDetectionSchema(attrs)
+	}
 	*ev = event{}
 	p.events.Put(ev)
 	return err
