@@ -85,7 +85,7 @@ func readArchive(t *testing.T, dir string) (plog.Logs, []string) {
 // carries (which adds gitlab_detect's).
 func TestArchiveRotatesAndReadsBack(t *testing.T) {
 	bin := collectorBinary(t)
-	sim, simURL := startSim(t, gitlabsim.Options{Seed: 1717, SecurityShare: 0.3, LegacyShare: 0.1}, 4, 10)
+	sim, simURL := serveSim(t, gitlabsim.Options{Seed: 1717, SecurityShare: 0.3, LegacyShare: 0.1}, 4, 10)
 	now := time.Now()
 	first := sim.GenerateWith(gitlabsim.GenerateOptions{Count: 20000, From: now.Add(-50 * time.Minute), To: now.Add(-5 * time.Minute), SavedOnly: true, NoStream: true})
 

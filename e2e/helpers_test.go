@@ -8,9 +8,11 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -19,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,22 +33,37 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 
 	"github.com/kyra-mdr/otelcol-gitlab/testbed/gitlabsim"
+	"github.com/kyra-mdr/otelcol-gitlab/testbed/promtext"
 )
 
 // collectorBinary returns the distribution under test, or skips when the
 // suite runs outside `make test`.
 func collectorBinary(t *testing.T) string {
 	t.Helper()
-	bin := os.Getenv("E2E_COLLECTOR_BINARY")
+	return builtBinary(t, "E2E_COLLECTOR_BINARY")
+}
+
+// simBinary returns the built GitLab simulator (gitlab-sim), or skips when
+// the suite runs outside `make test`.
+func simBinary(t *testing.T) string {
+	t.Helper()
+	return builtBinary(t, "E2E_SIM_BINARY")
+}
+
+// builtBinary returns the binary the environment variable names, or skips
+// when it is not set.
+func builtBinary(t *testing.T, env string) string {
+	t.Helper()
+	bin := os.Getenv(env)
 	if bin == "" {
-		t.Skip("E2E_COLLECTOR_BINARY is not set: run the end-to-end tests with `make test`")
+		t.Skip(env + " is not set: run the end-to-end tests with `make test`")
 	}
 	abs := bin
 	if !filepath.IsAbs(bin) { // relative to the repository root, where make runs
 		abs = filepath.Join(repoRoot(t), bin)
 	}
 	_, err := os.Stat(abs)
-	require.NoError(t, err, "E2E_COLLECTOR_BINARY=%s", bin)
+	require.NoError(t, err, "%s=%s", env, bin)
 	return abs
 }
 
@@ -351,10 +369,10 @@ func post(ctx context.Context, url, token, body string) (int, error) {
 	return resp.StatusCode, nil
 }
 
-// startSim runs the GitLab simulator on loopback, with the e2e admin token
+// serveSim serves the GitLab simulator in this process on loopback, with the e2e admin token
 // (apiToken) and groups and projects, until the end of the test. It
 // returns the simulator and its URL.
-func startSim(t *testing.T, opts gitlabsim.Options, groups, projects int) (*gitlabsim.Sim, string) {
+func serveSim(t *testing.T, opts gitlabsim.Options, groups, projects int) (*gitlabsim.Sim, string) {
 	t.Helper()
 	opts.Tokens = map[string]gitlabsim.Token{apiToken: {UserID: 1, Admin: true}}
 	sim := gitlabsim.New(opts)
@@ -365,4 +383,126 @@ func startSim(t *testing.T, opts gitlabsim.Options, groups, projects int) (*gitl
 		_ = sim.Close()
 	})
 	return sim, srv.URL
+}
+
+// simProcess is a running gitlab-sim.
+type simProcess struct {
+	url     string // the simulated GitLab's base URL
+	logPath string
+}
+
+// listeningRE reads the address from gitlab-sim's first line.
+var listeningRE = regexp.MustCompile(`^gitlab-sim listening on (http://\S+) `)
+
+// startSim runs the built gitlab-sim with args on a free loopback port and
+// waits until it listens; it is stopped when the test ends.
+func startSim(t *testing.T, args ...string) *simProcess {
+	t.Helper()
+	dir := t.TempDir()
+	s := &simProcess{logPath: filepath.Join(dir, "gitlab-sim.log")}
+	logf, err := os.Create(s.logPath)
+	require.NoError(t, err)
+	cmd := exec.Command(simBinary(t), append([]string{"-listen", "127.0.0.1:0"}, args...)...)
+	cmd.Stderr = logf
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	dieWithTest(cmd)
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() {
+		done <- cmd.Wait()
+		_ = logf.Close()
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			err = <-done
+		}
+		if err != nil && !t.Failed() {
+			t.Logf("gitlab-sim exited with %v", err)
+		}
+		if t.Failed() {
+			t.Logf("gitlab-sim log:\n%s", s.log())
+		}
+	})
+	line := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		if sc.Scan() {
+			line <- sc.Text()
+		}
+		close(line)
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case l, ok := <-line:
+		m := listeningRE.FindStringSubmatch(l)
+		require.True(t, ok && m != nil, "gitlab-sim did not start: %q\n%s", l, s.log())
+		s.url = m[1]
+	case <-time.After(60 * time.Second):
+		t.Fatalf("gitlab-sim did not listen within a minute:\n%s", s.log())
+	}
+	return s
+}
+
+func (s *simProcess) log() string {
+	b, _ := os.ReadFile(s.logPath)
+	return string(b)
+}
+
+// telemetry reads the collector's own metrics from its Prometheus
+// endpoint (service::telemetry::metrics::readers, pull).
+type telemetry struct {
+	url string
+}
+
+func (m telemetry) scrape(read func(io.Reader) error) error {
+	resp, err := http.Get(m.url)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("the collector's telemetry answered %s", resp.Status)
+	}
+	return read(resp.Body)
+}
+
+// sum returns the sum of a metric's samples over the label sets that hold
+// every label of match (0 when there is none).
+func (m telemetry) sum(name string, match map[string]string) (v float64, err error) {
+	err = m.scrape(func(r io.Reader) error {
+		v, err = promtext.Sum(r, name, match)
+		return err
+	})
+	return v, err
+}
+
+// byLabel returns a gauge's samples by the value of one label.
+func (m telemetry) byLabel(name, label string) (out map[string]float64, err error) {
+	err = m.scrape(func(r io.Reader) error {
+		out, err = promtext.ByLabel(r, name, label)
+		return err
+	})
+	return out, err
+}
+
+// logged returns the entries of the collector's log, written in JSON
+// (service::telemetry::logs::encoding: json), whose message is msg.
+func (c *collector) logged(msg string) []map[string]any {
+	var out []map[string]any
+	for _, line := range strings.Split(c.log(), "\n") {
+		if !strings.Contains(line, msg) {
+			continue
+		}
+		var e map[string]any
+		if json.Unmarshal([]byte(line), &e) == nil && e["msg"] == msg {
+			out = append(out, e)
+		}
+	}
+	return out
 }

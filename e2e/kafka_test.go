@@ -193,7 +193,7 @@ func TestKafkaExport(t *testing.T) {
 		{"otlp_json", (&plog.JSONUnmarshaler{}).UnmarshalLogs},
 	} {
 		t.Run(tc.encoding, func(t *testing.T) {
-			sim, simURL := startSim(t, gitlabsim.Options{Seed: 2020, SecurityShare: 0.4, LegacyShare: 0.1}, 3, 6)
+			sim, simURL := serveSim(t, gitlabsim.Options{Seed: 2020, SecurityShare: 0.4, LegacyShare: 0.1}, 3, 6)
 			now := time.Now()
 			events := sim.GenerateWith(gitlabsim.GenerateOptions{Count: 1500, From: now.Add(-50 * time.Minute), To: now.Add(-time.Minute), SavedOnly: true, NoStream: true})
 

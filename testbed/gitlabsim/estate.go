@@ -269,6 +269,39 @@ func (s *Sim) DenyListing(groupPath string, status int) {
 	s.deniedListings[key] = status
 }
 
+// VanishMidListing deletes n projects the next time a group projects
+// listing's first page is served (page 1, no id_after or id_before, more
+// projects to follow), right after the page was written and before the
+// client can ask for the next: the projects of that page with the lowest
+// ids, as when they are deleted while a collector walks the listing.
+// GitLab pages this listing by offset only (lib/api/groups.rb ends in
+// paginate), so an offset walk then skips as many survivors (they shift
+// onto the page already read), and a walk on id_after skips none
+// (TestVanishMidListing). It happens once; 0 cancels it. -churn changes
+// the estate at random moments instead.
+func (s *Sim) VanishMidListing(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.vanishMidWalk = max(n, 0)
+}
+
+// vanishAfterFirstPage deletes the projects VanishMidListing asked for,
+// from the first page just served (its ids, in order).
+func (s *Sim) vanishAfterFirstPage(page []int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := min(s.vanishMidWalk, len(page))
+	if n == 0 {
+		return
+	}
+	s.vanishMidWalk = 0
+	for _, id := range page[:n] {
+		if p := s.projectsByID[id]; p != nil {
+			s.deleteProjectLocked(p)
+		}
+	}
+}
+
 // groupJSON is the group entity GitLab's listings answer.
 type groupJSON struct {
 	ID          int64   `json:"id"`
@@ -481,6 +514,13 @@ func (s *Sim) serveGroupProjects(w http.ResponseWriter, r *http.Request, rt rout
 	// Offset pages only: pagination=keyset is ignored (and repeated in the
 	// Link header like every other parameter).
 	writeOffsetRows(s, w, r, rt, p, rows)
+	if p.page == 1 && idAfter == 0 && idBefore == 0 && len(rows) > p.perPage {
+		ids := make([]int64, 0, p.perPage)
+		for _, row := range rows[:p.perPage] {
+			ids = append(ids, row.ID)
+		}
+		s.vanishAfterFirstPage(ids)
+	}
 }
 
 // writeOffsetRows answers one offset page of rows with GitLab's headers.

@@ -233,3 +233,68 @@ func TestDescendantGroupsOrder(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, r.status)
 	assert.JSONEq(t, `{"error":"order_by does not have a valid value"}`, string(r.body))
 }
+
+// TestVanishMidListing checks the switch behind gitlab-sim
+// -vanish-mid-listing: projects deleted right after the first page of a
+// group projects listing was served, before the walk asks for the next,
+// as when they are deleted while a collector walks GitLab's offset-only
+// listing (lib/api/groups.rb ends in paginate). An offset walk then skips
+// as many survivors, a walk on id_after none; it happens once.
+func TestVanishMidListing(t *testing.T) {
+	// acme/platform holds projects 100, 101 and 103 .. 110 (102 is
+	// globex/etl); the walks list 4 per page.
+	ids := []int64{100, 101, 103, 104, 105, 106, 107, 108, 109, 110}
+	const base = "/api/v4/groups/acme/projects?include_subgroups=true&simple=true&order_by=id&sort=asc&per_page=4"
+	for _, tc := range []struct {
+		name    string
+		walk    func(t *testing.T, srv string) []int64
+		skipped []int64
+	}{
+		{"offset walk skips survivors", func(t *testing.T, srv string) []int64 {
+			return listAll(t, srv+base, ownerToken)
+		}, []int64{105, 106}}, // page 2 starts at the 5th survivor: 105 and 106 shifted onto page 1
+		{"id_after walk skips none", func(t *testing.T, srv string) []int64 {
+			var seen []int64
+			for last := int64(0); ; {
+				r := get(t, srv+base+"&id_after="+itoa(last), ownerToken)
+				require.Equal(t, http.StatusOK, r.status)
+				got := r.ids(t)
+				seen = append(seen, got...)
+				if len(got) < 4 {
+					return seen
+				}
+				last = got[len(got)-1]
+			}
+		}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, srv := newSim(t, Options{})
+			for i := range 8 {
+				p, err := s.CreateProject("acme/platform/svc-" + itoa(int64(i)))
+				require.NoError(t, err)
+				require.Equal(t, ids[2+i], p.ID)
+			}
+			s.VanishMidListing(2)
+			seen := tc.walk(t, srv.URL)
+			assert.Equal(t, ids[:4], seen[:4], "the first page lists the two projects deleted right after it")
+			var skipped []int64
+			for _, id := range ids[2:] {
+				if !slices.Contains(seen, id) {
+					skipped = append(skipped, id)
+				}
+			}
+			assert.Equal(t, tc.skipped, skipped)
+			for _, p := range s.Projects() {
+				assert.NotContains(t, ids[:2], p.ID, "deleted")
+			}
+			assert.Equal(t, ids[2:], listAll(t, srv.URL+base, ownerToken), "once: the next walk deletes nothing")
+		})
+	}
+
+	t.Run("not before a first page with more to follow", func(t *testing.T) {
+		s, srv := newSim(t, Options{})
+		s.VanishMidListing(1)
+		assert.Equal(t, []int64{100, 101}, listAll(t, srv.URL+base, ownerToken), "one page only: nothing vanishes")
+		assert.Len(t, s.Projects(), 3)
+	})
+}

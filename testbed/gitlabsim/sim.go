@@ -257,6 +257,7 @@ type Sim struct {
 	tokens         map[string]Token
 	lastTokenID    int64
 	deniedListings map[string]int // group full path -> status of its estate listings
+	vanishMidWalk  int            // projects deleted after the next first page of a group projects listing (estate.go)
 
 	reqMu      sync.Mutex
 	reqLog     []RequestLog

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/kyra-mdr/otelcol-gitlab/testbed/gitlabsim"
+	"github.com/kyra-mdr/otelcol-gitlab/testbed/promtext"
 )
 
 // estateToken is the simulated Owner of the top group.
@@ -294,35 +295,10 @@ func scanRestartLog(path string) (stored int, ready bool, err error) {
 func (c *collector) metricByLabel(ctx context.Context, client *http.Client, name, label string) (map[string]float64, error) {
 	var out map[string]float64
 	err := c.scrape(ctx, client, func(r io.Reader) (err error) {
-		out, err = samplesByLabel(r, name, label)
+		out, err = promtext.ByLabel(r, name, label)
 		return err
 	})
 	return out, err
-}
-
-// samplesByLabel reads the samples of a gauge, in Prometheus text
-// format, by the value of one label.
-func samplesByLabel(r io.Reader, name, label string) (map[string]float64, error) {
-	out := map[string]float64{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name+"{") {
-			continue
-		}
-		end := strings.LastIndexByte(line, '}')
-		fields := strings.Fields(line[end+1:])
-		if end < 0 || len(fields) == 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(fields[0], 64)
-		if err != nil {
-			return nil, fmt.Errorf("malformed sample %q", line)
-		}
-		out[parseLabels(line[len(name)+1 : end])[label]] = v
-	}
-	return out, sc.Err()
 }
 
 // quantile returns the q-quantile (0..1) of xs, 0 when empty.

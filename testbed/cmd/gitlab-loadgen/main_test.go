@@ -56,40 +56,6 @@ func TestParseStatusKB(t *testing.T) {
 	assert.Positive(t, rss)
 }
 
-const promText = `# HELP otelcol_receiver_accepted_log_records Number of log records successfully pushed into the pipeline.
-# TYPE otelcol_receiver_accepted_log_records counter
-otelcol_receiver_accepted_log_records{receiver="gitlab_audit",transport="http"} 600
-otelcol_receiver_accepted_log_records{receiver="gitlab_audit",transport="https"} 400
-otelcol_receiver_accepted_log_records{receiver="otlp",transport="http"} 7
-otelcol_receiver_accepted_log_records_other{receiver="gitlab_audit"} 99
-otelcol_gitlab_audit_api_requests_total{feed="instance",http_response_status_code="200"} 1.0001e+04
-otelcol_gitlab_audit_api_requests_total{feed="group:a\"b",http_response_status_code="200"} 1
-otelcol_gitlab_audit_dedup_entries 5
-`
-
-func TestSumMetric(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		match map[string]string
-		want  float64
-	}{
-		{"otelcol_receiver_accepted_log_records", map[string]string{"receiver": "gitlab_audit"}, 1000},
-		{"otelcol_receiver_accepted_log_records_total", map[string]string{"receiver": "gitlab_audit"}, 1000},
-		{"otelcol_receiver_accepted_log_records", map[string]string{"receiver": "gitlab_audit", "transport": "https"}, 400},
-		{"otelcol_receiver_accepted_log_records", nil, 1007},
-		{"otelcol_gitlab_audit_api_requests", nil, 10002},
-		{"otelcol_gitlab_audit_api_requests", map[string]string{"feed": `group:a"b`}, 1},
-		{"otelcol_gitlab_audit_dedup_entries", nil, 5},
-		{"otelcol_missing", nil, 0},
-	} {
-		got, err := sumMetric(strings.NewReader(promText), tc.name, tc.match)
-		require.NoError(t, err, tc.name)
-		assert.InDelta(t, tc.want, got, 1e-9, "%s %v", tc.name, tc.match)
-	}
-	_, err := sumMetric(strings.NewReader("m{a=\"b\"} nope\n"), "m", nil)
-	require.Error(t, err)
-}
-
 func TestPercentile(t *testing.T) {
 	var d []time.Duration
 	for i := 1; i <= 100; i++ {

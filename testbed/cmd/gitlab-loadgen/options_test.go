@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -87,16 +86,4 @@ func TestFreshDir(t *testing.T) {
 	entries, err := os.ReadDir(again)
 	require.NoError(t, err)
 	assert.Empty(t, entries, "freshDir empties the directory")
-}
-
-func TestSamplesByLabel(t *testing.T) {
-	text := "# TYPE otelcol_gitlab_audit_checkpoint_lag gauge\n" +
-		"otelcol_gitlab_audit_checkpoint_lag{feed=\"project:1\"} 12\n" +
-		"otelcol_gitlab_audit_checkpoint_lag{feed=\"group:acme\"} 3.5\n" +
-		"otelcol_gitlab_audit_checkpoint_lag_other{feed=\"x\"} 1\n"
-	got, err := samplesByLabel(strings.NewReader(text), "otelcol_gitlab_audit_checkpoint_lag", "feed")
-	require.NoError(t, err)
-	assert.Equal(t, map[string]float64{"project:1": 12, "group:acme": 3.5}, got)
-	_, err = samplesByLabel(strings.NewReader("m{feed=\"a\"} nope\n"), "m", "feed")
-	require.Error(t, err)
 }

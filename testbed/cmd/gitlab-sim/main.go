@@ -87,6 +87,7 @@ type config struct {
 	clockOffset     time.Duration
 	faults          gitlabsim.Faults
 	churn           time.Duration
+	vanishMidWalk   int
 	access          accessList
 	adminMode       bool
 	appLimits       gitlabsim.AppLimits
@@ -131,6 +132,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.DurationVar(&c.faults.MaxRange, "max-range", 0, "answer 500 to audit event queries over a longer created_at range (0 = no limit)")
 	fs.StringVar(&c.faults.Path, "fail-path", "", "limit the faults above to API requests whose escaped path starts with this (e.g. /api/v4/groups/acme/audit_events: that feed stops being served)")
 	fs.DurationVar(&c.churn, "churn", 0, "change the estate at this interval: create a project (with its first events), and every other time transfer or delete one (0 = never)")
+	fs.IntVar(&c.vanishMidWalk, "vanish-mid-listing", 0, "delete this many projects right after the first page of a group projects listing was served, once (a removal between two pages of a walk; 0 = never)")
 	fs.Var(&c.access, "access", accessUsage)
 	fs.BoolVar(&c.adminMode, "admin-mode", false, "turn on GitLab's Admin Mode: administrators' tokens act as administrators only with the admin_mode scope")
 	fs.IntVar(&c.appLimits.UsersGetByID, "users-limit", 0, "GET /users/:id per user and 10 minutes before a header-less 429 (GitLab's users_get_by_id; 0 = off)")
@@ -158,8 +160,8 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	switch {
 	case c.groups < 1 || c.projects < 1:
 		return c, errors.New("-groups and -projects must be at least 1")
-	case c.backfill < 0 || c.backfillSpan < 0 || c.rate < 0 || c.rateLimit < 0 || c.churn < 0:
-		return c, errors.New("-backfill, -backfill-span, -rate, -rate-limit and -churn must not be negative")
+	case c.backfill < 0 || c.backfillSpan < 0 || c.rate < 0 || c.rateLimit < 0 || c.churn < 0 || c.vanishMidWalk < 0:
+		return c, errors.New("-backfill, -backfill-span, -rate, -rate-limit, -churn and -vanish-mid-listing must not be negative")
 	case !isShare(c.lateShare) || !isShare(c.dupRatio) || !isShare(c.legacyShare) || !isShare(c.securityShare):
 		return c, errors.New("-late-share, -dup-ratio, -legacy-share and -security-share must be between 0 and 1")
 	case !isShare(c.faults.FailShare) || !isShare(c.faults.SlowShare):
@@ -262,6 +264,7 @@ func run(ctx context.Context, cfg config, out io.Writer, logger *log.Logger, rea
 	sim := gitlabsim.New(opts)
 	sim.SetFaults(cfg.faults)
 	sim.Populate(cfg.groups, cfg.projects)
+	sim.VanishMidListing(cfg.vanishMidWalk)
 	if err := checkNamespaces(sim, cfg); err != nil {
 		_ = sim.Close()
 		return err

@@ -62,6 +62,7 @@ func TestParseFlags(t *testing.T) {
 		{"-groups", "0"},
 		{"-rate", "-1"},
 		{"-churn", "-1s"},
+		{"-vanish-mid-listing", "-1"},
 		{"extra"},
 		{"-nope"},
 		{"-users-limit", "-1"},
@@ -88,6 +89,10 @@ func TestParseFlags(t *testing.T) {
 	assert.Equal(t, time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC), c.access.specs[1].expires)
 	assert.True(t, c.adminMode)
 	assert.Equal(t, gitlabsim.AppLimits{UsersGetByID: 300, RetryAfter: true}, c.appLimits)
+
+	c, err = parseFlags([]string{"-vanish-mid-listing", "5"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, 5, c.vanishMidWalk)
 }
 
 // lockedBuffer is a buffer safe for the logger and the test.

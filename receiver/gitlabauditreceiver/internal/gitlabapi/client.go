@@ -244,7 +244,7 @@ func (c *Client) do(ctx context.Context, r request) (http.Header, string, error)
 	bo := c.newBackOff()
 	start := time.Now()
 	for {
-		header, body, err := c.attempt(ctx, r)
+		header, body, sent, err := c.attempt(ctx, r)
 		if err == nil {
 			return header, body, nil
 		}
@@ -259,7 +259,7 @@ func (c *Client) do(ctx context.Context, r request) (http.Header, string, error)
 		if isAPI && ae.Status == http.StatusTooManyRequests {
 			now := time.Now()
 			all := throttleAll(header)
-			wait := c.pauses.limited(r.to.pauseKey(), all, retryAfter(header, now), c.initialPause(), now)
+			wait := c.pauses.limited(r.to.pauseKey(), all, retryAfter(header, now), c.initialPause(), sent, now)
 			if c.opts.OnRateLimited != nil {
 				c.opts.OnRateLimited(r.to, wait)
 			}
@@ -312,15 +312,16 @@ func (c *Client) newBackOff() *backoff.ExponentialBackOff {
 }
 
 // attempt sends one request. On a non-2xx answer it returns the response
-// headers and an *APIError.
-func (c *Client) attempt(ctx context.Context, r request) (http.Header, string, error) {
+// headers and an *APIError. sentAt is when the request went out (on the
+// clock of the rate-limit pauses), zero when it did not.
+func (c *Client) attempt(ctx context.Context, r request) (_ http.Header, _ string, sentAt time.Time, _ error) {
 	if err := c.waitTurn(ctx, r.to.pauseKey()); err != nil {
-		return nil, "", err
+		return nil, "", sentAt, err
 	}
 	select {
 	case c.sem <- struct{}{}:
 	case <-ctx.Done():
-		return nil, "", ctx.Err()
+		return nil, "", sentAt, ctx.Err()
 	}
 	defer func() { <-c.sem }()
 
@@ -330,7 +331,7 @@ func (c *Client) attempt(ctx context.Context, r request) (http.Header, string, e
 	}
 	req, err := http.NewRequestWithContext(ctx, method, r.url, body)
 	if err != nil {
-		return nil, "", err
+		return nil, "", sentAt, err
 	}
 	req.Header.Set("Accept", "application/json")
 	if r.body != nil {
@@ -343,11 +344,11 @@ func (c *Client) attempt(ctx context.Context, r request) (http.Header, string, e
 			req.Header.Set("PRIVATE-TOKEN", c.opts.Token)
 		}
 	}
-	sent := c.opts.Clock.Local()
+	sent, sentAt := c.opts.Clock.Local(), time.Now()
 	resp, err := c.opts.HTTPClient.Do(req)
 	if err != nil {
 		c.observe(r, 0)
-		return nil, "", fmt.Errorf("requesting %s: %w", r.to.what(), redactURLError(err))
+		return nil, "", sentAt, fmt.Errorf("requesting %s: %w", r.to.what(), redactURLError(err))
 	}
 	defer resp.Body.Close()
 	c.opts.Clock.Observe(resp.Header.Get("Date"), sent, c.opts.Clock.Local())
@@ -363,15 +364,15 @@ func (c *Client) attempt(ctx context.Context, r request) (http.Header, string, e
 	}
 	n, err := io.Copy(&sb, io.LimitReader(resp.Body, maxPageBytes+1))
 	if err != nil {
-		return resp.Header, "", fmt.Errorf("reading %s: %w", r.to.what(), err)
+		return resp.Header, "", sentAt, fmt.Errorf("reading %s: %w", r.to.what(), err)
 	}
 	if n > maxPageBytes {
-		return resp.Header, "", fmt.Errorf("the answer for %s is larger than %d bytes", r.to.what(), maxPageBytes)
+		return resp.Header, "", sentAt, fmt.Errorf("the answer for %s is larger than %d bytes", r.to.what(), maxPageBytes)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp.Header, "", &APIError{Target: r.to, Status: resp.StatusCode, Message: errorMessage([]byte(sb.String()))}
+		return resp.Header, "", sentAt, &APIError{Target: r.to, Status: resp.StatusCode, Message: errorMessage([]byte(sb.String()))}
 	}
-	return resp.Header, sb.String(), nil
+	return resp.Header, sb.String(), sentAt, nil
 }
 
 // waitTurn waits for the rate-limit pauses of key (and of every request)
@@ -415,7 +416,7 @@ func (c *Client) noteQuota(h http.Header) {
 	}
 	now := time.Now()
 	if d := time.Unix(reset, 0).Sub(now); d > 0 {
-		c.pauses.limited(allRequests, true, min(d, time.Hour), 0, now)
+		c.pauses.limited(allRequests, true, min(d, time.Hour), 0, now, now)
 	}
 }
 

@@ -30,7 +30,10 @@ import (
 // how long (Retry-After, RateLimit-Reset), the pause is that long; when it
 // does not, it starts at the retry policy's initial interval and doubles
 // with each 429 in a row, up to maxUntoldPause, with jitter so that
-// several collectors do not come back together.
+// several collectors do not come back together. Requests already sent (or
+// waiting for a connection slot) when the first 429 came are answered 429
+// too: they are the same refusal, not more in a row, and do not lengthen
+// the pause.
 
 // maxUntoldPause bounds a pause GitLab did not name: the longest window of
 // its application limits is 10 minutes (users_get_by_id).
@@ -51,11 +54,12 @@ func (t Target) pauseKey() string {
 type pauses struct {
 	mu      sync.Mutex
 	until   map[string]time.Time
-	strikes map[string]int // 429s in a row whose wait GitLab did not name
+	strikes map[string]int       // 429s in a row whose wait GitLab did not name
+	struck  map[string]time.Time // when the last of them was counted
 }
 
 func newPauses() *pauses {
-	return &pauses{until: map[string]time.Time{}, strikes: map[string]int{}}
+	return &pauses{until: map[string]time.Time{}, strikes: map[string]int{}, struck: map[string]time.Time{}}
 }
 
 // until returns when requests of key may go again.
@@ -69,9 +73,11 @@ func (p *pauses) end(key string) time.Time {
 	return u
 }
 
-// limited records a 429 for key at now and returns how long requests wait:
-// told when GitLab named it, else a growing pause from initial.
-func (p *pauses) limited(key string, all bool, told, initial time.Duration, now time.Time) time.Duration {
+// limited records at now a 429 for key, to a request sent at sent, and
+// returns how long requests wait: told when GitLab named it, else a
+// growing pause from initial. A request sent before the last 429 of key
+// was counted is part of that refusal: it leaves the pause as it is.
+func (p *pauses) limited(key string, all bool, told, initial time.Duration, sent, now time.Time) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if all {
@@ -79,8 +85,12 @@ func (p *pauses) limited(key string, all bool, told, initial time.Duration, now 
 	}
 	wait := told
 	if wait <= 0 {
+		if last, ok := p.struck[key]; ok && sent.Before(last) {
+			return max(p.until[key].Sub(now), 0)
+		}
 		n := p.strikes[key]
 		p.strikes[key] = n + 1
+		p.struck[key] = now
 		wait = initial << min(n, 20)
 		if wait <= 0 || wait > maxUntoldPause {
 			wait = maxUntoldPause
@@ -100,6 +110,7 @@ func (p *pauses) answered(key string) {
 	defer p.mu.Unlock()
 	if p.strikes[key] != 0 {
 		delete(p.strikes, key)
+		delete(p.struck, key)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -108,17 +109,81 @@ func TestUntoldPausesGrow(t *testing.T) {
 	now := time.Now()
 	var waits []time.Duration
 	for range 9 {
-		waits = append(waits, p.limited("lookups:user", false, 0, 5*time.Second, now))
+		sent := now
+		now = now.Add(time.Millisecond) // each request sent after the last 429: one more in a row
+		waits = append(waits, p.limited("lookups:user", false, 0, 5*time.Second, sent, now))
 	}
 	for i, w := range waits {
 		want := min(5*time.Second<<i, maxUntoldPause)
 		assert.GreaterOrEqual(t, w, want*3/4, "pause %d", i)
 		assert.Less(t, w, want*5/4, "pause %d", i)
 	}
-	assert.Equal(t, 600*time.Second, p.limited("lookups:user", false, 600*time.Second, 5*time.Second, now), "Retry-After as GitLab says it")
+	assert.Equal(t, 600*time.Second, p.limited("lookups:user", false, 600*time.Second, 5*time.Second, now, now), "Retry-After as GitLab says it")
 	assert.True(t, p.end("lookups:user").After(now.Add(9*time.Minute)))
 	assert.False(t, p.end("audit_events").After(now), "other classes are not paused")
 	p.answered("lookups:user")
-	w := p.limited("lookups:user", false, 0, 5*time.Second, now)
+	w := p.limited("lookups:user", false, 0, 5*time.Second, now, now.Add(time.Millisecond))
 	assert.Less(t, w, 7*time.Second, "after a request passed, the pauses start small again")
+}
+
+// TestBurstRefusedTogetherIsOneStrike: the requests already sent when
+// GitLab's first header-less 429 came (concurrent author lookups of a
+// batch of events) are refused too; they are the same refusal, not 429s
+// in a row, and do not double the pause each (which made a batch of 9
+// lookups pause the lookups 2^8 times the initial interval).
+func TestBurstRefusedTogetherIsOneStrike(t *testing.T) {
+	t.Run("pauses", func(t *testing.T) {
+		p := newPauses()
+		sent := time.Now()
+		first := p.limited("lookups:user", false, 0, 5*time.Second, sent, sent.Add(time.Millisecond))
+		for i := range 8 {
+			w := p.limited("lookups:user", false, 0, 5*time.Second, sent, sent.Add(time.Duration(2+i)*time.Millisecond))
+			assert.LessOrEqual(t, w, first, "a request sent before the first 429 does not lengthen the pause")
+		}
+		assert.Less(t, p.end("lookups:user").Sub(sent), 7*time.Second)
+		// The retry after the pause is the next in a row.
+		after := p.end("lookups:user")
+		w := p.limited("lookups:user", false, 0, 5*time.Second, after, after.Add(time.Millisecond))
+		assert.GreaterOrEqual(t, w, 10*time.Second*3/4, "doubled")
+	})
+
+	t.Run("client", func(t *testing.T) {
+		// GitLab holds the lookups until both connection slots are busy,
+		// then refuses both.
+		const slots = 2
+		var arrived atomic.Int32
+		both := make(chan struct{})
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if arrived.Add(1) == slots {
+				close(both)
+			}
+			select {
+			case <-both:
+			case <-r.Context().Done():
+			}
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = w.Write([]byte(`{"message":{"error":"This endpoint has been requested too many times. Try again later."}}`))
+		}))
+		t.Cleanup(srv.Close)
+		base, _ := url.Parse(srv.URL)
+		backOff := configretry.NewDefaultBackOffConfig()
+		backOff.InitialInterval = 5 * time.Second
+		c := New(Options{HTTPClient: srv.Client(), BaseURL: base, Token: "t", PerPage: 100, MaxConcurrent: slots, BackOff: backOff})
+		start := time.Now()
+		errs := make(chan error, slots)
+		for i := range slots {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
+				_, err := c.Lookup(ctx, "user", "/users/"+strconv.Itoa(i+1), nil)
+				errs <- err
+			}()
+		}
+		for range slots {
+			require.ErrorIs(t, <-errs, ErrPaused)
+		}
+		assert.Equal(t, int32(slots), arrived.Load())
+		assert.Less(t, c.pauses.end("lookups:user").Sub(start), 5*time.Second*5/4+time.Second,
+			"one strike: the initial pause, not twice it")
+	})
 }

@@ -142,7 +142,9 @@ func (w *Watch) Duplicate(src auditlog.Source, key string) {
 // missed returns how many polled events the stream missed since the last
 // call: those whose grace ended without the stream delivering them, that
 // the destination streams (or, when it could not be read, of a kind the
-// stream delivered).
+// stream delivered). The destination is asked again here: an event polled
+// before it was known (the check at start still under way, or failed until
+// a later one) was kept whatever it streams.
 func (w *Watch) missed() int {
 	now, _ := w.clock.Now()
 	w.mu.Lock()
@@ -153,7 +155,13 @@ func (w *Watch) missed() int {
 			continue
 		}
 		delete(w.pending, k)
-		if _, ok := w.scopes[ev.ev.scope()]; ok || len(w.scopes) == 0 || w.expect != nil {
+		if w.expect != nil {
+			if w.expect.expects(ev.ev) {
+				missed++
+			}
+			continue
+		}
+		if _, ok := w.scopes[ev.ev.scope()]; ok || len(w.scopes) == 0 {
 			missed++
 		}
 	}
