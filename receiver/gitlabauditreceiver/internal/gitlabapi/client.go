@@ -65,6 +65,7 @@ type Client struct {
 	sem     chan struct{}
 
 	pauses     *pauses
+	hedge      *hedger
 	mu         sync.Mutex
 	offsetOnly map[string]bool // feeds and listings (by Target.String) whose instance refused keyset pagination
 }
@@ -80,7 +81,11 @@ func New(opts Options) *Client {
 	if opts.Clock == nil {
 		opts.Clock = NewClock(nil)
 	}
-	c := &Client{opts: opts, sem: make(chan struct{}, opts.MaxConcurrent), pauses: newPauses(), offsetOnly: map[string]bool{}}
+	var timeout time.Duration
+	if opts.HTTPClient != nil {
+		timeout = opts.HTTPClient.Timeout
+	}
+	c := &Client{opts: opts, sem: make(chan struct{}, opts.MaxConcurrent), pauses: newPauses(), hedge: newHedger(timeout), offsetOnly: map[string]bool{}}
 	if opts.RequestsPerMinute > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(float64(opts.RequestsPerMinute)/60), 1)
 	}
@@ -104,6 +109,10 @@ type Pager struct {
 	keyset bool
 	pages  int
 	first  time.Time // Date of the first page's answer
+	// failFast: a page that fails in a way a shorter time range may cure
+	// (a timeout, a transport error, a 5xx) is not retried: the caller
+	// reads the rest of the window in shorter windows instead (Resume).
+	failFast bool
 }
 
 // Pages starts a walk over the window of a feed.
@@ -130,6 +139,42 @@ func (c *Client) firstQuery(w Window, keyset bool) url.Values {
 // Pages returns how many pages were read so far.
 func (p *Pager) Pages() int { return p.pages }
 
+// Window returns the window the pager walks.
+func (p *Pager) Window() Window { return p.window }
+
+// SetFailFast makes a page that fails with a transient error (a timeout, a
+// transport error, a 5xx) fail at once instead of being retried with the
+// client's back-off: for a window the caller can read again in shorter
+// windows, a retry of the same long range is the slowest choice (GitLab's
+// audit queries slow down as the range grows). Rate limits are still
+// waited for.
+func (p *Pager) SetFailFast(on bool) { p.failFast = on }
+
+// Resume returns a pager over w, a part of the window, that continues the
+// walk after the pages already read: with keyset pagination, the cursor of
+// the next page applies to any created_at range, because GitLab
+// paginates the filtered relation by the cursor's keys alone
+// (config/initializers/active_record_keyset_pagination.rb:
+// keyset_paginate(cursor:) on the finder's scope;
+// lib/gitlab/pagination/keyset/paginator.rb), so the pagers Resume gives
+// for windows that cover p's window together read exactly the events p had
+// still to read. ok is false with offset pagination, whose page numbers
+// mean nothing in another range: the window must then be read again.
+func (p *Pager) Resume(w Window) (next *Pager, ok bool) {
+	if !p.keyset {
+		return nil, false
+	}
+	q := p.c.firstQuery(w, true)
+	if p.query != nil {
+		if cursor := p.query.Get("cursor"); cursor != "" {
+			q.Set("cursor", cursor)
+		}
+	} else if p.pages > 0 {
+		return nil, false // the walk is over: nothing left to resume
+	}
+	return &Pager{c: p.c, feed: p.feed, window: w, query: q, keyset: true, failFast: p.failFast}, true
+}
+
 // FirstAnswer returns the Date of the first page's answer: GitLab's clock
 // read at least this when it started answering the walk, so every event
 // created up to then that GitLab had committed was visible to it. Zero
@@ -142,7 +187,7 @@ func (p *Pager) Next(ctx context.Context) (body string, ok bool, err error) {
 	if p.query == nil {
 		return "", false, nil
 	}
-	header, body, err := p.c.get(ctx, p.feed, p.query)
+	header, body, err := p.c.do(ctx, request{url: apiURL(p.c.opts.BaseURL, p.feed.Path(), p.query), to: FeedTarget(p.feed), failFast: p.failFast})
 	if err != nil {
 		if p.keyset && p.pages == 0 && refusesKeyset(err) {
 			p.c.setOffsetOnly(p.feed.String())
@@ -226,6 +271,8 @@ type request struct {
 	url  string
 	to   Target
 	body []byte // a POST's JSON body; nil for a GET
+	// failFast: transient failures are returned at once (Pager.SetFailFast).
+	failFast bool
 }
 
 func (c *Client) observe(r request, status int) {
@@ -234,17 +281,12 @@ func (c *Client) observe(r request, status int) {
 	}
 }
 
-// get performs one GET of a feed page.
-func (c *Client) get(ctx context.Context, feed Feed, q url.Values) (http.Header, string, error) {
-	return c.do(ctx, request{url: apiURL(c.opts.BaseURL, feed.Path(), q), to: FeedTarget(feed)})
-}
-
 // do performs one GET with the shared budget, rate-limit pauses and retries.
 func (c *Client) do(ctx context.Context, r request) (http.Header, string, error) {
 	bo := c.newBackOff()
 	start := time.Now()
 	for {
-		header, body, err := c.attempt(ctx, r)
+		header, body, err := c.send(ctx, r)
 		if err == nil {
 			return header, body, nil
 		}
@@ -255,8 +297,7 @@ func (c *Client) do(ctx context.Context, r request) (http.Header, string, error)
 			return nil, "", err // the caller's time box cannot wait that long: retrying cannot help
 		}
 		var ae *APIError
-		isAPI := errors.As(err, &ae)
-		if isAPI && ae.Status == http.StatusTooManyRequests {
+		if errors.As(err, &ae) && ae.Status == http.StatusTooManyRequests {
 			now := time.Now()
 			all := throttleAll(header)
 			wait := c.pauses.limited(r.to.pauseKey(), all, retryAfter(header, now), c.initialPause(), now)
@@ -271,8 +312,7 @@ func (c *Client) do(ctx context.Context, r request) (http.Header, string, error)
 				zap.String("class", string(r.to.Class)), zap.Duration("wait", wait))
 			continue
 		}
-		transient := !isAPI || ae.Status >= 500 || ae.Status == http.StatusRequestTimeout
-		if !transient || !c.opts.BackOff.Enabled {
+		if !Transient(err) || !c.opts.BackOff.Enabled || r.failFast {
 			return nil, "", err
 		}
 		wait := bo.NextBackOff()
@@ -343,7 +383,7 @@ func (c *Client) attempt(ctx context.Context, r request) (http.Header, string, e
 			req.Header.Set("PRIVATE-TOKEN", c.opts.Token)
 		}
 	}
-	sent := c.opts.Clock.Local()
+	sent, start := c.opts.Clock.Local(), time.Now()
 	resp, err := c.opts.HTTPClient.Do(req)
 	if err != nil {
 		c.observe(r, 0)
@@ -371,6 +411,7 @@ func (c *Client) attempt(ctx context.Context, r request) (http.Header, string, e
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return resp.Header, "", &APIError{Target: r.to, Status: resp.StatusCode, Message: errorMessage([]byte(sb.String()))}
 	}
+	c.hedge.answered(time.Since(start))
 	return resp.Header, sb.String(), nil
 }
 
