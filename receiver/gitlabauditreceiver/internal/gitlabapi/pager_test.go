@@ -216,7 +216,9 @@ func TestHedgedPage(t *testing.T) {
 	client := srv.Client()
 	client.Timeout = 4 * time.Second // the hedge waits for its floor, a second
 	c := New(Options{HTTPClient: client, BaseURL: base, PerPage: 100, MaxConcurrent: 2})
-	p := func() *Pager { return c.Pages(Feed{Kind: KindInstance}, Window{After: time.Unix(0, 0), Before: time.Unix(3600, 0)}) }
+	p := func() *Pager {
+		return c.Pages(Feed{Kind: KindInstance}, Window{After: time.Unix(0, 0), Before: time.Unix(3600, 0)})
+	}
 	for range 3 {
 		_, _, err := p().Next(context.Background())
 		require.NoError(t, err)
