@@ -273,6 +273,9 @@ type request struct {
 	body []byte // a POST's JSON body; nil for a GET
 	// failFast: transient failures are returned at once (Pager.SetFailFast).
 	failFast bool
+	// hedge: the second copy of a stalled request (hedge.go), which does
+	// not wait for a concurrency slot: the stalled one holds its slot.
+	hedge bool
 }
 
 func (c *Client) observe(r request, status int) {
@@ -352,17 +355,21 @@ func (c *Client) newBackOff() *backoff.ExponentialBackOff {
 }
 
 // attempt sends one request. On a non-2xx answer it returns the response
-// headers and an *APIError.
-func (c *Client) attempt(ctx context.Context, r request) (http.Header, string, error) {
+// headers and an *APIError. sent, when not nil, is called once the
+// request has its turn (rate-limit pauses, budget, concurrency) and goes
+// out.
+func (c *Client) attempt(ctx context.Context, r request, sent func()) (http.Header, string, error) {
 	if err := c.waitTurn(ctx, r.to.pauseKey()); err != nil {
 		return nil, "", err
 	}
-	select {
-	case c.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, "", ctx.Err()
+	if !r.hedge {
+		select {
+		case c.sem <- struct{}{}:
+		case <-ctx.Done():
+			return nil, "", ctx.Err()
+		}
+		defer func() { <-c.sem }()
 	}
-	defer func() { <-c.sem }()
 
 	method, body := http.MethodGet, io.Reader(http.NoBody)
 	if r.body != nil {
@@ -383,14 +390,17 @@ func (c *Client) attempt(ctx context.Context, r request) (http.Header, string, e
 			req.Header.Set("PRIVATE-TOKEN", c.opts.Token)
 		}
 	}
-	sent, start := c.opts.Clock.Local(), time.Now()
+	if sent != nil {
+		sent()
+	}
+	local, start := c.opts.Clock.Local(), time.Now()
 	resp, err := c.opts.HTTPClient.Do(req)
 	if err != nil {
 		c.observe(r, 0)
 		return nil, "", fmt.Errorf("requesting %s: %w", r.to.what(), redactURLError(err))
 	}
 	defer resp.Body.Close()
-	c.opts.Clock.Observe(resp.Header.Get("Date"), sent, c.opts.Clock.Local())
+	c.opts.Clock.Observe(resp.Header.Get("Date"), local, c.opts.Clock.Local())
 	c.observe(r, resp.StatusCode)
 	c.noteQuota(resp.Header)
 	if resp.StatusCode != http.StatusTooManyRequests {

@@ -165,13 +165,13 @@ func TestHedgeDelayAndBudget(t *testing.T) {
 		samples []time.Duration
 		want    time.Duration
 	}{
-		{"no answers yet: a quarter of the timeout", 30 * time.Second, nil, 7500 * ms},
-		{"too few answers", 30 * time.Second, []time.Duration{100 * ms, 100 * ms}, 7500 * ms},
-		{"four times the median", 30 * time.Second, []time.Duration{300 * ms, 5 * time.Second, 250 * ms, 400 * ms, 350 * ms}, 1400 * ms},
-		{"at least a second", 30 * time.Second, []time.Duration{2 * ms, 3 * ms, 1 * ms}, time.Second},
+		{"no answers yet", 30 * time.Second, nil, hedgeCold},
+		{"too few answers", 30 * time.Second, []time.Duration{100 * ms, 100 * ms}, hedgeCold},
+		{"three times the median", 30 * time.Second, []time.Duration{300 * ms, 5 * time.Second, 250 * ms, 400 * ms, 350 * ms}, 1050 * ms},
+		{"at least the floor", 30 * time.Second, []time.Duration{2 * ms, 3 * ms, 1 * ms}, hedgeMin},
 		{"at most half the timeout", 30 * time.Second, []time.Duration{8 * time.Second, 9 * time.Second, 10 * time.Second}, 15 * time.Second},
 		{"short timeout", 500 * ms, nil, 250 * ms},
-		{"no timeout", 0, nil, 7500 * ms},
+		{"no timeout", 0, nil, hedgeCold},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHedger(tt.timeout)
@@ -214,7 +214,7 @@ func TestHedgedPage(t *testing.T) {
 	t.Cleanup(srv.Close)
 	base, _ := url.Parse(srv.URL)
 	client := srv.Client()
-	client.Timeout = 4 * time.Second // the hedge waits for its floor, a second
+	client.Timeout = 4 * time.Second // the hedge waits for its floor
 	c := New(Options{HTTPClient: client, BaseURL: base, PerPage: 100, MaxConcurrent: 2})
 	p := func() *Pager {
 		return c.Pages(Feed{Kind: KindInstance}, Window{After: time.Unix(0, 0), Before: time.Unix(3600, 0)})
