@@ -26,6 +26,14 @@ type Faults struct {
 	SlowShare float64
 	// SlowDelay is how late slow requests are answered.
 	SlowDelay time.Duration
+	// SlowRange, when set, answers list requests whose range is longer
+	// (as MaxRange measures it) only after SlowDelay: GitLab's audit
+	// queries slow down as the range grows, every time, whoever asks.
+	SlowRange time.Duration
+	// Latency, when set, is how long every API request takes to be
+	// answered: a healthy GitLab answers in tens to hundreds of
+	// milliseconds, not in the microseconds of loopback.
+	Latency time.Duration
 	// MaxRange, when set, answers 500 to list requests whose range
 	// (created_after to created_before, or to the simulator's now when
 	// created_before is absent) is longer. A request without created_after
@@ -73,8 +81,17 @@ func (s *Sim) injectFault(w http.ResponseWriter, r *http.Request, now time.Time)
 		return false
 	}
 
+	delay := f.Latency
 	if f.SlowShare > 0 && draw(f.Seed, rank, 1) < f.SlowShare {
-		t := time.NewTimer(f.SlowDelay)
+		delay = f.SlowDelay
+	}
+	if f.SlowRange > 0 && queryRange(r, now) > f.SlowRange {
+		if rt, ok := matchRoute(r.URL.EscapedPath()); ok && !rt.single {
+			delay = f.SlowDelay
+		}
+	}
+	if delay > 0 {
+		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
 		case <-r.Context().Done():

@@ -98,3 +98,27 @@ func TestFaultsLimitedToOnePath(t *testing.T) {
 	s.SetFaults(Faults{})
 	assert.Equal(t, http.StatusOK, get(t, srv.URL+"/api/v4/groups/acme/audit_events", adminToken).status, "served again")
 }
+
+func TestFaultsLatencyAndSlowRanges(t *testing.T) {
+	s, srv := newSim(t, Options{Now: func() time.Time { return baseTime }})
+	list := srv.URL + "/api/v4/audit_events?created_after="
+	for _, tt := range []struct {
+		name     string
+		faults   Faults
+		url      string
+		min, max time.Duration
+	}{
+		{"latency", Faults{Latency: 100 * time.Millisecond}, list + "2024-05-31T11:00:00Z", 100 * time.Millisecond, 2 * time.Second},
+		{"short range", Faults{SlowRange: 24 * time.Hour, SlowDelay: 300 * time.Millisecond}, list + "2024-05-31T11:00:00Z", 0, 250 * time.Millisecond},
+		{"long range", Faults{SlowRange: 24 * time.Hour, SlowDelay: 300 * time.Millisecond}, list + "2024-05-31T09:00:00Z", 300 * time.Millisecond, 3 * time.Second},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s.SetFaults(tt.faults)
+			start := time.Now()
+			assert.Equal(t, http.StatusOK, get(t, tt.url, adminToken).status)
+			took := time.Since(start)
+			assert.GreaterOrEqual(t, took, tt.min)
+			assert.Less(t, took, tt.max)
+		})
+	}
+}

@@ -2,13 +2,14 @@
 // SPDX-License-Identifier: Apache-2.0
 
 // Command gitlab-loadgen measures the KYRA GitLab audit collector
-// distribution on loopback. It has seven subcommands:
+// distribution on loopback. It has eight subcommands:
 //
 //	gitlab-loadgen stream   -collector BIN [flags]
 //	gitlab-loadgen soak     -collector BIN [flags]
 //	gitlab-loadgen backfill -collector BIN [flags]
 //	gitlab-loadgen enrich   -collector BIN [flags]
 //	gitlab-loadgen estate   -collector BIN [flags]
+//	gitlab-loadgen flaky    -collector BIN [flags]
 //	gitlab-loadgen gobench  -in bench.txt
 //	gitlab-loadgen detect   -collector BIN [flags]
 //
@@ -46,6 +47,13 @@
 // under a request budget: requests per minute, checkpoint lag of active
 // and idle feeds, peak RSS, and the restart on 2,000 stored checkpoints.
 //
+// flaky reads the same backlog (a few hours of history in four project
+// feeds) twice from the collector's first start: from a simulated GitLab
+// that answers every request in the same time, then from one that answers
+// one request in nine only after 40 s, past the request timeout. It
+// reports both times and their ratio, the requests, and the records
+// accepted (every backlog event once).
+//
 // gobench summarises `go test -bench` output of the project's benchmarks
 // as Markdown tables with the ratios the benchmarks exist for.
 //
@@ -76,7 +84,7 @@ func main() {
 	}
 }
 
-const usage = `usage: gitlab-loadgen <stream|soak|backfill|enrich|estate|gobench|detect> [flags]; -h after a subcommand lists its flags`
+const usage = `usage: gitlab-loadgen <stream|soak|backfill|enrich|estate|flaky|gobench|detect> [flags]; -h after a subcommand lists its flags`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -98,6 +106,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runBench(ctx, args[1:], stdout, stderr, parseEnrichFlags, enrichBench, enrichMarkdown)
 	case "detect":
 		return runBench(ctx, args[1:], stdout, stderr, parseDetectFlags, detect, detectMarkdown)
+	case "flaky":
+		return runBench(ctx, args[1:], stdout, stderr, parseFlakyFlags, flakyBench, flakyMarkdown)
 	case "-h", "-help", "--help", "help":
 		logf(stdout, "%s\n", usage)
 		return nil

@@ -271,3 +271,22 @@ func TestSoakFlagsAndReport(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(1024), n)
 }
+
+func TestFlakyFlagsAndReport(t *testing.T) {
+	o, err := parseFlakyFlags([]string{"-collector", "x"}, io.Discard)
+	require.NoError(t, err)
+	assert.InDelta(t, 1.0/9, o.slowShare, 1e-9)
+	assert.Equal(t, 40*time.Second, o.slowDelay)
+	_, err = parseFlakyFlags([]string{"-collector", "x", "-slow-share", "2"}, io.Discard)
+	require.Error(t, err)
+	_, err = parseFlakyFlags([]string{"-collector", "x", "-events", "0"}, io.Discard)
+	require.Error(t, err)
+
+	r := flakyResult{Events: 12000, Feeds: 4, Ratio: 1.5,
+		Healthy: flakyRun{Name: "healthy", Seconds: 10, Requests: 130, AuditEvents: 125, Accepted: 12000},
+		Flaky:   flakyRun{Name: "flaky", Seconds: 15, Requests: 150, AuditEvents: 142, GivenUp: 14, Accepted: 12000}}
+	var b strings.Builder
+	require.NoError(t, flakyMarkdown(&b, o, r))
+	assert.Contains(t, b.String(), "| flaky | 15.0 s | 150 | 142 | 14 | 12,000 | 0 |")
+	assert.Contains(t, b.String(), "**1.50×**")
+}

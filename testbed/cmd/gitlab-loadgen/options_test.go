@@ -43,6 +43,10 @@ func TestCommonOptions(t *testing.T) {
 			o, err := parseDetectFlags(a, io.Discard)
 			return o.commonOptions, err
 		},
+		"flaky": func(a []string) (commonOptions, error) {
+			o, err := parseFlakyFlags(a, io.Discard)
+			return o.commonOptions, err
+		},
 	}
 	want := map[string]commonOptions{
 		"stream":   {workDir: tmp, seed: 1, timeout: 10 * time.Second},
@@ -51,6 +55,7 @@ func TestCommonOptions(t *testing.T) {
 		"enrich":   {config: "bench/stream-enrich.yaml", workDir: tmp, seed: 1},
 		"estate":   {config: "bench/estate.yaml", workDir: tmp, seed: 1},
 		"detect":   {config: "bench/detect.yaml", workDir: "_build/bench/results/logs", seed: 7, timeout: 5 * time.Minute},
+		"flaky":    {config: "bench/flaky.yaml", workDir: tmp, seed: 1, timeout: 20 * time.Minute},
 	}
 	for name, parse := range parsers {
 		t.Run(name, func(t *testing.T) {

@@ -129,6 +129,8 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.IntVar(&c.faults.FailStatus, "fail-status", 500, "status of failed API requests")
 	fs.Float64Var(&c.faults.SlowShare, "slow-share", 0, "share of API requests answered only after -slow-delay")
 	fs.DurationVar(&c.faults.SlowDelay, "slow-delay", 40*time.Second, "how late slow API requests are answered")
+	fs.DurationVar(&c.faults.Latency, "latency", 0, "how long every API request takes to be answered (a healthy GitLab answers in tens to hundreds of milliseconds)")
+	fs.DurationVar(&c.faults.SlowRange, "slow-range", 0, "answer audit event queries over a longer created_at range only after -slow-delay (0 = no limit)")
 	fs.DurationVar(&c.faults.MaxRange, "max-range", 0, "answer 500 to audit event queries over a longer created_at range (0 = no limit)")
 	fs.StringVar(&c.faults.Path, "fail-path", "", "limit the faults above to API requests whose escaped path starts with this (e.g. /api/v4/groups/acme/audit_events: that feed stops being served)")
 	fs.DurationVar(&c.churn, "churn", 0, "change the estate at this interval: create a project (with its first events), and every other time transfer or delete one (0 = never)")
@@ -166,8 +168,8 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 		return c, errors.New("-late-share, -dup-ratio, -legacy-share and -security-share must be between 0 and 1")
 	case !isShare(c.faults.FailShare) || !isShare(c.faults.SlowShare):
 		return c, errors.New("-fail-share and -slow-share must be between 0 and 1")
-	case c.faults.FailStatus < 400 || c.faults.FailStatus > 599 || c.faults.SlowDelay < 0 || c.faults.MaxRange < 0:
-		return c, errors.New("-fail-status must be a 4xx or 5xx status; -slow-delay and -max-range must not be negative")
+	case c.faults.FailStatus < 400 || c.faults.FailStatus > 599 || c.faults.SlowDelay < 0 || c.faults.MaxRange < 0 || c.faults.Latency < 0 || c.faults.SlowRange < 0:
+		return c, errors.New("-fail-status must be a 4xx or 5xx status; -slow-delay, -latency, -slow-range and -max-range must not be negative")
 	case c.appLimits.UsersGetByID < 0 || c.appLimits.GroupProjects < 0 || c.appLimits.AuditEvents < 0 || c.appLimits.Interval < 0:
 		return c, errors.New("-users-limit, -group-projects-limit, -audit-limit and -app-limit-interval must not be negative")
 	}

@@ -65,6 +65,7 @@ type Client struct {
 	sem     chan struct{}
 
 	pauses     *pauses
+	hedge      *hedger
 	mu         sync.Mutex
 	offsetOnly map[string]bool // feeds and listings (by Target.String) whose instance refused keyset pagination
 }
@@ -80,7 +81,11 @@ func New(opts Options) *Client {
 	if opts.Clock == nil {
 		opts.Clock = NewClock(nil)
 	}
-	c := &Client{opts: opts, sem: make(chan struct{}, opts.MaxConcurrent), pauses: newPauses(), offsetOnly: map[string]bool{}}
+	var timeout time.Duration
+	if opts.HTTPClient != nil {
+		timeout = opts.HTTPClient.Timeout
+	}
+	c := &Client{opts: opts, sem: make(chan struct{}, opts.MaxConcurrent), pauses: newPauses(), hedge: newHedger(timeout), offsetOnly: map[string]bool{}}
 	if opts.RequestsPerMinute > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(float64(opts.RequestsPerMinute)/60), 1)
 	}
@@ -104,6 +109,10 @@ type Pager struct {
 	keyset bool
 	pages  int
 	first  time.Time // Date of the first page's answer
+	// failFast: a page that fails in a way a shorter time range may cure
+	// (a timeout, a transport error, a 5xx) is not retried: the caller
+	// reads the rest of the window in shorter windows instead (Resume).
+	failFast bool
 }
 
 // Pages starts a walk over the window of a feed.
@@ -130,6 +139,42 @@ func (c *Client) firstQuery(w Window, keyset bool) url.Values {
 // Pages returns how many pages were read so far.
 func (p *Pager) Pages() int { return p.pages }
 
+// Window returns the window the pager walks.
+func (p *Pager) Window() Window { return p.window }
+
+// SetFailFast makes a page that fails with a transient error (a timeout, a
+// transport error, a 5xx) fail at once instead of being retried with the
+// client's back-off: for a window the caller can read again in shorter
+// windows, a retry of the same long range is the slowest choice (GitLab's
+// audit queries slow down as the range grows). Rate limits are still
+// waited for.
+func (p *Pager) SetFailFast(on bool) { p.failFast = on }
+
+// Resume returns a pager over w, a part of the window, that continues the
+// walk after the pages already read: with keyset pagination, the cursor of
+// the next page applies to any created_at range, because GitLab
+// paginates the filtered relation by the cursor's keys alone
+// (config/initializers/active_record_keyset_pagination.rb:
+// keyset_paginate(cursor:) on the finder's scope;
+// lib/gitlab/pagination/keyset/paginator.rb), so the pagers Resume gives
+// for windows that cover p's window together read exactly the events p had
+// still to read. ok is false with offset pagination, whose page numbers
+// mean nothing in another range: the window must then be read again.
+func (p *Pager) Resume(w Window) (next *Pager, ok bool) {
+	if !p.keyset {
+		return nil, false
+	}
+	q := p.c.firstQuery(w, true)
+	if p.query != nil {
+		if cursor := p.query.Get("cursor"); cursor != "" {
+			q.Set("cursor", cursor)
+		}
+	} else if p.pages > 0 {
+		return nil, false // the walk is over: nothing left to resume
+	}
+	return &Pager{c: p.c, feed: p.feed, window: w, query: q, keyset: true, failFast: p.failFast}, true
+}
+
 // FirstAnswer returns the Date of the first page's answer: GitLab's clock
 // read at least this when it started answering the walk, so every event
 // created up to then that GitLab had committed was visible to it. Zero
@@ -142,7 +187,7 @@ func (p *Pager) Next(ctx context.Context) (body string, ok bool, err error) {
 	if p.query == nil {
 		return "", false, nil
 	}
-	header, body, err := p.c.get(ctx, p.feed, p.query)
+	header, body, err := p.c.do(ctx, request{url: apiURL(p.c.opts.BaseURL, p.feed.Path(), p.query), to: FeedTarget(p.feed), failFast: p.failFast})
 	if err != nil {
 		if p.keyset && p.pages == 0 && refusesKeyset(err) {
 			p.c.setOffsetOnly(p.feed.String())
@@ -226,6 +271,11 @@ type request struct {
 	url  string
 	to   Target
 	body []byte // a POST's JSON body; nil for a GET
+	// failFast: transient failures are returned at once (Pager.SetFailFast).
+	failFast bool
+	// hedge: the second copy of a stalled request (hedge.go), which does
+	// not wait for a concurrency slot: the stalled one holds its slot.
+	hedge bool
 }
 
 func (c *Client) observe(r request, status int) {
@@ -234,17 +284,12 @@ func (c *Client) observe(r request, status int) {
 	}
 }
 
-// get performs one GET of a feed page.
-func (c *Client) get(ctx context.Context, feed Feed, q url.Values) (http.Header, string, error) {
-	return c.do(ctx, request{url: apiURL(c.opts.BaseURL, feed.Path(), q), to: FeedTarget(feed)})
-}
-
 // do performs one GET with the shared budget, rate-limit pauses and retries.
 func (c *Client) do(ctx context.Context, r request) (http.Header, string, error) {
 	bo := c.newBackOff()
 	start := time.Now()
 	for {
-		header, body, sent, err := c.attempt(ctx, r)
+		header, body, sent, err := c.send(ctx, r)
 		if err == nil {
 			return header, body, nil
 		}
@@ -255,8 +300,7 @@ func (c *Client) do(ctx context.Context, r request) (http.Header, string, error)
 			return nil, "", err // the caller's time box cannot wait that long: retrying cannot help
 		}
 		var ae *APIError
-		isAPI := errors.As(err, &ae)
-		if isAPI && ae.Status == http.StatusTooManyRequests {
+		if errors.As(err, &ae) && ae.Status == http.StatusTooManyRequests {
 			now := time.Now()
 			all := throttleAll(header)
 			wait := c.pauses.limited(r.to.pauseKey(), all, retryAfter(header, now), c.initialPause(), sent, now)
@@ -271,8 +315,7 @@ func (c *Client) do(ctx context.Context, r request) (http.Header, string, error)
 				zap.String("class", string(r.to.Class)), zap.Duration("wait", wait))
 			continue
 		}
-		transient := !isAPI || ae.Status >= 500 || ae.Status == http.StatusRequestTimeout
-		if !transient || !c.opts.BackOff.Enabled {
+		if !Transient(err) || !c.opts.BackOff.Enabled || r.failFast {
 			return nil, "", err
 		}
 		wait := bo.NextBackOff()
@@ -312,18 +355,22 @@ func (c *Client) newBackOff() *backoff.ExponentialBackOff {
 }
 
 // attempt sends one request. On a non-2xx answer it returns the response
-// headers and an *APIError. sentAt is when the request went out (on the
-// clock of the rate-limit pauses), zero when it did not.
-func (c *Client) attempt(ctx context.Context, r request) (_ http.Header, _ string, sentAt time.Time, _ error) {
+// headers and an *APIError. sent, when not nil, is called once the
+// request has its turn (rate-limit pauses, budget, concurrency) and goes
+// out; sentAt is when it went out (on the clock of the rate-limit pauses),
+// zero when it did not.
+func (c *Client) attempt(ctx context.Context, r request, sent func()) (_ http.Header, _ string, sentAt time.Time, _ error) {
 	if err := c.waitTurn(ctx, r.to.pauseKey()); err != nil {
 		return nil, "", sentAt, err
 	}
-	select {
-	case c.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, "", sentAt, ctx.Err()
+	if !r.hedge {
+		select {
+		case c.sem <- struct{}{}:
+		case <-ctx.Done():
+			return nil, "", sentAt, ctx.Err()
+		}
+		defer func() { <-c.sem }()
 	}
-	defer func() { <-c.sem }()
 
 	method, body := http.MethodGet, io.Reader(http.NoBody)
 	if r.body != nil {
@@ -344,14 +391,17 @@ func (c *Client) attempt(ctx context.Context, r request) (_ http.Header, _ strin
 			req.Header.Set("PRIVATE-TOKEN", c.opts.Token)
 		}
 	}
-	sent, sentAt := c.opts.Clock.Local(), time.Now()
+	if sent != nil {
+		sent()
+	}
+	local, sentAt := c.opts.Clock.Local(), time.Now()
 	resp, err := c.opts.HTTPClient.Do(req)
 	if err != nil {
 		c.observe(r, 0)
 		return nil, "", sentAt, fmt.Errorf("requesting %s: %w", r.to.what(), redactURLError(err))
 	}
 	defer resp.Body.Close()
-	c.opts.Clock.Observe(resp.Header.Get("Date"), sent, c.opts.Clock.Local())
+	c.opts.Clock.Observe(resp.Header.Get("Date"), local, c.opts.Clock.Local())
 	c.observe(r, resp.StatusCode)
 	c.noteQuota(resp.Header)
 	if resp.StatusCode != http.StatusTooManyRequests {
@@ -372,6 +422,7 @@ func (c *Client) attempt(ctx context.Context, r request) (_ http.Header, _ strin
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return resp.Header, "", sentAt, &APIError{Target: r.to, Status: resp.StatusCode, Message: errorMessage([]byte(sb.String()))}
 	}
+	c.hedge.answered(time.Since(sentAt))
 	return resp.Header, sb.String(), sentAt, nil
 }
 

@@ -4,9 +4,11 @@
 package gitlabapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 )
@@ -137,4 +139,26 @@ func truncate(s string) string {
 		return s[:maxLen] + "..."
 	}
 	return s
+}
+
+// Transient reports whether err may go away when the request is sent
+// again: a transport error or timeout, a 5xx or a 408 answer. Not a
+// refusal (4xx), not a rate-limit pause the caller could not wait for, not
+// the caller's own cancellation.
+func Transient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, ErrPaused) || errors.Is(err, ErrBudgetExhausted) {
+		return false
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Status >= 500 || ae.Status == http.StatusRequestTimeout
+	}
+	return true
+}
+
+// TimedOut reports whether err is a request that got no answer in time
+// (the client's timeout).
+func TimedOut(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }

@@ -77,7 +77,8 @@ func (r *reader) poll(ctx context.Context, f *feedPoller) (events int, behind bo
 		w := gitlabapi.Window{After: from, Before: f.sliceEnd(from, end)}
 		done, err := r.pollSlice(ctx, f, w, &st)
 		if err != nil {
-			if ctx.Err() == nil && r.shrink(f, w, err) {
+			var again *shorterSlices
+			if ctx.Err() == nil && errors.As(err, &again) && r.shrink(f, w, again.err) {
 				continue // the same time, in smaller slices
 			}
 			return st.emitted, behind, err
@@ -120,21 +121,12 @@ func (r *reader) pollSlice(ctx context.Context, f *feedPoller, w gitlabapi.Windo
 	buf := newWindowBuffer(r.spillThreshold, w.After)
 	defer buf.close()
 	pages := r.client.Pages(f.feed, w)
-	for {
-		body, ok, err := pages.Next(ctx)
-		if err != nil {
-			return time.Time{}, err
-		}
-		if !ok {
-			break
-		}
-		if err := buf.addPage(body); err != nil {
-			return time.Time{}, fmt.Errorf("page %d of the %s audit events: %w", pages.Pages(), f.feed, err)
-		}
+	if err := r.readPages(ctx, f, pages, buf, st); err != nil {
+		return time.Time{}, err
 	}
 	if buf.spilled() {
 		r.logger.Info("Large window spilled to a temporary file", zap.String("feed", f.feed.String()),
-			zap.Int("events", len(buf.events)), zap.Int("pages", pages.Pages()))
+			zap.Int("events", len(buf.events)), zap.Int("pages", len(buf.pages)))
 	}
 	buf.sort()
 	emitted, err := r.emitWindow(ctx, f, buf)
@@ -151,10 +143,57 @@ func (r *reader) pollSlice(ctx context.Context, f *feedPoller, w gitlabapi.Windo
 	f.watermark.Store(f.cp.Watermark.UnixNano())
 	r.saveCheckpoint(ctx, f)
 	r.settle(f, w, done, answered)
-	st.pages += pages.Pages()
 	st.slices++
 	st.events += len(buf.events)
 	return done, nil
+}
+
+// readPages reads every page of p into buf. A page that fails in a way a
+// shorter time range may cure (slice.go: sliceHelps) while p's window can
+// still shrink is not retried with retry_on_failure's back-off. A timeout,
+// or a failure that took slowFailure or longer, says the range is too long
+// for GitLab: what remains of the window is read at once in shorter
+// windows that continue the walk after the pages already read
+// (Pager.Resume), so what a completed page proved is never read again. A
+// quick failure (a 502 of a restarting node) is sent again once at once,
+// and split the same way if it fails again. Where the walk cannot be
+// resumed (offset pagination), the error asks the caller to read the whole
+// slice again in shorter slices (shorterSlices).
+func (r *reader) readPages(ctx context.Context, f *feedPoller, p *gitlabapi.Pager, buf *windowBuffer, st *pollStats) error {
+	p.SetFailFast(canShrink(p.Window()))
+	read := len(buf.events)
+	again := false
+	for {
+		sent := time.Now()
+		body, ok, err := p.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil || !sliceHelps(err) || !canShrink(p.Window()) {
+				return err
+			}
+			if !again && !gitlabapi.TimedOut(err) && time.Since(sent) < slowFailure {
+				again = true
+				continue // the same page once more: the pager still holds its request
+			}
+			for _, part := range r.split(f, p.Window(), buf.oldest(read), err) {
+				next, ok := p.Resume(part)
+				if !ok {
+					return &shorterSlices{err: err}
+				}
+				if err := r.readPages(ctx, f, next, buf, st); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		if !ok {
+			return nil
+		}
+		again = false
+		st.pages++
+		if err := buf.addPage(body); err != nil {
+			return fmt.Errorf("page %d of the %s audit events: %w", p.Pages(), f.feed, err)
+		}
+	}
 }
 
 // pollBatch is a batch of owned records being built, with what the

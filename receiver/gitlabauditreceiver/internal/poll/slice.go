@@ -4,8 +4,6 @@
 package poll
 
 import (
-	"errors"
-	"net/http"
 	"time"
 
 	"go.uber.org/zap"
@@ -17,14 +15,21 @@ import (
 // Time slices. A poll reads its window in slices of created_at time; each
 // slice's events are emitted and checkpointed before the next slice is
 // read, so a failure costs at most the slice it happened in. A feed starts
-// with slices as long as a window (one query per poll). When a slice fails
-// after retry_on_failure gave up (a slow or failing GitLab: its audit
-// queries slow down and time out as the range grows), the same time is
-// read again at once in slices a quarter as long, down to minSlice; every
-// sliceGrowAfter completed slices in a row double the length again, up to
-// a whole window. (Doubling after every success would bring back, every
-// other slice, the length that just failed.)
+// with slices as long as a window (one query per poll). When a page of a
+// slice fails in a way a shorter range may cure (a timeout, a transport
+// error, a 5xx: a slow or failing GitLab's audit queries slow down and time
+// out as the range grows), it is not retried: the rest of the slice is read
+// at once in parts a quarter as long, continuing the walk after the pages
+// read (reader.go: readPages), down to minSlice, below which failures are
+// retried with retry_on_failure. Every sliceGrowAfter completed slices in
+// a row double the length again, up to a whole window. (Doubling after
+// every success would bring back, every other slice, the length that just
+// failed.)
 const (
+	// slowFailure: a failed page that took this long is the range's
+	// fault (GitLab's database statement timeout answers 500 after many
+	// seconds), like a timeout.
+	slowFailure    = 5 * time.Second
 	minSlice       = 10 * time.Second
 	sliceShrink    = 4
 	sliceGrow      = 2
@@ -38,6 +43,47 @@ func (f *feedPoller) sliceEnd(from, end time.Time) time.Time {
 	}
 	return end
 }
+
+// canShrink reports whether w can be read in shorter windows.
+func canShrink(w gitlabapi.Window) bool { return w.Before.Sub(w.After) > minSlice }
+
+// split returns the parts, newest first, in which the rest of w is read
+// after a page of it failed with err, and makes the feed's next slices as
+// short as the parts. oldest is the oldest created_at the pages of w read
+// so far held (zero when none): the walk goes from the newest id down, so
+// what it had still to read was created before oldest, except for events
+// committed out of created_at order, which the newest part (reaching up to
+// w.Before) still holds.
+func (r *reader) split(f *feedPoller, w gitlabapi.Window, oldest time.Time, err error) []gitlabapi.Window {
+	hi := w.Before
+	if oldest.After(w.After) && oldest.Before(w.Before) {
+		hi = oldest
+	}
+	part := max(minSlice, (hi.Sub(w.After)+sliceShrink-1)/sliceShrink)
+	var parts []gitlabapi.Window
+	for end := w.Before; ; {
+		start := hi.Add(-part * time.Duration(len(parts)+1))
+		if !start.After(w.After) {
+			parts = append(parts, gitlabapi.Window{After: w.After, Before: end})
+			break
+		}
+		parts = append(parts, gitlabapi.Window{After: start, Before: end})
+		end = start
+	}
+	f.slice.Store(int64(part))
+	f.sliceRun = 0
+	r.logger.Info("A page of a time slice failed; reading the rest of the slice at once in shorter slices",
+		zap.String("feed", f.feed.String()), zap.Time("from", w.After), zap.Time("to", w.Before),
+		zap.Duration("slice", part), zap.Int("parts", len(parts)), zap.Error(err))
+	return parts
+}
+
+// shorterSlices asks the poll to read a slice again in shorter slices: a
+// page failed where the walk could not be resumed (offset pagination).
+type shorterSlices struct{ err error }
+
+func (e *shorterSlices) Error() string { return e.err.Error() }
+func (e *shorterSlices) Unwrap() error { return e.err }
 
 // shrink makes the slices shorter after slice w failed with err. It
 // reports whether w can be read again at once in shorter slices: false
@@ -71,14 +117,7 @@ func (f *feedPoller) grow() {
 // sliceHelps reports whether a failure may go away with a shorter time
 // range: transport errors, timeouts and 5xx answers.
 func sliceHelps(err error) bool {
-	if emit.IsPipeline(err) {
-		return false
-	}
-	var ae *gitlabapi.APIError
-	if errors.As(err, &ae) {
-		return ae.Status >= 500 || ae.Status == http.StatusRequestTimeout
-	}
-	return true
+	return !emit.IsPipeline(err) && gitlabapi.Transient(err)
 }
 
 // settle records that slice w was read, up to done, from an answer GitLab

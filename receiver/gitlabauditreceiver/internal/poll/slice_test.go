@@ -7,6 +7,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,15 +85,15 @@ func TestPollBackfillProgressesUnderAFlakyGitLab(t *testing.T) {
 		}
 	}
 	t.Logf("%d events, %d pages needed, %d requests (%d failed or slow, %d slices shrunk)",
-		saved, pages, reqs, failed, len(logs.FilterMessage("Reading a failed time slice again in shorter slices").All()))
-	require.NotEmpty(t, logs.FilterMessage("Reading a failed time slice again in shorter slices").All())
+		saved, pages, reqs, failed, len(logs.FilterMessage("A page of a time slice failed; reading the rest of the slice at once in shorter slices").All()))
+	require.NotEmpty(t, logs.FilterMessage("A page of a time slice failed; reading the rest of the slice at once in shorter slices").All())
 	// Beyond the failed requests (which retries repeat), about one request
 	// per page: the last page of each slice is partial.
 	assert.LessOrEqual(t, reqs-failed, pages+pages/10+2, "requests that succeeded")
 	// The failed ones: the 12 % of requests hit at random, and each shrink's
 	// long range, repeated by retry_on_failure until it gives up (about 7
 	// attempts in 300 ms).
-	shrinks := len(logs.FilterMessage("Reading a failed time slice again in shorter slices").All())
+	shrinks := len(logs.FilterMessage("A page of a time slice failed; reading the rest of the slice at once in shorter slices").All())
 	assert.LessOrEqual(t, failed, reqs*15/100+shrinks*8, "failed requests")
 }
 
@@ -120,7 +121,7 @@ func TestPollResumesAtTheFailedSlice(t *testing.T) {
 	_, _, err := r.read.poll(context.Background(), f)
 	require.Error(t, err)
 	assert.Equal(t, int64(minSlice), f.slice.Load(), "shrunk down to the shortest slice")
-	assert.Len(t, logs.FilterMessage("Reading a failed time slice again in shorter slices").All(), 6, "6h, 90m, 22m30s, 5m37s, 84s and 21s shrunk, then 10s failed")
+	assert.Len(t, logs.FilterMessage("A page of a time slice failed; reading the rest of the slice at once in shorter slices").All(), 6, "6h, 90m, 22m30s, 5m37s, 84s and 21s shrunk, then 10s failed")
 	checkpoint := f.cp.Watermark
 	assert.Equal(t, clk.Now().Add(-48*time.Hour-cfg.Overlap+12*time.Hour), checkpoint, "two 6-hour slices done")
 
@@ -138,5 +139,101 @@ func TestPollResumesAtTheFailedSlice(t *testing.T) {
 	assert.ElementsMatch(t, testutil.SavedIDs(sim.Events(), clk.Now().Add(-49*time.Hour), clk.Now()), keys(seen), "nothing lost")
 	for id, n := range seen {
 		assert.Equal(t, 1, n, "event %s emitted %d times", id, n)
+	}
+}
+
+// A page that GitLab is slow to answer costs neither the request timeout
+// nor a second read of what completed pages proved. Random stalls are
+// hedged (the same request again, the first answer wins); a range too long
+// for GitLab times out every time, and the rest of the slice is read at
+// once in shorter slices that continue after the pages read (keyset
+// cursor), never the same long range again.
+func TestPollSlowGitLab(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		faults gitlabsim.Faults
+		splits bool
+	}{
+		{"random stalls", gitlabsim.Faults{SlowShare: 0.2, SlowDelay: 3 * time.Second, Seed: 7}, false},
+		{"ranges too long", gitlabsim.Faults{SlowRange: 40 * time.Minute, SlowDelay: 3 * time.Second}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := fakeclock.New()
+			sim, srv := testutil.NewSim(t, clk.Now, gitlabsim.Options{})
+			sim.GenerateWith(gitlabsim.GenerateOptions{Count: 3000, From: clk.Now().Add(-3 * time.Hour), To: clk.Now().Add(-time.Minute), NoStream: true})
+			sim.SetFaults(tt.faults)
+
+			cfg := pollConfig(srv.URL)
+			cfg.InitialLookback = 4 * time.Hour
+			cfg.Timeout = 500 * time.Millisecond
+			sink := new(consumertest.LogsSink)
+			r, logs := newTestPoller(t, cfg, sink, clk)
+			sim.ResetRequests()
+			for i := 0; ; i++ {
+				require.Less(t, i, 10, "the backlog does not complete")
+				if pollAll(t, r) == nil {
+					break
+				}
+			}
+
+			seen := map[string]int{}
+			for _, id := range testutil.IDs(testutil.Records(sink.AllLogs())) {
+				seen[id]++
+			}
+			assert.ElementsMatch(t, testutil.SavedIDs(sim.Events(), clk.Now().Add(-5*time.Hour), clk.Now()), keys(seen), "nothing lost")
+			for id, n := range seen {
+				require.Equal(t, 1, n, "event %s emitted %d times", id, n)
+			}
+
+			type read struct {
+				cursor        string
+				after, before time.Time
+			}
+			var ok, slow []read
+			for _, rq := range sim.Requests() {
+				if !strings.HasSuffix(rq.Path, "/audit_events") {
+					continue
+				}
+				q, err := url.ParseQuery(rq.Query)
+				require.NoError(t, err)
+				after, err := time.Parse(time.RFC3339Nano, q.Get("created_after"))
+				require.NoError(t, err)
+				before, err := time.Parse(time.RFC3339Nano, q.Get("created_before"))
+				require.NoError(t, err)
+				rd := read{q.Get("cursor"), after, before}
+				switch rq.Status {
+				case http.StatusOK:
+					ok = append(ok, rd)
+				case gitlabsim.StatusClientClosedRequest:
+					slow = append(slow, rd)
+				}
+			}
+			require.NotEmpty(t, slow, "the faults hit")
+			splits := logs.FilterMessage("A page of a time slice failed; reading the rest of the slice at once in shorter slices").Len()
+			t.Logf("%d pages read, %d given up (timed out or hedged), %d splits", len(ok), len(slow), splits)
+			if tt.splits {
+				assert.Positive(t, splits)
+				// A long range timed out: the same request (cursor and
+				// range) was never sent again, except for the shortest
+				// slices, which are retried.
+				for i, s := range slow {
+					if s.before.Sub(s.after) <= minSlice {
+						continue
+					}
+					for _, later := range ok {
+						assert.False(t, later == s, "timed-out request %d sent again with the same range: %+v", i, s)
+					}
+				}
+			}
+			// A completed page is never read again: two successful reads of
+			// the same cursor cover ranges that meet at most at their bounds.
+			for i, a := range ok {
+				for _, b := range ok[i+1:] {
+					if a.cursor == b.cursor {
+						assert.False(t, a.after.Before(b.before) && b.after.Before(a.before), "the same page read twice: %+v and %+v", a, b)
+					}
+				}
+			}
+		})
 	}
 }

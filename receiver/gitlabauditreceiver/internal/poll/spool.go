@@ -171,6 +171,23 @@ func (w *windowBuffer) text(ev windowEvent) (string, error) {
 	return w.cached[ev.off : ev.off+ev.n], nil
 }
 
+// oldest returns the oldest created_at of the events indexed from the
+// from-th on (to the millisecond), or zero when there are none or one of
+// them has no readable created_at.
+func (w *windowBuffer) oldest(from int) time.Time {
+	if from >= len(w.events) {
+		return time.Time{}
+	}
+	at := uint32(math.MaxUint32)
+	for _, ev := range w.events[from:] {
+		at = min(at, ev.at)
+	}
+	if at == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(w.base + int64(at))
+}
+
 func (w *windowBuffer) spilled() bool { return w.file != nil }
 
 // close releases the spill file and the pages.

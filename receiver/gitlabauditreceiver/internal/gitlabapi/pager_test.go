@@ -1,0 +1,240 @@
+// Copyright The KYRA MDR Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package gitlabapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/config/configretry"
+
+	"github.com/kyra-mdr/otelcol-gitlab/testbed/gitlabsim"
+)
+
+func TestTransientAndTimedOut(t *testing.T) {
+	timeout := &url.Error{Op: "Get", URL: "x", Err: &net.OpError{Op: "read", Err: timeoutErr{}}}
+	for _, tt := range []struct {
+		name               string
+		err                error
+		transient, timeout bool
+	}{
+		{"nil", nil, false, false},
+		{"client timeout", fmt.Errorf("requesting: %w", timeout), true, true},
+		{"deadline", context.DeadlineExceeded, true, true},
+		{"canceled", context.Canceled, false, false},
+		{"connection refused", errors.New("connection refused"), true, false},
+		{"500", &APIError{Status: 500}, true, false},
+		{"503", &APIError{Status: 503}, true, false},
+		{"408", &APIError{Status: http.StatusRequestTimeout}, true, false},
+		{"403", &APIError{Status: 403}, false, false},
+		{"429", &APIError{Status: 429}, false, false},
+		{"paused", ErrPaused, false, false},
+		{"budget", ErrBudgetExhausted, false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.transient, Transient(tt.err))
+			assert.Equal(t, tt.timeout, TimedOut(tt.err))
+		})
+	}
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+// Resume continues a keyset walk after the pages read, in other created_at
+// ranges: the pagers for ranges that cover the window read exactly the
+// events the walk had still to read.
+func TestPagerResumeReadsTheRestInOtherRanges(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	sim := gitlabsim.New(gitlabsim.Options{Now: func() time.Time { return now }, Seed: 5,
+		Tokens: map[string]gitlabsim.Token{listingToken: {UserID: 1, Admin: true}}})
+	t.Cleanup(func() { _ = sim.Close() })
+	sim.Populate(2, 4)
+	sim.GenerateWith(gitlabsim.GenerateOptions{Count: 1000, From: now.Add(-3 * time.Hour), To: now.Add(-time.Minute), NoStream: true, SavedOnly: true})
+	c := listingClient(t, sim)
+	feed := Feed{Kind: KindInstance}
+	w := Window{After: now.Add(-4 * time.Hour), Before: now}
+	ctx := context.Background()
+
+	ids := func(body string) []int64 {
+		var evs []struct{ ID int64 }
+		require.NoError(t, json.Unmarshal([]byte(body), &evs))
+		out := make([]int64, len(evs))
+		for i, e := range evs {
+			out[i] = e.ID
+		}
+		return out
+	}
+	all := map[int64]int{}
+	p := c.Pages(feed, w)
+	for range 3 {
+		body, ok, err := p.Next(ctx)
+		require.NoError(t, err)
+		require.True(t, ok)
+		for _, id := range ids(body) {
+			all[id]++
+		}
+	}
+	mid := w.After.Add(90 * time.Minute)
+	for _, part := range []Window{{After: mid, Before: w.Before}, {After: w.After, Before: mid}} {
+		next, ok := p.Resume(part)
+		require.True(t, ok)
+		assert.Equal(t, part, next.Window())
+		for {
+			body, ok, err := next.Next(ctx)
+			require.NoError(t, err)
+			if !ok {
+				break
+			}
+			for _, id := range ids(body) {
+				all[id]++
+			}
+		}
+	}
+	assert.Len(t, all, 1000, "every event")
+	for id, n := range all {
+		assert.Equal(t, 1, n, "event %d read %d times", id, n)
+	}
+}
+
+// A fail-fast pager returns a 5xx at once; another is retried.
+func TestPagerFailFast(t *testing.T) {
+	for _, failFast := range []bool{true, false} {
+		t.Run(fmt.Sprint(failFast), func(t *testing.T) {
+			calls := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				calls++
+				if calls == 1 {
+					http.Error(w, `{"message":"500 Internal Server Error"}`, http.StatusInternalServerError)
+					return
+				}
+				_, _ = w.Write([]byte("[]"))
+			}))
+			t.Cleanup(srv.Close)
+			base, _ := url.Parse(srv.URL)
+			bo := configretry.NewDefaultBackOffConfig()
+			bo.InitialInterval = time.Millisecond
+			c := New(Options{HTTPClient: srv.Client(), BaseURL: base, PerPage: 100, BackOff: bo})
+			p := c.Pages(Feed{Kind: KindInstance}, Window{After: time.Unix(0, 0), Before: time.Unix(3600, 0)})
+			p.SetFailFast(failFast)
+			_, _, err := p.Next(context.Background())
+			if failFast {
+				assert.True(t, Transient(err), "%v", err)
+				assert.Equal(t, 1, calls)
+				body, ok, err := p.Next(context.Background()) // the same page again
+				require.NoError(t, err)
+				assert.True(t, ok)
+				assert.Equal(t, "[]", body)
+			} else {
+				require.NoError(t, err)
+			}
+			assert.Equal(t, 2, calls)
+		})
+	}
+}
+
+// Offset walks cannot be resumed in another range.
+func TestPagerResumeOffset(t *testing.T) {
+	c := New(Options{BaseURL: &url.URL{Scheme: "http", Host: "127.0.0.1"}, PerPage: 100})
+	c.setOffsetOnly(Feed{Kind: KindInstance}.String())
+	p := c.Pages(Feed{Kind: KindInstance}, Window{After: time.Unix(0, 0), Before: time.Unix(3600, 0)})
+	_, ok := p.Resume(Window{After: time.Unix(0, 0), Before: time.Unix(60, 0)})
+	assert.False(t, ok)
+}
+
+func TestHedgeDelayAndBudget(t *testing.T) {
+	ms := time.Millisecond
+	for _, tt := range []struct {
+		name    string
+		timeout time.Duration
+		samples []time.Duration
+		want    time.Duration
+	}{
+		{"no answers yet", 30 * time.Second, nil, hedgeCold},
+		{"too few answers", 30 * time.Second, []time.Duration{100 * ms, 100 * ms}, hedgeCold},
+		{"three times the median", 30 * time.Second, []time.Duration{300 * ms, 5 * time.Second, 250 * ms, 400 * ms, 350 * ms}, 1050 * ms},
+		{"at least the floor", 30 * time.Second, []time.Duration{2 * ms, 3 * ms, 1 * ms}, hedgeMin},
+		{"at most half the timeout", 30 * time.Second, []time.Duration{8 * time.Second, 9 * time.Second, 10 * time.Second}, 15 * time.Second},
+		{"short timeout", 500 * ms, nil, 250 * ms},
+		{"no timeout", 0, nil, hedgeCold},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHedger(tt.timeout)
+			for _, d := range tt.samples {
+				h.answered(d)
+			}
+			assert.Equal(t, tt.want, h.delay())
+		})
+	}
+
+	h := newHedger(time.Second)
+	spent := 0
+	for h.take() {
+		spent++
+	}
+	assert.Equal(t, hedgeBurst/2, spent, "a few hedges at start")
+	for range 4 * hedgeEvery {
+		h.answered(time.Millisecond)
+	}
+	assert.True(t, h.take())
+	assert.True(t, h.take())
+	assert.True(t, h.take())
+	assert.True(t, h.take())
+	assert.False(t, h.take(), "one hedge per %d answers", hedgeEvery)
+}
+
+// A page that stalls is sent again after the hedge delay, and the first
+// answer wins; the stalled request is given up.
+func TestHedgedPage(t *testing.T) {
+	var calls atomic.Int32
+	gaveUp := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 4 { // the first page after three answers stalls
+			<-r.Context().Done()
+			gaveUp <- struct{}{}
+			return
+		}
+		_, _ = w.Write([]byte("[]"))
+	}))
+	t.Cleanup(srv.Close)
+	base, _ := url.Parse(srv.URL)
+	client := srv.Client()
+	client.Timeout = 4 * time.Second // the hedge waits for its floor
+	c := New(Options{HTTPClient: client, BaseURL: base, PerPage: 100, MaxConcurrent: 2})
+	p := func() *Pager {
+		return c.Pages(Feed{Kind: KindInstance}, Window{After: time.Unix(0, 0), Before: time.Unix(3600, 0)})
+	}
+	for range 3 {
+		_, _, err := p().Next(context.Background())
+		require.NoError(t, err)
+	}
+	start := time.Now()
+	body, ok, err := p().Next(context.Background())
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, "[]", body)
+	took := time.Since(start)
+	assert.GreaterOrEqual(t, took, hedgeMin)
+	assert.Less(t, took, client.Timeout, "answered by the hedge, not after the timeout")
+	assert.Equal(t, int32(5), calls.Load())
+	select {
+	case <-gaveUp:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stalled request was not given up")
+	}
+}
