@@ -221,7 +221,7 @@ func TestPollSlowGitLab(t *testing.T) {
 						continue
 					}
 					for _, later := range ok {
-						assert.False(t, later == s, "timed-out request %d sent again with the same range: %+v", i, s)
+						assert.NotEqual(t, s, later, "timed-out request %d sent again with the same range", i)
 					}
 				}
 			}
