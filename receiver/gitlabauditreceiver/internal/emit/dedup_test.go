@@ -30,7 +30,7 @@ func seen(c *dedupCache, key string) bool {
 	now := c.now().UnixNano()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.entries[key]
+	e, ok := c.entries[keyOf(key)]
 	return ok && e.expires > now
 }
 
