@@ -19,7 +19,9 @@
 #      distribution, scored per attack step and per rule;
 #   8. runs the estate: 2,000 discovered projects (20 active) polled under
 #      a 2,000 requests/minute budget, and a restart on their checkpoints;
-#   9. writes BENCHMARKS.md from bench/BENCHMARKS.md.tmpl.
+#   9. runs the slow or flaky GitLab: the same backlog from a healthy and
+#      from a flaky simulated GitLab;
+#  10. writes BENCHMARKS.md from bench/BENCHMARKS.md.tmpl.
 #
 # BENCH_QUICK=1 makes a short smoke run and writes
 # _build/bench/BENCHMARKS.quick.md instead of BENCHMARKS.md (BENCH_OUT
@@ -107,6 +109,10 @@ measure() {
 	"$LOADGEN" estate -collector "$DIST" -config bench/estate.yaml $ESTATE_ARGS \
 		-workdir "$RES/logs" -out "$RES/estate.md" -json "$RES/estate.json"
 
+	step "slow or flaky GitLab: gitlab-loadgen flaky"
+	"$LOADGEN" flaky -collector "$DIST" -config bench/flaky.yaml \
+		-workdir "$RES/logs" -out "$RES/flaky.md" -json "$RES/flaky.json"
+
 	step "write $OUT"
 	mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
 	cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
@@ -142,6 +148,7 @@ measure() {
 	go run ./testbed/cmd/gitlab-loadgen detect -collector $DIST -config bench/detect.yaml -days $DETECT_DAYS
 
 	go run ./testbed/cmd/gitlab-loadgen estate -collector $DIST -config bench/estate.yaml $ESTATE_ARGS
+	go run ./testbed/cmd/gitlab-loadgen flaky -collector $DIST -config bench/flaky.yaml
 	\`\`\`
 	EOF
 	{

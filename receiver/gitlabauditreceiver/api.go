@@ -35,7 +35,7 @@ func newAPIClient(ctx context.Context, host component.Host, cfg *Config, set rec
 	label := func(t gitlabapi.Target) string {
 		switch t.Class {
 		case gitlabapi.ClassAuditEvents:
-			return labels.Of(t.Feed)
+			return labels.Folded(t.Feed)
 		case gitlabapi.ClassAccessCheck, gitlabapi.ClassDestinations:
 			return string(t.Class) + ":" + t.Name // one series per kind of check, not per feed or group
 		}
@@ -53,8 +53,8 @@ func newAPIClient(ctx context.Context, host component.Host, cfg *Config, set rec
 		Logger:            set.Logger,
 		Clock:             clock,
 		OnResponse: func(t gitlabapi.Target, status int) {
-			tel.GitlabAuditAPIRequests.Add(1, attribute.String(metadata.AttrClass, string(t.Class)),
-				attribute.String(metadata.AttrFeed, label(t)), attribute.Int(metadata.AttrStatusCode, status))
+			tel.GitlabAuditAPIRequests.Add(context.Background(), 1, metric.WithAttributes(attribute.String(metadata.AttrClass, string(t.Class)),
+				attribute.String(metadata.AttrFeed, label(t)), attribute.Int(metadata.AttrStatusCode, status)))
 		},
 		OnRateLimited: func(t gitlabapi.Target, _ time.Duration) {
 			tel.GitlabAuditAPIRateLimited.Add(context.Background(), 1, metric.WithAttributes(attribute.String(metadata.AttrClass, string(t.Class)),

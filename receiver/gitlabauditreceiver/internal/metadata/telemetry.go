@@ -42,7 +42,7 @@ type TelemetryBuilder struct {
 	mu            sync.Mutex
 	registrations []metric.Registration
 
-	GitlabAuditAPIRequests            *FoldedCounter
+	GitlabAuditAPIRequests            metric.Int64Counter
 	GitlabAuditAPIRateLimited         metric.Int64Counter
 	GitlabAuditPollErrors             metric.Int64Counter
 	GitlabAuditStreamRequestsRejected metric.Int64Counter
@@ -106,8 +106,8 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 		return g
 	}
 
-	b.GitlabAuditAPIRequests = b.foldedCounter("otelcol_gitlab_audit_api_requests", "{request}",
-		"GitLab API requests, by class (audit_events, listings, lookups, access_check, destinations), feed (or listing, lookup) and HTTP status (0: no answer: a timeout, a transport error, or the slower copy of a hedged request).", &errs)
+	b.GitlabAuditAPIRequests = counter("otelcol_gitlab_audit_api_requests", "{request}",
+		"GitLab API requests, by class (audit_events, listings, lookups, access_check, destinations), feed (configured feeds by name, discovered ones folded per kind; or listing, lookup) and HTTP status (0: no answer: a timeout, a transport error, or the slower copy of a hedged request).")
 	b.GitlabAuditAPIRateLimited = counter("otelcol_gitlab_audit_api_rate_limited", "{response}",
 		"GitLab API answers 429 Too Many Requests, by class and feed (or listing, lookup): a 429 pauses only its class unless GitLab's throttle counts every request.")
 	b.GitlabAuditPollErrors = counter("otelcol_gitlab_audit_poll_errors", "{poll}",
@@ -151,64 +151,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 	b.GitlabAuditEventsEmitted = counter("otelcol_gitlab_audit_events_emitted", "{event}",
 		"Events the pipeline accepted from the receiver, by source (poll, stream): each event once, whichever path brought it first.")
 	b.GitlabAuditFeedAccess = intGauge("otelcol_gitlab_audit_feed_access", "{feed}",
-		"Feeds by what the token sees in them (access: all_events, own_events, refused, unknown); discovered feeds folded unless per_feed_metrics.")
+		"Feeds by what the token sees in them (access: all_events, own_events, refused, unknown); discovered feeds folded per kind.")
 	b.GitlabAuditTokenExpirySeconds = floatGauge("otelcol_gitlab_audit_token_expiry_seconds", "s",
 		"Seconds until the token expires (negative once expired), by token id and name; absent when it never expires or cannot be read.")
 	b.GitlabAuditStreamDestination = intGauge("otelcol_gitlab_audit_stream_destination", "{destination}",
 		"1 for the state of the streaming destination that delivers to stream::public_url (status: found, not_found, inactive, unchecked).")
 	return b, errors.Join(errs...)
-}
-
-// FoldedCounter is a monotonic counter with one series per attribute set
-// that adds up in memory and is reported through an observable counter.
-// A synchronous counter's series each get an exemplar reservoir from the
-// OpenTelemetry SDK: with per_feed_metrics and 2,000 feeds, the requests'
-// series made every collection allocate over 10 MB of exemplar storage,
-// most of the collector's memory (the estate benchmark: 98.9 MiB peak RSS,
-// 63.6 MiB with exemplars off). Observations carry no exemplars.
-type FoldedCounter struct {
-	inst   metric.Int64ObservableCounter
-	mu     sync.Mutex
-	series map[attribute.Distinct]*foldedSeries
-}
-
-type foldedSeries struct {
-	attrs metric.ObserveOption
-	n     int64
-}
-
-// Add adds n to the series of attrs.
-func (c *FoldedCounter) Add(n int64, attrs ...attribute.KeyValue) {
-	set := attribute.NewSet(attrs...)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s, ok := c.series[set.Equivalent()]
-	if !ok {
-		s = &foldedSeries{attrs: metric.WithAttributeSet(set)}
-		c.series[set.Equivalent()] = s
-	}
-	s.n += n
-}
-
-func (c *FoldedCounter) observe(_ context.Context, o metric.Observer) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, s := range c.series {
-		o.ObserveInt64(c.inst, s.n, s.attrs)
-	}
-	return nil
-}
-
-func (b *TelemetryBuilder) foldedCounter(name, unit, desc string, errs *[]error) *FoldedCounter {
-	b.declared = append(b.declared, Declared{Name: name, Unit: unit, Description: desc, Instrument: "sum", ValueType: "int", Monotonic: true, Async: true})
-	c := &FoldedCounter{series: map[attribute.Distinct]*foldedSeries{}}
-	inst, err := b.meter.Int64ObservableCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
-	*errs = append(*errs, err)
-	if err == nil {
-		c.inst = inst
-		*errs = append(*errs, b.RegisterCallback(c.observe, inst))
-	}
-	return c
 }
 
 // Declared returns the metrics the builder created.
