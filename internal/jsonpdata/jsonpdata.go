@@ -62,12 +62,12 @@ const MaxTreeDepth = 24
 
 // The number of entries a decoded object's map is first given, rather
 // than growing it one, two, four... entries at a time: a GitLab audit
-// event has 10 to 16 keys at its top level and most of its details 9 to
-// 12 (the simulator's 2,000 events of section 1 of BENCHMARKS.md: 13 to
-// 16, and 9 to 12 for nine in ten of the nested objects). Sized so, the
-// maps of an event are allocated once: a map that grew from 8 entries
-// was allocated twice and copied (BenchmarkStreamHandler: 2 allocations
-// and 1.3 KB less per event).
+// event has 10 to 16 keys at its top level and most often 9 to 12 in
+// details (the simulator's 2,000 events of section 1 of BENCHMARKS.md:
+// 13 to 16 at the top, 9 to 12 in details, 2 in a custom_message
+// object). Sized so, the maps of an event are allocated once: a map that
+// grew from 8 entries was allocated twice and copied
+// (BenchmarkStreamHandler: 2 allocations and 0.8 KB less per event).
 const (
 	rootMapCapacity    = 16
 	initialMapCapacity = 12

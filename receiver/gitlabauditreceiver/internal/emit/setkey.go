@@ -9,9 +9,10 @@ import "crypto/sha256"
 // de-duplication set holds it: 24 bytes in place, no pointer. The set
 // holds up to max_entries keys (100,000 by default) for as long as the
 // collector runs; held as strings, every garbage collection cycle had to
-// visit each of them, a tenth of the stream endpoint's CPU under load
-// (BENCHMARKS.md, section 5). A map and a FIFO without pointers are never
-// scanned.
+// visit each of them, in the map and in the FIFO: the collector's scanning
+// took a tenth of the stream endpoint's CPU under load, most of it these
+// keys, and half as much once they were held so (BENCHMARKS.md, section
+// 5). A map and a FIFO without pointers are never scanned.
 //
 // The mapping is one to one (but for SHA-256 collisions): the first byte
 // tells the three forms apart.
