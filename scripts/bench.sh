@@ -7,7 +7,8 @@
 #   2. runs the Go benchmarks (-benchmem, one core) into a file benchstat
 #      reads, and summarises them;
 #   3. runs the stream ingest load test: gitlab_audit's streaming endpoint
-#      against the core OTLP/HTTP receiver of the same build;
+#      against the core OTLP/HTTP receiver of the same build and a bare
+#      net/http server (gitlab-loadgen bare-http, a process of its own);
 #   4. runs the backfill: a million simulated events polled by the
 #      distribution, with Go's default memory settings and with GOMEMLIMIT;
 #   5. runs the soak: 10 minutes of streaming into the distribution with
@@ -58,7 +59,13 @@ else
 fi
 MEMLIMIT=${BENCH_GOMEMLIMIT:-128MiB}
 DETECT_DAYS=${BENCH_DETECT_DAYS:-4}
-PACKAGES=(./receiver/gitlabauditreceiver/ ./receiver/gitlabauditreceiver/internal/enrich/ ./processor/gitlabdetectprocessor/)
+# Where the benchmarks are since the receiver's split into internal packages:
+# stream (BenchmarkStreamHandler, BenchmarkStreamBody), poll (BenchmarkPollDecode,
+# BenchmarkBodyDecode, BenchmarkStartWith2000StoredFeeds), emit
+# (BenchmarkDedupClaimCommit), enrich (BenchmarkEnrich), gitlab_detect.
+PACKAGES=(./receiver/gitlabauditreceiver/internal/stream/ ./receiver/gitlabauditreceiver/internal/poll/
+	./receiver/gitlabauditreceiver/internal/emit/ ./receiver/gitlabauditreceiver/internal/enrich/
+	./processor/gitlabdetectprocessor/)
 
 step() { printf '\n== %s\n' "$*" >&2; }
 

@@ -6,7 +6,6 @@ package emit
 import (
 	"cmp"
 	"context"
-	"hash/maphash"
 	"slices"
 	"sync"
 	"time"
@@ -61,7 +60,7 @@ func (cl Claim) Wait(ctx context.Context) error {
 }
 
 // dedupEntry is stored by value and holds no pointer (nor does its key,
-// dedupKey): the set holds up to max_entries of them, and the garbage
+// setKey): the set holds up to max_entries of them, and the garbage
 // collector has nothing to follow in them.
 type dedupEntry struct {
 	seq     uint64 // insertion number, to tell stale FIFO items apart
@@ -76,23 +75,8 @@ type Item struct {
 }
 
 type fifoItem struct {
-	key dedupKey
+	key setKey
 	seq uint64
-}
-
-// dedupKey stands for a key in the set: two 64-bit hashes of it with
-// independent random seeds. The set keeps no key strings and no pointer:
-// about 16 bytes less per entry, and nothing for the garbage collector to
-// scan in a set of 100,000 entries. Two keys the set tells apart share
-// both hashes with a probability of about n^2/2^129 for n keys (1e-28 for
-// a million): far below any hardware fault. Keys are hashed again from
-// their strings at start (restore), so the seeds need not be kept.
-type dedupKey struct{ a, b uint64 }
-
-var dedupSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
-
-func keyOf(k string) dedupKey {
-	return dedupKey{maphash.String(dedupSeeds[0], k), maphash.String(dedupSeeds[1], k)}
 }
 
 // dedupCache is the bounded, time-limited, in-memory set of recently
@@ -113,11 +97,13 @@ func keyOf(k string) dedupKey {
 // the same key and another fingerprint is not a duplicate: it is claimed
 // under a key of its own (conflictKey) and marked.
 type dedupCache struct {
-	mu      sync.Mutex
-	entries map[dedupKey]dedupEntry
+	mu sync.Mutex
+	// entries and fifo hold no pointer (setKey): the garbage collector
+	// does not scan them.
+	entries map[setKey]dedupEntry
 	// waiters holds, for in-flight keys that another delivery waits for
 	// (rare), the channel closed when the owner commits or releases.
-	waiters  map[dedupKey]chan struct{}
+	waiters  map[setKey]chan struct{}
 	fifo     []fifoItem // insertion order, oldest first from head
 	head     int
 	seq      uint64
@@ -136,7 +122,7 @@ func newDedupCache(maxEntries int, ttl time.Duration, now func() time.Time) *ded
 		// quiet feeds (the estate benchmark) and so most of its GC target.
 		// Go's maps grow a table at a time, so growing on demand costs a
 		// busy collector little.
-		entries: make(map[dedupKey]dedupEntry),
+		entries: make(map[setKey]dedupEntry),
 		max:     maxEntries,
 		ttl:     ttl,
 		now:     now,
@@ -194,28 +180,28 @@ func (c *dedupCache) claimLocked(it Item, now int64) Claim {
 // claimKeyLocked claims k. A committed entry of another fingerprint is
 // answered ClaimDuplicate with conflict set.
 func (c *dedupCache) claimKeyLocked(k string, fp auditlog.Fingerprint, now int64) Claim {
-	h := keyOf(k)
-	if e, ok := c.entries[h]; ok {
+	sk := makeSetKey(k)
+	if e, ok := c.entries[sk]; ok {
 		switch {
 		case e.expires == 0:
-			ch, ok := c.waiters[h]
+			ch, ok := c.waiters[sk]
 			if !ok {
 				if c.waiters == nil {
-					c.waiters = map[dedupKey]chan struct{}{}
+					c.waiters = map[setKey]chan struct{}{}
 				}
 				ch = make(chan struct{})
-				c.waiters[h] = ch
+				c.waiters[sk] = ch
 			}
 			return Claim{State: ClaimInFlight, wait: ch, key: k}
 		case e.expires > now:
 			return Claim{State: ClaimDuplicate, key: k, conflict: !e.fp.Matches(fp)}
 		}
-		c.deleteLocked(h) // expired
+		c.deleteLocked(sk) // expired
 	}
 	if c.inFlight >= c.maxInFlight() {
 		return Claim{State: ClaimFull, key: k}
 	}
-	c.insertLocked(h, dedupEntry{fp: fp})
+	c.insertLocked(sk, dedupEntry{fp: fp})
 	c.inFlight++
 	return Claim{State: ClaimOwned, key: k}
 }
@@ -226,7 +212,7 @@ func (c *dedupCache) Commit(items []Item) (expires int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, it := range items {
-		k := keyOf(it.Key)
+		k := makeSetKey(it.Key)
 		if e, ok := c.entries[k]; ok && e.expires == 0 {
 			e.expires = expires
 			c.entries[k] = e
@@ -243,7 +229,7 @@ func (c *dedupCache) Release(items []Item) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, it := range items {
-		k := keyOf(it.Key)
+		k := makeSetKey(it.Key)
 		if e, ok := c.entries[k]; ok && e.expires == 0 {
 			c.deleteLocked(k)
 			c.inFlight--
@@ -260,7 +246,7 @@ func (c *dedupCache) Len() int {
 }
 
 // wakeLocked wakes the deliveries waiting for an in-flight key.
-func (c *dedupCache) wakeLocked(k dedupKey) {
+func (c *dedupCache) wakeLocked(k setKey) {
 	if ch, ok := c.waiters[k]; ok {
 		close(ch)
 		delete(c.waiters, k)
@@ -272,11 +258,11 @@ func (c *dedupCache) wakeLocked(k dedupKey) {
 // ones grew to about 150 bytes of table per entry (three times its size;
 // measured with 100,000 entries and a million insertions), so after as
 // many deletions as the set holds, the map is built again at its size.
-func (c *dedupCache) deleteLocked(k dedupKey) {
+func (c *dedupCache) deleteLocked(k setKey) {
 	delete(c.entries, k)
 	c.deleted++
 	if c.deleted >= max(c.max/4, 1024) {
-		m := make(map[dedupKey]dedupEntry, len(c.entries))
+		m := make(map[setKey]dedupEntry, len(c.entries))
 		for k, e := range c.entries {
 			m[k] = e
 		}
@@ -284,7 +270,7 @@ func (c *dedupCache) deleteLocked(k dedupKey) {
 	}
 }
 
-func (c *dedupCache) insertLocked(k dedupKey, e dedupEntry) {
+func (c *dedupCache) insertLocked(k setKey, e dedupEntry) {
 	c.seq++
 	e.seq = c.seq
 	c.entries[k] = e
@@ -332,9 +318,18 @@ func (c *dedupCache) evictLocked(now int64) {
 		c.deleteLocked(it.key)
 		c.head++
 	}
-	// Reclaim the FIFO's dead prefix and stale items once they dominate,
-	// in place: the array is reused rather than reallocated.
-	if c.head > 1024 && c.head > len(c.fifo)/4 || len(c.fifo)-c.head > 2*c.max+1024 {
+	// Reclaim the FIFO's dead prefix once it is a quarter of the FIFO, in
+	// place: the array is reused rather than reallocated. Moving the rest
+	// down is one copy; a stale item further in (a key released, or
+	// expired and claimed again) is dropped when it reaches the head.
+	if c.head > 1024 && c.head > len(c.fifo)/4 {
+		n := copy(c.fifo, c.fifo[c.head:])
+		c.fifo, c.head = c.fifo[:n], 0
+	}
+	// Stale items dominate only when many claims are released or keys
+	// claimed again: then the live items are kept, which takes a look-up
+	// of each (a pass over the set, for as many insertions).
+	if len(c.fifo)-c.head > 2*c.max+1024 {
 		n := 0
 		for _, it := range c.fifo[c.head:] {
 			if e, ok := c.entries[it.key]; ok && e.seq == it.seq {
@@ -368,9 +363,9 @@ func (c *dedupCache) restore(entries map[string]storedEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, x := range ordered {
-		if _, ok := c.entries[keyOf(x.k)]; !ok {
-			h := keyOf(x.k)
-			c.insertLocked(h, dedupEntry{expires: x.e.expires, fp: x.e.fp})
+		k := makeSetKey(x.k)
+		if _, ok := c.entries[k]; !ok {
+			c.insertLocked(k, dedupEntry{expires: x.e.expires, fp: x.e.fp})
 		}
 	}
 	c.evictLocked(now)

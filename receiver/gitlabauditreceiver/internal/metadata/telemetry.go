@@ -191,3 +191,17 @@ func Add(ctx context.Context, c metric.Int64Counter, n int, key, value string) {
 		c.Add(ctx, int64(n), metric.WithAttributes(attribute.String(key, value)))
 	}
 }
+
+// Attribute is one attribute made once, for a counter added to on every
+// request: Add makes its attribute set at each call.
+func Attribute(key, value string) metric.MeasurementOption {
+	return metric.WithAttributeSet(attribute.NewSet(attribute.String(key, value)))
+}
+
+// AddWith adds n (when positive) to a counter, with attributes made by
+// Attribute.
+func AddWith(ctx context.Context, c metric.Int64Counter, n int, attrs metric.MeasurementOption) {
+	if n > 0 {
+		c.Add(ctx, int64(n), attrs)
+	}
+}
