@@ -7,7 +7,8 @@
 #   2. runs the Go benchmarks (-benchmem, one core) into a file benchstat
 #      reads, and summarises them;
 #   3. runs the stream ingest load test: gitlab_audit's streaming endpoint
-#      against the core OTLP/HTTP receiver of the same build;
+#      against the core OTLP/HTTP receiver of the same build and a bare
+#      net/http server (gitlab-loadgen bare-http, a process of its own);
 #   4. runs the backfill: a million simulated events polled by the
 #      distribution, with Go's default memory settings and with GOMEMLIMIT;
 #   5. runs the soak: 10 minutes of streaming into the distribution with
@@ -19,7 +20,9 @@
 #      distribution, scored per attack step and per rule;
 #   8. runs the estate: 2,000 discovered projects (20 active) polled under
 #      a 2,000 requests/minute budget, and a restart on their checkpoints;
-#   9. writes BENCHMARKS.md from bench/BENCHMARKS.md.tmpl.
+#   9. runs the slow or flaky GitLab: the same backlog from a healthy and
+#      from a flaky simulated GitLab;
+#  10. writes BENCHMARKS.md from bench/BENCHMARKS.md.tmpl.
 #
 # BENCH_QUICK=1 makes a short smoke run and writes
 # _build/bench/BENCHMARKS.quick.md instead of BENCHMARKS.md (BENCH_OUT
@@ -56,7 +59,13 @@ else
 fi
 MEMLIMIT=${BENCH_GOMEMLIMIT:-128MiB}
 DETECT_DAYS=${BENCH_DETECT_DAYS:-4}
-PACKAGES=(./receiver/gitlabauditreceiver/ ./receiver/gitlabauditreceiver/internal/enrich/ ./processor/gitlabdetectprocessor/)
+# Where the benchmarks are since the receiver's split into internal packages:
+# stream (BenchmarkStreamHandler, BenchmarkStreamBody), poll (BenchmarkPollDecode,
+# BenchmarkBodyDecode, BenchmarkStartWith2000StoredFeeds), emit
+# (BenchmarkDedupClaimCommit), enrich (BenchmarkEnrich), gitlab_detect.
+PACKAGES=(./receiver/gitlabauditreceiver/internal/stream/ ./receiver/gitlabauditreceiver/internal/poll/
+	./receiver/gitlabauditreceiver/internal/emit/ ./receiver/gitlabauditreceiver/internal/enrich/
+	./processor/gitlabdetectprocessor/)
 
 step() { printf '\n== %s\n' "$*" >&2; }
 
@@ -107,6 +116,10 @@ measure() {
 	"$LOADGEN" estate -collector "$DIST" -config bench/estate.yaml $ESTATE_ARGS \
 		-workdir "$RES/logs" -out "$RES/estate.md" -json "$RES/estate.json"
 
+	step "slow or flaky GitLab: gitlab-loadgen flaky"
+	"$LOADGEN" flaky -collector "$DIST" -config bench/flaky.yaml \
+		-workdir "$RES/logs" -out "$RES/flaky.md" -json "$RES/flaky.json"
+
 	step "write $OUT"
 	mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
 	cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
@@ -142,6 +155,7 @@ measure() {
 	go run ./testbed/cmd/gitlab-loadgen detect -collector $DIST -config bench/detect.yaml -days $DETECT_DAYS
 
 	go run ./testbed/cmd/gitlab-loadgen estate -collector $DIST -config bench/estate.yaml $ESTATE_ARGS
+	go run ./testbed/cmd/gitlab-loadgen flaky -collector $DIST -config bench/flaky.yaml
 	\`\`\`
 	EOF
 	{

@@ -52,6 +52,12 @@ if [[ -z ${GITLAB_URL:-} ]]; then
   # The estate: 10 groups (acme has 4 subgroups) and 40 projects; every
   # 45 s a project is created (and sometimes one moved or deleted), which
   # discovery must follow.
+  # The simulator makes a new history at every start (ids from 1, other
+  # content): the state a previous demo stored (checkpoints, remembered
+  # ids) belongs to another GitLab, so the demo starts without it.
+  if [[ $DEMO_STORAGE_DIR == "$RUN_DIR/storage" ]]; then
+    rm -rf "$DEMO_STORAGE_DIR"
+  fi
   "$SIM_BIN" -listen "127.0.0.1:$SIM_PORT" -backfill 400 -backfill-span 1h \
     -groups 10 -projects 40 -churn 45s \
     -rate 3 -security-share 0.3 -legacy-share 0.05 -dup-ratio 0.05 \

@@ -35,7 +35,7 @@ func newAPIClient(ctx context.Context, host component.Host, cfg *Config, set rec
 	label := func(t gitlabapi.Target) string {
 		switch t.Class {
 		case gitlabapi.ClassAuditEvents:
-			return labels.Of(t.Feed)
+			return labels.Folded(t.Feed)
 		case gitlabapi.ClassAccessCheck, gitlabapi.ClassDestinations:
 			return string(t.Class) + ":" + t.Name // one series per kind of check, not per feed or group
 		}

@@ -555,13 +555,14 @@ func TestEstateMetrics(t *testing.T) {
 		}
 		if perFeed {
 			assert.Equal(t, 17+int(projects), series, "one lag series per feed")
-			assert.Contains(t, feedsSeen, "project:100")
 		} else {
 			assert.Equal(t, 3, series, "group:acme, discovered:group, discovered:project")
-			assert.Equal(t, map[string]bool{"group:acme": true, "discovered:group": true, "discovered:project": true,
-				"descendant_groups:acme": true, "group_projects:acme": true,
-				"access_check:current_user": true, "access_check:token": true, "access_check:membership": true}, feedsSeen)
 		}
+		// Request counts stay folded either way: 2,000 feeds' series cost
+		// the collector memory at every collection.
+		assert.Equal(t, map[string]bool{"group:acme": true, "discovered:group": true, "discovered:project": true,
+			"descendant_groups:acme": true, "group_projects:acme": true,
+			"access_check:current_user": true, "access_check:token": true, "access_check:membership": true}, feedsSeen)
 		require.NoError(t, r.Shutdown(context.Background()))
 		require.NoError(t, tel.Shutdown(context.Background()))
 	}

@@ -105,7 +105,7 @@ func (r *auditReceiver) start(ctx context.Context, host component.Host) (context
 	if r.api != nil && r.cfg.AccessCheck.Enabled {
 		r.access, err = access.New(access.Settings{
 			Client: r.api, Telemetry: r.tel, Logger: r.set.Logger, Status: r.status.set,
-			Label: feedLabels(r.cfg).Of, ExpiryWarning: r.cfg.AccessCheck.TokenExpiryWarning,
+			Label: feedLabels(r.cfg).Folded, ExpiryWarning: r.cfg.AccessCheck.TokenExpiryWarning,
 		})
 		if err != nil {
 			_ = closeStorage(ctx, client)

@@ -27,13 +27,14 @@ import (
 // exports /proc to.
 const userHZ = 100
 
-// collector is a collector process started by this program.
+// collector is a collector process started by this program, or the
+// stream benchmark's bare net/http server (bare.go).
 type collector struct {
 	name        string
 	cmd         *exec.Cmd
 	log         *os.File
 	endpoint    string // host:port of the receiver under test
-	metricsPort int    // the collector's own Prometheus telemetry
+	metricsPort int    // the collector's own Prometheus telemetry; 0: none
 	exited      chan struct{}
 	waitErr     error
 }
@@ -53,15 +54,23 @@ func freePort() (int, error) {
 // through the environment, and waits until its telemetry port, and the
 // receiver's port when listens is set, accept connections.
 func startCollector(ctx context.Context, name, bin, config, workDir string, listens bool, env map[string]string) (*collector, error) {
+	return startProcess(ctx, name, []string{bin, "--config", config}, workDir, true, listens, env)
+}
+
+// startProcess starts argv as startCollector starts a collector; without
+// telemetry the process gets no BENCH_METRICS_PORT and only its endpoint
+// is waited for.
+func startProcess(ctx context.Context, name string, argv []string, workDir string, telemetry, listens bool, env map[string]string) (*collector, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	metricsPort, err := freePort()
-	if err != nil {
-		return nil, err
+	c := &collector{name: name, endpoint: "127.0.0.1:" + strconv.Itoa(port), exited: make(chan struct{})}
+	if telemetry {
+		if c.metricsPort, err = freePort(); err != nil {
+			return nil, err
+		}
 	}
-	c := &collector{name: name, endpoint: "127.0.0.1:" + strconv.Itoa(port), metricsPort: metricsPort, exited: make(chan struct{})}
 	if err := os.MkdirAll(workDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -69,24 +78,25 @@ func startCollector(ctx context.Context, name, bin, config, workDir string, list
 	if err != nil {
 		return nil, err
 	}
-	c.cmd = exec.Command(bin, "--config", config)
+	c.cmd = exec.Command(argv[0], argv[1:]...)
 	c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
-	c.cmd.Env = append(os.Environ(),
-		"BENCH_ENDPOINT="+c.endpoint,
-		"BENCH_METRICS_PORT="+strconv.Itoa(metricsPort),
-	)
+	c.cmd.Env = append(os.Environ(), "BENCH_ENDPOINT="+c.endpoint)
+	var wait []string
+	if telemetry {
+		c.cmd.Env = append(c.cmd.Env, "BENCH_METRICS_PORT="+strconv.Itoa(c.metricsPort))
+		wait = append(wait, "127.0.0.1:"+strconv.Itoa(c.metricsPort))
+	}
 	for k, v := range env {
 		c.cmd.Env = append(c.cmd.Env, k+"="+v)
 	}
 	if err := c.cmd.Start(); err != nil {
 		_ = c.log.Close()
-		return nil, fmt.Errorf("starting %s: %w", bin, err)
+		return nil, fmt.Errorf("starting %s: %w", argv[0], err)
 	}
 	go func() {
 		c.waitErr = c.cmd.Wait()
 		close(c.exited)
 	}()
-	wait := []string{"127.0.0.1:" + strconv.Itoa(metricsPort)}
 	if listens {
 		wait = append(wait, c.endpoint)
 	}

@@ -15,13 +15,16 @@
 //
 // stream starts one collector process per target (the gitlab_audit
 // streaming endpoint with and without the gitlab_detect processor, and the
-// core otlp receiver), then, for each concurrency level in turn and for
-// each target in turn, posts single-event requests over keep-alive
-// connections for a fixed time. The events are realistic (drawn from the
-// GitLab simulator) and all distinct; the OTLP targets receive the very
-// same events as one-record OTLP/HTTP JSON requests. It reports events/s,
-// client-side p50/p99 latency and the collector's CPU time per event
-// (utime+stime of the process, from /proc).
+// core otlp receiver), and the bare-http target, a plain net/http server
+// that only reads the body (`gitlab-loadgen bare-http`, a process of its
+// own), then, for each concurrency level in turn and for each target in
+// turn, posts single-event requests over keep-alive connections for a
+// fixed time. The events are realistic (drawn from the GitLab simulator)
+// and all distinct; the OTLP targets receive the very same events as
+// one-record OTLP/HTTP JSON requests, bare-http the very requests
+// gitlab_audit gets. It reports events/s, client-side p50/p99 latency and
+// the server's CPU time per event (utime+stime of the process, from
+// /proc), and gitlab_audit's ratios to the others.
 //
 // soak streams for a long time (10 minutes by default) into a collector
 // that keeps its de-duplication state in file_storage, and reports per
@@ -84,7 +87,7 @@ func main() {
 	}
 }
 
-const usage = `usage: gitlab-loadgen <stream|soak|backfill|enrich|estate|flaky|gobench|detect> [flags]; -h after a subcommand lists its flags`
+const usage = `usage: gitlab-loadgen <stream|soak|backfill|enrich|estate|flaky|gobench|detect|bare-http> [flags]; -h after a subcommand lists its flags`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -102,6 +105,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runBench(ctx, args[1:], stdout, stderr, parseEstateFlags, estateBench, estateMarkdown)
 	case "gobench":
 		return runGoBench(args[1:], stdout, stderr)
+	case "bare-http":
+		return runBareHTTP(ctx, args[1:], stderr)
 	case "enrich":
 		return runBench(ctx, args[1:], stdout, stderr, parseEnrichFlags, enrichBench, enrichMarkdown)
 	case "detect":

@@ -238,10 +238,11 @@ func TestLoaderReportsRefusals(t *testing.T) {
 
 func TestBackfillMarkdown(t *testing.T) {
 	var b strings.Builder
-	r := backfillResult{Events: 1000, Scopes: 1, WallSeconds: 2, PeakRSSBytes: 100 << 20, SimRequests: 10, MetricRequests: 10, PagesNeeded: 10, RequestsTarget: 11, AcceptedRecords: 1000}
+	r := backfillResult{Events: 1000, Scopes: 1, WallSeconds: 2, PeakRSSBytes: 100 << 20, SimRequests: 13, FeedRequests: 10, MetricRequests: 13, FeedMetric: 10, PagesNeeded: 10, RequestsTarget: 11, AcceptedRecords: 1000}
 	require.NoError(t, backfillMarkdown(&b, backfillOptions{commonOptions: commonOptions{config: "bench/backfill.yaml"}, span: time.Hour, perPage: 100}, r))
 	assert.Contains(t, b.String(), "| Peak RSS of the collector (VmHWM) | 100.0 MiB |")
-	assert.Contains(t, b.String(), "| API requests (simulator's count) | 10 | ≤ 11 (10 pages + 1 per scope) |")
+	assert.Contains(t, b.String(), "| Requests for pages of the feed (simulator's count) | 10 | ≤ 11 (10 pages + 1 per feed) |")
+	assert.Contains(t, b.String(), "| 13 / 10 |")
 }
 
 func TestSoakFlagsAndReport(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -34,6 +35,7 @@ type target struct {
 	path     string // request path
 	otlp     bool
 	body     benchevents.OTLPBody
+	bare     bool // no collector: the bare-http server (bare.go)
 }
 
 var allTargets = []target{
@@ -41,6 +43,23 @@ var allTargets = []target{
 	{Name: "gitlab_audit-nodetect", Pipeline: "gitlab_audit stream → batch → nop", config: "stream-nodetect.yaml", path: "/webhook/gitlab-audit"},
 	{Name: "otlp-kvlist", Pipeline: "otlp http → batch → nop; event as a kvlist body", config: "otlp.yaml", path: "/v1/logs", otlp: true, body: benchevents.BodyKVList},
 	{Name: "otlp-string", Pipeline: "otlp http → batch → nop; event JSON as a string body", config: "otlp.yaml", path: "/v1/logs", otlp: true, body: benchevents.BodyString},
+	{Name: "bare-http", Pipeline: "a Go net/http server in a process of its own that reads the whole body and answers 200 with gitlab_audit's answer, nothing else; the requests gitlab_audit gets", path: "/webhook/gitlab-audit", bare: true},
+}
+
+// ratioGoals are the throughput ratios gitlab_audit is to reach (events/s
+// of the first target ÷ events/s of the second, at every level;
+// BENCHMARKS.md, issue 21).
+var ratioGoals = map[[2]string]float64{
+	{"gitlab_audit", "otlp-kvlist"}: 1.5,
+	{"gitlab_audit", "bare-http"}:   0.6,
+}
+
+// key names the process serving t: its configuration; bare-http has none.
+func (t target) key() string {
+	if t.bare {
+		return t.Name
+	}
+	return t.config
 }
 
 // -timeout is the timeout of one request; stream has -configs, no -config.
@@ -64,7 +83,7 @@ func parseStreamFlags(args []string, stderr io.Writer) (streamOptions, error) {
 		timeout:     10 * time.Second, timeoutHelp: "timeout of one request",
 	})
 	fs.StringVar(&o.configs, "configs", "bench", "directory of the collector configurations (stream.yaml, stream-nodetect.yaml, otlp.yaml)")
-	targets := fs.String("targets", "gitlab_audit,gitlab_audit-nodetect,otlp-kvlist,otlp-string", "targets, comma-separated: "+targetNames())
+	targets := fs.String("targets", targetNames(), "targets, comma-separated: "+targetNames())
 	levels := fs.String("concurrency", "1,8,32", "concurrency levels (connections, one request in flight on each), comma-separated")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per level and target")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured load before each measurement")
@@ -95,7 +114,7 @@ func targetNames() string {
 	for i, t := range allTargets {
 		names[i] = t.Name
 	}
-	return strings.Join(names, ", ")
+	return strings.Join(names, ",")
 }
 
 func parseInts(s string) ([]int, error) {
@@ -127,38 +146,50 @@ type streamResult struct {
 	FirstError  string  `json:"first_error,omitempty"`
 }
 
-// streamBench starts one collector per configuration, then measures each
-// level, and within a level each target, in turn: a drift of the machine
-// during the run weighs on every target alike.
+// streamBench starts one collector per configuration (and the bare-http
+// server), then measures each level, and within a level each target, in
+// turn: a drift of the machine during the run weighs on every target alike.
 func streamBench(ctx context.Context, o streamOptions) ([]streamResult, error) {
 	templates, err := benchevents.Events(o.seed, o.events)
 	if err != nil {
 		return nil, err
 	}
-	collectors := map[string]*collector{}
+	collectors := map[string]*collector{} // by configuration; bare-http by its name
 	defer func() {
 		for _, c := range collectors {
 			_ = c.stop()
 		}
 	}()
 	for _, t := range o.targets {
-		if collectors[t.config] != nil {
+		if collectors[t.key()] != nil {
 			continue
 		}
-		name := strings.TrimSuffix(t.config, filepath.Ext(t.config))
-		c, err := startCollector(ctx, name, o.collector, filepath.Join(o.configs, t.config), o.workDir, true,
-			map[string]string{"BENCH_STREAM_TOKEN": streamToken})
-		if err != nil {
-			return nil, err
+		var c *collector
+		if t.bare {
+			self, err := os.Executable()
+			if err != nil {
+				return nil, err
+			}
+			c, err = startProcess(ctx, t.Name, []string{self, "bare-http"}, o.workDir, false, true, nil)
+			if err != nil {
+				return nil, err
+			}
+		} else {
+			name := strings.TrimSuffix(t.config, filepath.Ext(t.config))
+			c, err = startCollector(ctx, name, o.collector, filepath.Join(o.configs, t.config), o.workDir, true,
+				map[string]string{"BENCH_STREAM_TOKEN": streamToken})
+			if err != nil {
+				return nil, err
+			}
 		}
-		collectors[t.config] = c
+		collectors[t.key()] = c
 	}
 	seq := &atomic.Uint64{}
 	seq.Store(o.seqStart)
 	var results []streamResult
 	for _, level := range o.levels {
 		for _, t := range o.targets {
-			c := collectors[t.config]
+			c := collectors[t.key()]
 			l := &loader{target: t, url: "http://" + c.endpoint + t.path, templates: templates, seq: seq, timeout: o.timeout}
 			if o.warmup > 0 {
 				if _, err := l.run(ctx, level, o.warmup, 0); err != nil {
@@ -345,7 +376,7 @@ func streamMarkdown(w io.Writer, o streamOptions, results []streamResult) error 
 	var b strings.Builder
 	fmt.Fprintf(&b, "Each request carries one event (%d distinct simulated events, every id rewritten so that no request repeats an event); %s measured per level and target after %s of warm-up; levels and targets interleaved.\n\n",
 		o.events, o.duration, o.warmup)
-	b.WriteString("| Target | Connections | events/s | p50 | p99 | collector CPU/event | loadgen CPU/event | request bytes | errors |\n")
+	b.WriteString("| Target | Connections | events/s | p50 | p99 | server CPU/event | loadgen CPU/event | request bytes | errors |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range results {
 		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %.1f µs | %.1f µs | %.0f | %d |\n",
@@ -360,22 +391,18 @@ func streamMarkdown(w io.Writer, o streamOptions, results []streamResult) error 
 		}
 	}
 
-	// Ratios against the core OTLP receiver, per level.
-	var refs []string
+	// Ratios against the core OTLP receiver and the bare server, per level.
+	var refs, ours []string
 	for _, t := range o.targets {
-		if t.otlp {
+		if t.otlp || t.bare {
 			refs = append(refs, t.Name)
-		}
-	}
-	var ours []string
-	for _, t := range o.targets {
-		if !t.otlp {
+		} else {
 			ours = append(ours, t.Name)
 		}
 	}
 	if len(refs) > 0 && len(ours) > 0 {
-		b.WriteString("\nRatios against the core OTLP/HTTP receiver at the same level (> 1: gitlab_audit is better). Throughput: events/s of gitlab_audit ÷ events/s of OTLP. CPU: collector CPU per event of OTLP ÷ that of gitlab_audit.\n\n")
-		b.WriteString("| gitlab_audit target | vs | Connections | throughput ratio | CPU/event ratio |\n|---|---|---:|---:|---:|\n")
+		b.WriteString("\nRatios at the same level against the core OTLP/HTTP receiver (> 1: gitlab_audit is better) and against bare-http (the share of a bare net/http server's rate gitlab_audit reaches). Throughput: events/s of gitlab_audit ÷ events/s of the other. CPU: server CPU per event of the other ÷ that of gitlab_audit. Goal: the throughput ratio `gitlab_audit` is to reach at every level.\n\n")
+		b.WriteString("| gitlab_audit target | vs | Connections | throughput ratio | CPU/event ratio | goal |\n|---|---|---:|---:|---:|---|\n")
 		find := func(name string, level int) (streamResult, bool) {
 			for _, r := range results {
 				if r.Target == name && r.Concurrency == level {
@@ -392,7 +419,15 @@ func streamMarkdown(w io.Writer, o streamOptions, results []streamResult) error 
 					if !ok1 || !ok2 || z.EventsPerS == 0 || a.CPUus == 0 {
 						continue
 					}
-					fmt.Fprintf(&b, "| %s | %s | %d | %.2f | %.2f |\n", our, ref, level, a.EventsPerS/z.EventsPerS, z.CPUus/a.CPUus)
+					ratio := a.EventsPerS / z.EventsPerS
+					goal := ""
+					if g, ok := ratioGoals[[2]string{our, ref}]; ok {
+						goal = fmt.Sprintf("≥ %.2f: met", g)
+						if ratio < g {
+							goal = fmt.Sprintf("≥ %.2f: **not met**", g)
+						}
+					}
+					fmt.Fprintf(&b, "| %s | %s | %d | %.2f | %.2f | %s |\n", our, ref, level, ratio, z.CPUus/a.CPUus, goal)
 				}
 			}
 		}

@@ -34,6 +34,17 @@ type Counts struct {
 // request named (the stream's X-Gitlab-Audit-Event-Type), or "".
 func (e *Emitter) Admit(counts *Counts, lr plog.LogRecord, text, hint string, observed pcommon.Timestamp) (auditlog.Event, bool, error) {
 	ev, err := auditlog.Fill(lr, text, e.source, hint, observed)
+	return e.admit(counts, ev, err)
+}
+
+// AdmitDecoded is Admit for a record whose body already holds the event
+// as a map, decoded by the caller.
+func (e *Emitter) AdmitDecoded(counts *Counts, lr plog.LogRecord, hint string, observed pcommon.Timestamp) (auditlog.Event, bool, error) {
+	ev, err := auditlog.Annotate(lr, e.source, hint, observed)
+	return e.admit(counts, ev, err)
+}
+
+func (e *Emitter) admit(counts *Counts, ev auditlog.Event, err error) (auditlog.Event, bool, error) {
 	if err != nil {
 		counts.Invalid++
 		return ev, false, err

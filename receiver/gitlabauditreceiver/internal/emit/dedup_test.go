@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/auditlog"
 	"github.com/kyra-mdr/otelcol-gitlab/testbed/fakeclock"
 )
 
@@ -30,7 +31,7 @@ func seen(c *dedupCache, key string) bool {
 	now := c.now().UnixNano()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.entries[key]
+	e, ok := c.entries[makeSetKey(key)]
 	return ok && e.expires > now
 }
 
@@ -152,4 +153,36 @@ func TestDedupBoundHoldsWithEventsInFlight(t *testing.T) {
 	assert.Equal(t, int64(3), c.Evicted())
 	c.Release(keysOf("a"))
 	assert.Equal(t, ClaimOwned, c.ClaimOne(Item{Key: "f"}).State)
+}
+
+// BenchmarkDedupClaimCommit claims and commits one new event at a time in
+// a set that is full at the default max_entries, as the stream endpoint
+// does under load: every claim evicts the oldest entry.
+func BenchmarkDedupClaimCommit(b *testing.B) {
+	for _, form := range []struct {
+		name string
+		key  func(i int) string
+	}{
+		{"number", func(i int) string { return fmt.Sprintf("P:%d", 1<<32+i) }},
+		{"uuid", func(i int) string { return fmt.Sprintf("P:%08x-0000-4000-8000-%012x", i>>16, i) }},
+	} {
+		b.Run(form.name, func(b *testing.B) {
+			const n = 100_000
+			keys := make([]string, 4*n)
+			for i := range keys {
+				keys[i] = form.key(i)
+			}
+			c := newDedupCache(n, time.Hour, time.Now)
+			items := make([]Item, 1)
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				items[0] = Item{Key: keys[i%len(keys)], FP: auditlog.Fingerprint{CreatedAt: int64(i)}}
+				i++
+				if c.ClaimOne(items[0]).State == ClaimOwned {
+					c.Commit(items)
+				}
+			}
+		})
+	}
 }

@@ -166,11 +166,14 @@ type Emitter struct {
 	core   *Core
 	obs    *receiverhelper.ObsReport
 	source auditlog.Source
+	// sourceAttr is the source attribute of the counters added to per
+	// batch, made once.
+	sourceAttr metric.MeasurementOption
 }
 
 // Emitter returns the emitter of one path.
 func (c *Core) Emitter(src auditlog.Source, obs *receiverhelper.ObsReport) *Emitter {
-	return &Emitter{core: c, obs: obs, source: src}
+	return &Emitter{core: c, obs: obs, source: src, sourceAttr: metadata.Attribute(metadata.AttrSource, string(src))}
 }
 
 // Batch is a batch of owned records being built, with the keys to commit
@@ -259,7 +262,7 @@ func (e *Emitter) Deliver(ctx context.Context, b *Batch, accepted func() []*stor
 		c.dedup.Release(b.items)
 		return 0, PipelineError{fmt.Errorf("the pipeline refused %d event(s): %w", n, err)}
 	}
-	metadata.Add(ctx, c.tel.GitlabAuditEventsEmitted, n, metadata.AttrSource, string(e.source))
+	metadata.AddWith(ctx, c.tel.GitlabAuditEventsEmitted, n, e.sourceAttr)
 	var also []*storage.Operation
 	if accepted != nil {
 		also = accepted()

@@ -107,7 +107,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 	}
 
 	b.GitlabAuditAPIRequests = counter("otelcol_gitlab_audit_api_requests", "{request}",
-		"GitLab API requests, by class (audit_events, listings, lookups, access_check, destinations), feed (or listing, lookup) and HTTP status (0: no answer).")
+		"GitLab API requests, by class (audit_events, listings, lookups, access_check, destinations), feed (configured feeds by name, discovered ones folded per kind; or listing, lookup) and HTTP status (0: no answer: a timeout, a transport error, or the slower copy of a hedged request).")
 	b.GitlabAuditAPIRateLimited = counter("otelcol_gitlab_audit_api_rate_limited", "{response}",
 		"GitLab API answers 429 Too Many Requests, by class and feed (or listing, lookup): a 429 pauses only its class unless GitLab's throttle counts every request.")
 	b.GitlabAuditPollErrors = counter("otelcol_gitlab_audit_poll_errors", "{poll}",
@@ -151,7 +151,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 	b.GitlabAuditEventsEmitted = counter("otelcol_gitlab_audit_events_emitted", "{event}",
 		"Events the pipeline accepted from the receiver, by source (poll, stream): each event once, whichever path brought it first.")
 	b.GitlabAuditFeedAccess = intGauge("otelcol_gitlab_audit_feed_access", "{feed}",
-		"Feeds by what the token sees in them (access: all_events, own_events, refused, unknown); discovered feeds folded unless per_feed_metrics.")
+		"Feeds by what the token sees in them (access: all_events, own_events, refused, unknown); discovered feeds folded per kind.")
 	b.GitlabAuditTokenExpirySeconds = floatGauge("otelcol_gitlab_audit_token_expiry_seconds", "s",
 		"Seconds until the token expires (negative once expired), by token id and name; absent when it never expires or cannot be read.")
 	b.GitlabAuditStreamDestination = intGauge("otelcol_gitlab_audit_stream_destination", "{destination}",
@@ -189,5 +189,19 @@ func (b *TelemetryBuilder) Shutdown() {
 func Add(ctx context.Context, c metric.Int64Counter, n int, key, value string) {
 	if n > 0 {
 		c.Add(ctx, int64(n), metric.WithAttributes(attribute.String(key, value)))
+	}
+}
+
+// Attribute is one attribute made once, for a counter added to on every
+// request: Add makes its attribute set at each call.
+func Attribute(key, value string) metric.MeasurementOption {
+	return metric.WithAttributeSet(attribute.NewSet(attribute.String(key, value)))
+}
+
+// AddWith adds n (when positive) to a counter, with attributes made by
+// Attribute.
+func AddWith(ctx context.Context, c metric.Int64Counter, n int, attrs metric.MeasurementOption) {
+	if n > 0 {
+		c.Add(ctx, int64(n), attrs)
 	}
 }

@@ -82,17 +82,22 @@ func simPages(tb testing.TB, n int) []string {
 func decodePage(rf *recordFactory, page string, observed pcommon.Timestamp) (plog.Logs, error) {
 	w := newWindowBuffer(defaultSpillThreshold, benchevents.End.Add(-MaxWindow)) // the pages cover the day before End
 	defer w.close()
-	if err := w.addPage(page); err != nil {
+	if _, err := w.addPage(page); err != nil {
 		return plog.Logs{}, err
 	}
-	w.sort()
+	if err := w.sort(); err != nil {
+		return plog.Logs{}, err
+	}
 	logs, records := rf.newLogs()
-	records.EnsureCapacity(len(w.events))
+	records.EnsureCapacity(w.count)
 	scratch := plog.NewLogRecord()
-	for _, we := range w.events {
-		text, err := w.text(we)
+	for {
+		text, ok, err := w.next()
 		if err != nil {
 			return plog.Logs{}, err
+		}
+		if !ok {
+			break
 		}
 		if _, err := auditlog.Fill(scratch, text, auditlog.SourcePoll, "", observed); err != nil {
 			return plog.Logs{}, err

@@ -293,12 +293,12 @@ func (p *Poller) observe() error {
 	tel := p.set.Telemetry
 	return tel.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		now := p.read.clock.now()
-		p.observeFeeds(func(feed string, v float64) {
+		p.observeFeeds(p.set.Labels.Of, func(feed string, v float64) {
 			o.ObserveFloat64(tel.GitlabAuditCheckpointLag, v, metric.WithAttributes(attribute.String(metadata.AttrFeed, feed)))
 		}, func(f *feedPoller) float64 {
 			return now.Sub(time.Unix(0, f.watermark.Load())).Seconds()
 		}, func(a, b float64) bool { return a > b })
-		p.observeFeeds(func(feed string, v float64) {
+		p.observeFeeds(p.set.Labels.Folded, func(feed string, v float64) {
 			o.ObserveFloat64(tel.GitlabAuditPollSliceSeconds, v, metric.WithAttributes(attribute.String(metadata.AttrFeed, feed)))
 		}, func(f *feedPoller) float64 {
 			return time.Duration(f.slice.Load()).Seconds()
@@ -321,15 +321,14 @@ func (p *Poller) observe() error {
 		tel.GitlabAuditFeeds, tel.GitlabAuditFeedsCaughtUp, tel.GitlabAuditCatchupRemaining)
 }
 
-// observeFeeds reports a value per feed: configured feeds (and every feed
-// with per_feed_metrics) under their own name, the others folded into one
-// series per label keeping the value that wins (the largest lag, the
-// shortest slice).
-func (p *Poller) observeFeeds(observe func(feed string, v float64), value func(*feedPoller) float64, wins func(a, b float64) bool) {
+// observeFeeds reports a value per feed label: a feed whose label is its
+// own name under it, the others folded into one series per label keeping
+// the value that wins (the largest lag, the shortest slice).
+func (p *Poller) observeFeeds(labelOf func(gitlabapi.Feed) string, observe func(feed string, v float64), value func(*feedPoller) float64, wins func(a, b float64) bool) {
 	folded := map[string]float64{}
 	for _, f := range p.snapshot() {
 		v := value(f)
-		label := p.set.Labels.Of(f.feed)
+		label := labelOf(f.feed)
 		if label == f.feed.String() {
 			observe(label, v)
 			continue

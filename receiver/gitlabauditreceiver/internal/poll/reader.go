@@ -126,9 +126,11 @@ func (r *reader) pollSlice(ctx context.Context, f *feedPoller, w gitlabapi.Windo
 	}
 	if buf.spilled() {
 		r.logger.Info("Large window spilled to a temporary file", zap.String("feed", f.feed.String()),
-			zap.Int("events", len(buf.events)), zap.Int("pages", len(buf.pages)))
+			zap.Int("events", buf.count), zap.Int("pages", len(buf.pages)))
 	}
-	buf.sort()
+	if err := buf.sort(); err != nil {
+		return time.Time{}, err
+	}
 	emitted, err := r.emitWindow(ctx, f, buf)
 	st.emitted += emitted
 	if err != nil {
@@ -144,7 +146,7 @@ func (r *reader) pollSlice(ctx context.Context, f *feedPoller, w gitlabapi.Windo
 	r.saveCheckpoint(ctx, f)
 	r.settle(f, w, done, answered)
 	st.slices++
-	st.events += len(buf.events)
+	st.events += buf.count
 	return done, nil
 }
 
@@ -161,7 +163,7 @@ func (r *reader) pollSlice(ctx context.Context, f *feedPoller, w gitlabapi.Windo
 // slice again in shorter slices (shorterSlices).
 func (r *reader) readPages(ctx context.Context, f *feedPoller, p *gitlabapi.Pager, buf *windowBuffer, st *pollStats) error {
 	p.SetFailFast(canShrink(p.Window()))
-	read := len(buf.events)
+	var oldest time.Time // of the events p read
 	again := false
 	for {
 		sent := time.Now()
@@ -174,7 +176,7 @@ func (r *reader) readPages(ctx context.Context, f *feedPoller, p *gitlabapi.Page
 				again = true
 				continue // the same page once more: the pager still holds its request
 			}
-			for _, part := range r.split(f, p.Window(), buf.oldest(read), err) {
+			for _, part := range r.split(f, p.Window(), oldest, err) {
 				next, ok := p.Resume(part)
 				if !ok {
 					return &shorterSlices{err: err}
@@ -190,8 +192,12 @@ func (r *reader) readPages(ctx context.Context, f *feedPoller, p *gitlabapi.Page
 		}
 		again = false
 		st.pages++
-		if err := buf.addPage(body); err != nil {
+		first, err := buf.addPage(body)
+		if err != nil {
 			return fmt.Errorf("page %d of the %s audit events: %w", p.Pages(), f.feed, err)
+		}
+		if !first.IsZero() && (oldest.IsZero() || first.Before(oldest)) {
+			oldest = first
 		}
 	}
 }
@@ -221,10 +227,13 @@ func (r *reader) emitWindow(ctx context.Context, f *feedPoller, buf *windowBuffe
 		return err
 	}
 
-	for _, we := range buf.events {
-		text, err := buf.text(we)
+	for {
+		text, more, err := buf.next()
 		if err != nil {
 			return emitted, err
+		}
+		if !more {
+			break
 		}
 		ev, ok, err := r.emit.Admit(&counts, scratch, text, "", pcommon.NewTimestampFromTime(r.now()))
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/kyra-mdr/otelcol-gitlab/internal/jsonpdata"
+	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/auditlog"
 	"github.com/kyra-mdr/otelcol-gitlab/receiver/gitlabauditreceiver/internal/emit"
 )
 
@@ -69,6 +70,19 @@ type streamBatch struct {
 	refused refusals       // the invalid ones, put in words for the answer
 }
 
+// take keeps element i, admitted as ev into lr, or records why it was
+// refused; it reports whether lr was kept.
+func (b *streamBatch) take(i int, lr plog.LogRecord, ev auditlog.Event, ok bool, err error) bool {
+	switch {
+	case err != nil:
+		b.refused.add(i, err)
+	case ok:
+		b.events = append(b.events, emit.Pending{Key: ev.Key, Record: lr})
+		return true
+	}
+	return false
+}
+
 // decodeBatch decodes a streamed body, one event or a JSON array of
 // events. hint, the X-Gitlab-Audit-Event-Type header, names the first
 // event only. A body that is not valid JSON is refused as a whole (err);
@@ -96,11 +110,7 @@ func (s *Server) decodeBatch(counts *emit.Counts, body, hint string, now pcommon
 			h = "" // the header names the first event only; batches carry no header
 		}
 		ev, ok, err := s.emit.Admit(counts, lr, elem, h, now)
-		switch {
-		case err != nil:
-			b.refused.add(i, err)
-		case ok:
-			b.events = append(b.events, emit.Pending{Key: ev.Key, Record: lr})
+		if b.take(i, lr, ev, ok, err) {
 			return nil
 		}
 		// lr is not kept: clear it (Fill may have left it half-filled)
@@ -112,9 +122,21 @@ func (s *Server) decodeBatch(counts *emit.Counts, body, hint string, now pcommon
 		spare, haveSpare = lr, true
 		return nil
 	}
+	if t := strings.TrimLeft(body, " \t\r\n"); t != "" && t[0] == '{' {
+		// One event, as GitLab sends them: decoded in the one pass that
+		// checks it (ScanArray would read it once more, only to check
+		// it). A body that is not valid JSON is refused whole, as below.
+		lr := plog.NewLogRecord()
+		if err := jsonpdata.DecodeObject(body, lr.Body().SetEmptyMap()); err != nil {
+			return streamBatch{}, err
+		}
+		ev, ok, err := s.emit.AdmitDecoded(counts, lr, hint, now)
+		b.take(0, lr, ev, ok, err)
+		return b, nil
+	}
 	isArray, err := jsonpdata.ScanArray(body, nil, add)
 	if err == nil && !isArray {
-		// One event: valid JSON, checked by ScanArray.
+		// One value that is not an object: valid JSON, checked by ScanArray.
 		err = add(0, 0, strings.Trim(body, " \t\r\n"))
 	}
 	if err != nil {

@@ -100,13 +100,21 @@ func writeJSON(w http.ResponseWriter, status int, a streamAnswer) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	if a.Error == "" && a.Refused == nil && (a.Status == "" || a.Status == "ok") {
-		// The answer to nearly every request, without reflection.
+		// The answer to nearly every request, without reflection; the
+		// most common one made once.
+		if a.Status == "ok" && a.Accepted == 1 && a.Duplicates == 0 && a.Filtered == 0 {
+			_, _ = w.Write(acceptedOne)
+			return
+		}
 		var buf [128]byte
 		_, _ = w.Write(appendCountsAnswer(buf[:0], a))
 		return
 	}
 	_ = json.NewEncoder(w).Encode(a)
 }
+
+// acceptedOne is the answer to a request whose one event was accepted.
+var acceptedOne = appendCountsAnswer(nil, streamAnswer{Status: "ok", Accepted: 1})
 
 // appendCountsAnswer appends what json.Encoder writes for an answer that
 // holds only a status ("ok" or none) and counts.

@@ -136,7 +136,7 @@ func (s *Server) Start(ctx context.Context, host component.Host, set component.T
 	if err != nil {
 		return fmt.Errorf("stream: listening on %s: %w", s.cfg.Server.NetAddr.Endpoint, err)
 	}
-	srv, err := s.cfg.Server.ToServer(ctx, host.GetExtensions(), set, s.routes())
+	srv, err := s.cfg.Server.ToServer(ctx, host.GetExtensions(), set, s.routes(), instrumentationOptions(set)...)
 	if err != nil {
 		_ = ln.Close()
 		return fmt.Errorf("stream: %w", err)
