@@ -342,19 +342,17 @@ func TestDiscoveryWhileProjectsVanish(t *testing.T) {
 	require.Len(t, survivors, 125, "5 of the 130 projects were deleted during the walk")
 	assert.InDelta(t, 2+130, found["feeds_discovered"], 0, "2 subgroups and every project listed (the 5 deleted after the first page included)")
 
-	// Polled: its feed has audit event requests answered 200.
+	// Polled: its feed's checkpoint moved from initial_lookback (1h) ago to
+	// the present (per_feed_metrics gives each feed its own lag series).
 	notPolled := func() []int64 {
-		var text []byte
+		var lags map[string]float64
 		require.NoError(t, col.metrics.scrape(func(r io.Reader) (err error) {
-			text, err = io.ReadAll(r)
+			lags, err = promtext.ByLabel(r, "otelcol_gitlab_audit_checkpoint_lag", "feed")
 			return err
 		}))
 		return slices.DeleteFunc(slices.Clone(survivors), func(id int64) bool {
-			n, err := promtext.Sum(bytes.NewReader(text), "otelcol_gitlab_audit_api_requests", map[string]string{
-				"class": "audit_events", "feed": fmt.Sprintf("project:%d", id), "http_response_status_code": "200",
-			})
-			require.NoError(t, err)
-			return n > 0
+			lag, ok := lags[fmt.Sprintf("project:%d", id)]
+			return ok && lag < 30*60
 		})
 	}
 	// The first discovery spreads the first polls over one poll interval;
