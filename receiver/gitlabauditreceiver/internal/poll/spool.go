@@ -64,6 +64,11 @@ type windowBuffer struct {
 	count int      // events indexed
 	pages []pageRef
 	mem   []string // page bodies while not spilled
+	// spans of the events of the pages read before the window spilled
+	// (by page), found when the page was indexed: a window that stays in
+	// memory (every poll but a backfill's) is read once; the pages of a
+	// spilled window are split again when read back.
+	spans [][][2]uint32
 	size  int64    // bytes of all pages
 	file  *os.File // spill file of the pages, once spilled
 
@@ -132,6 +137,10 @@ func (w *windowBuffer) addPage(body string) (oldest time.Time, err error) {
 	start := len(w.keys)
 	var at uint32
 	minAt := uint32(math.MaxUint32)
+	var spans [][2]uint32
+	if w.file == nil {
+		spans = make([][2]uint32, 0, 100)
+	}
 	isArray, err := jsonpdata.ScanArray(body, func(k, raw string) {
 		if k == "created_at" {
 			if s, ok := jsonpdata.Unquote(raw); ok {
@@ -140,9 +149,12 @@ func (w *windowBuffer) addPage(body string) (oldest time.Time, err error) {
 				}
 			}
 		}
-	}, func(i, _ int, _ string) error {
+	}, func(i, off int, elem string) error {
 		if i >= maxPerPage {
 			return fmt.Errorf("more than %d events in a page", maxPerPage)
+		}
+		if spans != nil {
+			spans = append(spans, [2]uint32{uint32(off), uint32(off + len(elem))})
 		}
 		w.keys = append(w.keys, packKey(at, page, i))
 		minAt = min(minAt, at)
@@ -162,6 +174,9 @@ func (w *windowBuffer) addPage(body string) (oldest time.Time, err error) {
 	w.count += n
 	if err := w.storePage(body); err != nil {
 		return time.Time{}, err
+	}
+	if w.file == nil {
+		w.spans = append(w.spans, spans)
 	}
 	if len(w.keys) >= runKeys {
 		if err := w.writeRun(); err != nil {
@@ -318,21 +333,24 @@ func (w *windowBuffer) page(p int) (*pageCache, error) {
 	}
 	w.recent = 1 - w.recent // the one used less recently
 	pc := &w.cache[w.recent]
-	var text string
 	if w.file == nil {
-		text = w.mem[p]
-	} else {
-		ref := w.pages[p]
-		if cap(w.readBuf) < ref.n {
-			w.readBuf = make([]byte, ref.n)
-		}
-		buf := w.readBuf[:ref.n]
-		if _, err := w.file.ReadAt(buf, ref.off); err != nil {
-			return nil, fmt.Errorf("reading the spill file: %w", err)
-		}
-		text = string(buf) // records point into it: a copy of its own
+		pc.page, pc.text, pc.spans = p, w.mem[p], w.spans[p]
+		return pc, nil
 	}
-	spans := pc.spans[:0]
+	ref := w.pages[p]
+	if cap(w.readBuf) < ref.n {
+		w.readBuf = make([]byte, ref.n)
+	}
+	buf := w.readBuf[:ref.n]
+	if _, err := w.file.ReadAt(buf, ref.off); err != nil {
+		return nil, fmt.Errorf("reading the spill file: %w", err)
+	}
+	text := string(buf) // records point into it: a copy of its own
+	if p < len(w.spans) {
+		pc.page, pc.text, pc.spans = p, text, w.spans[p]
+		return pc, nil
+	}
+	var spans [][2]uint32 // not pc.spans: it may be a page's of w.spans
 	if _, err := jsonpdata.ScanArray(text, nil, func(_, off int, elem string) error {
 		spans = append(spans, [2]uint32{uint32(off), uint32(off + len(elem))})
 		return nil
@@ -353,7 +371,7 @@ func (w *windowBuffer) close() {
 		}
 	}
 	w.file, w.runFile = nil, nil
-	w.mem, w.keys, w.pages, w.runs, w.merge, w.readBuf = nil, nil, nil, nil, nil, nil
+	w.mem, w.keys, w.pages, w.runs, w.merge, w.readBuf, w.spans = nil, nil, nil, nil, nil, nil, nil
 	w.cache[0], w.cache[1] = pageCache{page: -1}, pageCache{page: -1}
 }
 
