@@ -4,6 +4,8 @@
 package auditevent
 
 import (
+	_ "embed"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -474,99 +476,101 @@ func OCSFFeatureClass(featureCategory string) OCSFClass {
 	return OCSFAPIActivity
 }
 
-// ocsfNotable classifies the types whose class or activity cannot be read
-// off their name and feature category: sign-ins and their failures, a
+// ocsfNotableTSV classifies the types whose class or activity cannot be
+// read off their name and feature category: sign-ins and their failures, a
 // user's own account (2FA, password, keys, tokens, e-mail), the user
-// lifecycle, memberships, roles and shares.
-var ocsfNotable = map[string]OCSF{
-	// Authentication: sign-ins (the authenticated_with_* and
-	// login_failed_with_* families are matched by prefix), token use,
-	// impersonation.
-	"omniauth_login_failed":                     {Class: OCSFAuthentication, Activity: actAuthLogon, Status: OCSFStatusFailure},
-	"smartcard_authentication_created":          {Class: OCSFAuthentication, Activity: actAuthLogon, Status: OCSFStatusSuccess},
-	"user_signed_in_from_unseen_ip":             {Class: OCSFAuthentication, Activity: actAuthLogon, Status: OCSFStatusSuccess},
-	"user_email_changed_and_user_signed_in":     {Class: OCSFAuthentication, Activity: actAuthLogon, Status: OCSFStatusSuccess},
-	"personal_access_token_used_from_unseen_ip": {Class: OCSFAuthentication, Activity: actAuthLogon, Status: OCSFStatusSuccess},
-	"user_authenticated_using_job_token":        {Class: OCSFAuthentication, Activity: actAuthLogon, Status: OCSFStatusSuccess},
-	"user_impersonation":                        {Class: OCSFAuthentication, Activity: actAuthAccountSwitch, refine: refineImpersonation},
-	"user_enable_admin_mode":                    {Class: OCSFAuthentication, Activity: ActivityOther},
+// lifecycle, memberships, roles and shares. A table of 70 rows reads (and
+// is reviewed against the OCSF schema) better as data than as Go.
+//
+//go:embed ocsf_notable.tsv
+var ocsfNotableTSV string
 
-	// Account Change: the user's own 2FA, password, keys, tokens and e-mail
-	// addresses, and the account lifecycle.
-	"user_enable_two_factor":                {Class: OCSFAccountChange, Activity: actAccountMFAEnable},
-	"user_disable_two_factor":               {Class: OCSFAccountChange, Activity: actAccountMFADisable},
-	"user_password_updated":                 {Class: OCSFAccountChange, Activity: actAccountPasswordChange},
-	"password_reset_requested":              {Class: OCSFAccountChange, Activity: actAccountPasswordReset},
-	"password_reset_failed":                 {Class: OCSFAccountChange, Activity: actAccountPasswordReset, Status: OCSFStatusFailure},
-	"user_access_locked":                    {Class: OCSFAccountChange, Activity: actAccountLock},
-	"user_access_unlocked":                  {Class: OCSFAccountChange, Activity: actAccountUnlock},
-	"user_created":                          {Class: OCSFAccountChange, Activity: actAccountCreate},
-	"registration_created":                  {Class: OCSFAccountChange, Activity: actAccountCreate},
-	"user_provisioned_by_scim":              {Class: OCSFAccountChange, Activity: actAccountCreate},
-	"inactive_scim_user_cannot_be_added":    {Class: OCSFAccountChange, Activity: actAccountCreate, Status: OCSFStatusFailure},
-	"user_approved":                         {Class: OCSFAccountChange, Activity: actAccountEnable},
-	"user_rejected":                         {Class: OCSFAccountChange, Activity: actAccountDelete},
-	"user_destroyed":                        {Class: OCSFAccountChange, Activity: actAccountDelete},
-	"user_blocked":                          {Class: OCSFAccountChange, Activity: actAccountDisable},
-	"ban_user":                              {Class: OCSFAccountChange, Activity: actAccountDisable},
-	"user_deactivate":                       {Class: OCSFAccountChange, Activity: actAccountDisable},
-	"unblock_user":                          {Class: OCSFAccountChange, Activity: actAccountEnable},
-	"unban_user":                            {Class: OCSFAccountChange, Activity: actAccountEnable},
-	"user_activate":                         {Class: OCSFAccountChange, Activity: actAccountEnable},
-	"add_ssh_key":                           {Class: OCSFAccountChange, Activity: ActivityOther},
-	"remove_ssh_key":                        {Class: OCSFAccountChange, Activity: ActivityOther},
-	"add_gpg_key":                           {Class: OCSFAccountChange, Activity: ActivityOther},
-	"remove_gpg_key":                        {Class: OCSFAccountChange, Activity: ActivityOther},
-	"personal_access_token_created":         {Class: OCSFAccountChange, Activity: ActivityOther, refine: refineFailedMessage},
-	"personal_access_token_revoked":         {Class: OCSFAccountChange, Activity: ActivityOther},
-	"email_created":                         {Class: OCSFAccountChange, Activity: ActivityOther},
-	"email_destroyed":                       {Class: OCSFAccountChange, Activity: ActivityOther},
-	"user_authorized_oauth_application":     {Class: OCSFAccountChange, Activity: ActivityOther},
-	"user_authorized_iam_oauth_application": {Class: OCSFAccountChange, Activity: ActivityOther},
-	"user_rejected_iam_oauth_application":   {Class: OCSFAccountChange, Activity: ActivityOther},
-	// Roles: "A user/role was created ... deleted" (account_change.json).
-	"member_role_created":       {Class: OCSFAccountChange, Activity: actAccountCreate},
-	"member_role_deleted":       {Class: OCSFAccountChange, Activity: actAccountDelete},
-	"custom_admin_role_created": {Class: OCSFAccountChange, Activity: actAccountCreate},
-	"custom_admin_role_deleted": {Class: OCSFAccountChange, Activity: actAccountDelete},
+// ocsfNotable is ocsfNotableTSV parsed, by type name.
+var ocsfNotable = func() map[string]OCSF {
+	m, err := parseOCSFNotable(ocsfNotableTSV)
+	if err != nil {
+		// The file is embedded and covered by tests: failing here is a build defect.
+		panic(err)
+	}
+	return m
+}()
 
-	// User Access Management: a user's privileges.
-	"member_created":                                {Class: OCSFUserAccess, Activity: actAssignPrivileges, refine: refineMembership},
-	"member_destroyed":                              {Class: OCSFUserAccess, Activity: actRevokePrivileges, refine: refineMembership},
-	"member_updated":                                {Class: OCSFUserAccess, Activity: actAssignPrivileges},
-	"custom_admin_role_assigned_to_user":            {Class: OCSFUserAccess, Activity: actAssignPrivileges},
-	"custom_admin_role_unassigned_from_user":        {Class: OCSFUserAccess, Activity: actRevokePrivileges},
-	"user_admin_status_updated":                     {Class: OCSFUserAccess, Activity: ActivityUnknown, refine: refineGrantTo},
-	"user_auditor_status_updated":                   {Class: OCSFUserAccess, Activity: ActivityUnknown, refine: refineGrantTo},
-	"group_minimal_access_role_adjusted_seat_limit": {Class: OCSFUserAccess, Activity: actRevokePrivileges},
-	"change_membership_state":                       {Class: OCSFUserAccess, Activity: ActivityOther},
+// refineNames name the refinements in ocsf_notable.tsv.
+var refineNames = map[string]ocsfRefine{
+	"":               0,
+	"membership":     refineMembership,
+	"grant_to":       refineGrantTo,
+	"git_action":     refineGitAction,
+	"failed_message": refineFailedMessage,
+	"impersonation":  refineImpersonation,
+	"allowed":        refineAllowed,
+}
 
-	// Group Management: users added to groups, privileges given to groups
-	// (a project or group shared with a group, SAML group links).
-	"group_saml_member_added":             {Class: OCSFGroupManagement, Activity: actGroupAddUser},
-	"project_group_link_created":          {Class: OCSFGroupManagement, Activity: actAssignPrivileges},
-	"project_group_link_updated":          {Class: OCSFGroupManagement, Activity: actAssignPrivileges},
-	"project_group_link_deleted":          {Class: OCSFGroupManagement, Activity: actRevokePrivileges},
-	"group_share_with_group_link_created": {Class: OCSFGroupManagement, Activity: actAssignPrivileges},
-	"group_share_with_group_link_updated": {Class: OCSFGroupManagement, Activity: actAssignPrivileges},
-	"group_share_with_group_link_removed": {Class: OCSFGroupManagement, Activity: actRevokePrivileges},
-	"saml_group_links_created":            {Class: OCSFGroupManagement, Activity: actAssignPrivileges},
-	"saml_group_links_removed":            {Class: OCSFGroupManagement, Activity: actRevokePrivileges},
-
-	// Entity Management: runners enrol and unenrol; CI/CD variables and
-	// settings are read.
-	"ci_runner_registered":            {Class: OCSFEntityManagement, Activity: actEntityEnroll, refine: refineFailedMessage},
-	"ci_runner_unregistered":          {Class: OCSFEntityManagement, Activity: actEntityUnenroll},
-	"variable_viewed_api":             {Class: OCSFEntityManagement, Activity: actEntityRead},
-	"project_ci_cd_settings_accessed": {Class: OCSFEntityManagement, Activity: actEntityRead},
-	"group_ci_cd_settings_accessed":   {Class: OCSFEntityManagement, Activity: actEntityRead},
-
-	// API Activity: Git operations read or write by their action.
-	"repository_git_operation": {Class: OCSFAPIActivity, Activity: ActivityUnknown, refine: refineGitAction},
-	"duo_cli_session_blocked":  {Class: OCSFAPIActivity, Activity: ActivityOther, Status: OCSFStatusFailure},
-	// An access to a group with IP restrictions, allowed or denied.
-	"ip_restricted_group_accessed": {Class: OCSFAPIActivity, Activity: actAPIRead, refine: refineAllowed},
-	AuditOperation:                 {Class: OCSFAPIActivity, Activity: ActivityUnknown},
+// parseOCSFNotable reads the table: "#" comments, blank lines, a header,
+// then type, class caption, activity caption, status, refinement.
+func parseOCSFNotable(data string) (map[string]OCSF, error) {
+	m := map[string]OCSF{}
+	header := false
+	for i, line := range strings.Split(data, "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if !header {
+			if line != "type\tclass\tactivity\tstatus\trefine" {
+				return nil, fmt.Errorf("ocsf_notable.tsv line %d: unexpected header %q", i+1, line)
+			}
+			header = true
+			continue
+		}
+		f := strings.Split(line, "\t")
+		if len(f) != 5 {
+			return nil, fmt.Errorf("ocsf_notable.tsv line %d: %d columns, want 5", i+1, len(f))
+		}
+		o := OCSF{Class: -1}
+		for _, c := range OCSFClasses {
+			if c.String() == f[1] {
+				o.Class = c
+			}
+		}
+		if o.Class < 0 {
+			return nil, fmt.Errorf("ocsf_notable.tsv line %d: unknown class %q", i+1, f[1])
+		}
+		o.Activity = -1
+		for id := range ocsfActivities[o.Class] {
+			if ocsfActivities[o.Class][id] == f[2] {
+				o.Activity = id
+			}
+		}
+		for _, id := range []int{ActivityUnknown, ActivityOther} {
+			if caption, _ := OCSFActivityCaption(o.Class, id); caption == f[2] {
+				o.Activity = id
+			}
+		}
+		if o.Activity < 0 {
+			return nil, fmt.Errorf("ocsf_notable.tsv line %d: class %s has no activity %q", i+1, f[1], f[2])
+		}
+		switch f[3] {
+		case "":
+		case OCSFStatusSuccess.String():
+			o.Status = OCSFStatusSuccess
+		case OCSFStatusFailure.String():
+			o.Status = OCSFStatusFailure
+		default:
+			return nil, fmt.Errorf("ocsf_notable.tsv line %d: unknown status %q", i+1, f[3])
+		}
+		var ok bool
+		if o.refine, ok = refineNames[f[4]]; !ok {
+			return nil, fmt.Errorf("ocsf_notable.tsv line %d: unknown refinement %q", i+1, f[4])
+		}
+		if _, dup := m[f[0]]; dup || f[0] == "" {
+			return nil, fmt.Errorf("ocsf_notable.tsv line %d: type %q empty or listed twice", i+1, f[0])
+		}
+		m[f[0]] = o
+	}
+	if !header {
+		return nil, fmt.Errorf("ocsf_notable.tsv has no header")
+	}
+	return m, nil
 }
 
 // ocsfPrefixes classify types by the start of their name, after

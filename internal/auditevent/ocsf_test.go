@@ -305,3 +305,32 @@ func TestOCSFCaptions(t *testing.T) {
 	assert.True(t, ok)
 	assert.Equal(t, "Unknown", c)
 }
+
+// The notable table is data: a row it cannot read is an error naming the
+// line, never a type silently classified otherwise.
+func TestParseOCSFNotable(t *testing.T) {
+	const header = "# comment\ntype\tclass\tactivity\tstatus\trefine\n"
+	ok, err := parseOCSFNotable(header + "\nmember_created\tUser Access Management\tAssign Privileges\t\tmembership\nx_failed\tAuthentication\tLogon\tFailure\t\ny\tAPI Activity\tOther\tSuccess\t\n")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]OCSF{
+		"member_created": {Class: OCSFUserAccess, Activity: actAssignPrivileges, refine: refineMembership},
+		"x_failed":       {Class: OCSFAuthentication, Activity: actAuthLogon, Status: OCSFStatusFailure},
+		"y":              {Class: OCSFAPIActivity, Activity: ActivityOther, Status: OCSFStatusSuccess},
+	}, ok)
+
+	for _, tc := range []struct{ name, data, want string }{
+		{"no header", "a\tAuthentication\tLogon\t\t\n", "line 1: unexpected header"},
+		{"empty", "# only a comment\n", "no header"},
+		{"columns", header + "a\tAuthentication\tLogon\n", "line 3: 3 columns, want 5"},
+		{"class", header + "a\tAuthentification\tLogon\t\t\n", `line 3: unknown class "Authentification"`},
+		{"activity of another class", header + "a\tAuthentication\tMFA Factor Enable\t\t\n", `class Authentication has no activity "MFA Factor Enable"`},
+		{"status", header + "a\tAuthentication\tLogon\tDenied\t\n", `unknown status "Denied"`},
+		{"refine", header + "a\tAuthentication\tLogon\t\tmaybe\n", `unknown refinement "maybe"`},
+		{"twice", header + "a\tAuthentication\tLogon\t\t\na\tAuthentication\tLogoff\t\t\n", `line 4: type "a" empty or listed twice`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseOCSFNotable(tc.data)
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+}
