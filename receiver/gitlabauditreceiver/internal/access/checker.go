@@ -331,14 +331,22 @@ func (c *Checker) tokenRefused(err error) {
 
 // sayOnce runs say when msg differs from what was said last.
 func (c *Checker) sayOnce(msg string, say func()) {
-	c.mu.Lock()
-	if c.refused == msg {
-		c.mu.Unlock()
-		return
+	if c.changed(&c.refused, msg) {
+		say()
 	}
-	c.refused = msg
-	c.mu.Unlock()
-	say()
+}
+
+// changed sets *last (a field of c, under c.mu) to v and reports whether
+// it differed: what is logged once per value (a 401 message, the day of
+// an expiry warning) is logged again only when the value changes.
+func (c *Checker) changed(last *string, v string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if *last == v {
+		return false
+	}
+	*last = v
+	return true
 }
 
 // report logs what the token sees when it changed: one summary, at info
@@ -478,14 +486,9 @@ func (c *Checker) checkExpiry(id Identity) {
 	if left > c.set.ExpiryWarning {
 		return
 	}
-	day := now.UTC().Format(time.DateOnly)
-	c.mu.Lock()
-	if c.warned == day {
-		c.mu.Unlock()
+	if !c.changed(&c.warned, now.UTC().Format(time.DateOnly)) {
 		return
 	}
-	c.warned = day
-	c.mu.Unlock()
 	msg := "The GitLab token expires soon; once expired, nothing is polled or looked up"
 	if left <= 0 {
 		msg = "The GitLab token has expired; nothing is polled or looked up"
