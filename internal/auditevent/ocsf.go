@@ -476,6 +476,30 @@ func OCSFFeatureClass(featureCategory string) OCSFClass {
 	return OCSFAPIActivity
 }
 
+// ocsfFeatureClasses is the class of the types of a feature category that
+// neither ocsfNotable nor ocsfPrefixes classify. Feature categories not
+// listed are API Activity.
+var ocsfFeatureClasses = map[string]OCSFClass{
+	// Projects, groups and their settings.
+	"groups_and_projects": OCSFEntityManagement,
+	// Sign-in and access settings of the instance and groups, resource
+	// access tokens (sign-ins are notable or prefixed types).
+	"system_access": OCSFEntityManagement,
+	// CI/CD variables, runners, webhooks, cluster agents.
+	"ci_variables":          OCSFEntityManagement,
+	"runner":                OCSFEntityManagement,
+	"runner_core":           OCSFEntityManagement,
+	"fleet_visibility":      OCSFEntityManagement,
+	"webhooks":              OCSFEntityManagement,
+	"deployment_management": OCSFEntityManagement,
+	// OAuth applications and CI job token policies.
+	"authorization": OCSFEntityManagement,
+	// User accounts and profiles, custom roles.
+	"user_management": OCSFAccountChange,
+	"user_profile":    OCSFAccountChange,
+	"permissions":     OCSFAccountChange,
+}
+
 // ocsfNotableTSV classifies the types whose class or activity cannot be
 // read off their name and feature category: sign-ins and their failures, a
 // user's own account (2FA, password, keys, tokens, e-mail), the user
@@ -595,30 +619,6 @@ var ocsfPrefixes = []struct {
 	{"deploy_key_", OCSF{Class: OCSFEntityManagement}},
 	{"deploy_token_", OCSF{Class: OCSFEntityManagement}},
 	{"cluster_agent_", OCSF{Class: OCSFEntityManagement}},
-}
-
-// ocsfFeatureClasses is the class of the types of a feature category that
-// neither ocsfNotable nor ocsfPrefixes classify. Feature categories not
-// listed are API Activity.
-var ocsfFeatureClasses = map[string]OCSFClass{
-	// Projects, groups and their settings.
-	"groups_and_projects": OCSFEntityManagement,
-	// Sign-in and access settings of the instance and groups, resource
-	// access tokens (sign-ins are notable or prefixed types).
-	"system_access": OCSFEntityManagement,
-	// CI/CD variables, runners, webhooks, cluster agents.
-	"ci_variables":          OCSFEntityManagement,
-	"runner":                OCSFEntityManagement,
-	"runner_core":           OCSFEntityManagement,
-	"fleet_visibility":      OCSFEntityManagement,
-	"webhooks":              OCSFEntityManagement,
-	"deployment_management": OCSFEntityManagement,
-	// OAuth applications and CI job token policies.
-	"authorization": OCSFEntityManagement,
-	// User accounts and profiles, custom roles.
-	"user_management": OCSFAccountChange,
-	"user_profile":    OCSFAccountChange,
-	"permissions":     OCSFAccountChange,
 }
 
 // deriveOCSF classifies an event type: ocsfNotable, then ocsfPrefixes,
