@@ -213,6 +213,15 @@ func (b *Batch) add(cl Claim, fp auditlog.Fingerprint, lr plog.LogRecord) {
 	b.items = append(b.items, Item{Key: cl.key, FP: fp})
 }
 
+// Abandon gives up a batch that will not be delivered (the caller failed
+// before handing it over): its claims are released, so that a later poll
+// or request emits its events. A nil batch is nothing to give up.
+func (e *Emitter) Abandon(b *Batch) {
+	if b.Len() > 0 {
+		e.core.dedup.Release(b.items)
+	}
+}
+
 // Offer claims one event for the batch. When owned, lr is moved into the
 // batch (lr is then empty and may be reused); a duplicate is counted.
 // Otherwise (in flight elsewhere, or the set full): deliver the batch

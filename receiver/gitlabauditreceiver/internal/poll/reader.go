@@ -220,6 +220,14 @@ func (r *reader) emitWindow(ctx context.Context, f *feedPoller, buf *windowBuffe
 	scratch := plog.NewLogRecord()
 	var counts emit.Counts
 	defer func() { r.emit.Report(ctx, counts) }()
+	defer func() {
+		// Returning with a batch not handed over (the window could not be
+		// read on): its claims must not outlive it, or the next poll and
+		// the stream would wait on events nobody delivers.
+		if b != nil {
+			r.emit.Abandon(b.Batch)
+		}
+	}()
 	flush := func() error {
 		n, err := r.flush(ctx, f, b)
 		emitted += n
