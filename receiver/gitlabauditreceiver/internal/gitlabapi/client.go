@@ -108,17 +108,29 @@ type Pager struct {
 	query  url.Values // next request; nil when the walk is over
 	keyset bool
 	pages  int
-	first  time.Time // Date of the first page's answer
+	// first is the walk's first answer, shared with the pagers Resume
+	// gives: when the first page failed, a part's answer is the walk's
+	// first.
+	first *firstAnswer
 	// failFast: a page that fails in a way a shorter time range may cure
 	// (a timeout, a transport error, a 5xx) is not retried: the caller
 	// reads the rest of the window in shorter windows instead (Resume).
 	failFast bool
+	// broken: the walk cannot go on (GitLab's pagination looped); every
+	// later Next returns it, so the walk never looks finished.
+	broken error
 }
+
+// ErrPaginationLoop: GitLab sent the same next page link twice. The walk
+// cannot go on, and sending the request again does not help (not
+// Transient): the poll fails, visibly, rather than end the window early
+// and move the checkpoint past the events it did not read.
+var ErrPaginationLoop = errors.New("GitLab sent the same next page link twice")
 
 // Pages starts a walk over the window of a feed.
 func (c *Client) Pages(feed Feed, w Window) *Pager {
 	keyset := !c.isOffsetOnly(feed.String())
-	return &Pager{c: c, feed: feed, window: w, query: c.firstQuery(w, keyset), keyset: keyset}
+	return &Pager{c: c, feed: feed, window: w, query: c.firstQuery(w, keyset), keyset: keyset, first: new(firstAnswer)}
 }
 
 func (c *Client) firstQuery(w Window, keyset bool) url.Values {
@@ -161,7 +173,7 @@ func (p *Pager) SetFailFast(on bool) { p.failFast = on }
 // still to read. ok is false with offset pagination, whose page numbers
 // mean nothing in another range: the window must then be read again.
 func (p *Pager) Resume(w Window) (next *Pager, ok bool) {
-	if !p.keyset {
+	if !p.keyset || p.broken != nil {
 		return nil, false
 	}
 	q := p.c.firstQuery(w, true)
@@ -172,18 +184,28 @@ func (p *Pager) Resume(w Window) (next *Pager, ok bool) {
 	} else if p.pages > 0 {
 		return nil, false // the walk is over: nothing left to resume
 	}
-	return &Pager{c: p.c, feed: p.feed, window: w, query: q, keyset: true, failFast: p.failFast}, true
+	return &Pager{c: p.c, feed: p.feed, window: w, query: q, keyset: true, failFast: p.failFast, first: p.first}, true
 }
 
-// FirstAnswer returns the Date of the first page's answer: GitLab's clock
+// FirstAnswer returns the Date of the walk's first answer (of this pager's
+// pages, or of those of the pagers Resume gave for it): GitLab's clock
 // read at least this when it started answering the walk, so every event
-// created up to then that GitLab had committed was visible to it. Zero
-// before the first page, or when GitLab sent no Date.
-func (p *Pager) FirstAnswer() time.Time { return p.first }
+// created up to then that GitLab had committed was visible to it and to
+// every later page. Zero before any answer, or when GitLab sent no Date.
+func (p *Pager) FirstAnswer() time.Time { return p.first.date }
+
+// firstAnswer is the Date of a walk's first answer, once it came.
+type firstAnswer struct {
+	date     time.Time
+	answered bool
+}
 
 // Next returns the body of the next page (a JSON array), or ok=false at
 // the end of the window.
 func (p *Pager) Next(ctx context.Context) (body string, ok bool, err error) {
+	if p.broken != nil {
+		return "", false, p.broken
+	}
 	if p.query == nil {
 		return "", false, nil
 	}
@@ -193,13 +215,15 @@ func (p *Pager) Next(ctx context.Context) (body string, ok bool, err error) {
 			p.c.setOffsetOnly(p.feed.String())
 			p.c.opts.Logger.Warn("GitLab refused keyset pagination; reading this feed with offset pagination (deprecated by GitLab since 17.8)",
 				zap.String("feed", p.feed.String()), zap.Error(err))
+			first, failFast := p.first, p.failFast
 			*p = *p.c.Pages(p.feed, p.window)
+			p.first, p.failFast = first, failFast
 			return p.Next(ctx)
 		}
 		return "", false, err
 	}
-	if p.pages == 0 {
-		p.first = answerDate(header)
+	if !p.first.answered {
+		*p.first = firstAnswer{date: answerDate(header), answered: true}
 	}
 	p.pages++
 	current := p.query.Encode()
@@ -219,8 +243,8 @@ func (p *Pager) Next(ctx context.Context) (body string, ok bool, err error) {
 		p.query = q
 	}
 	if p.query != nil && p.query.Encode() == current {
-		p.query = nil
-		return "", false, fmt.Errorf("GitLab sent the same next page link twice for the %s audit events", p.feed)
+		p.broken = fmt.Errorf("%w for the %s audit events", ErrPaginationLoop, p.feed)
+		return "", false, p.broken
 	}
 	return body, true, nil
 }

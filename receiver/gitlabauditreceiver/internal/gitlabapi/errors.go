@@ -144,9 +144,9 @@ func truncate(s string) string {
 // Transient reports whether err may go away when the request is sent
 // again: a transport error or timeout, a 5xx or a 408 answer. Not a
 // refusal (4xx), not a rate-limit pause the caller could not wait for, not
-// the caller's own cancellation.
+// a pagination loop, not the caller's own cancellation.
 func Transient(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, ErrPaused) || errors.Is(err, ErrBudgetExhausted) {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, ErrPaused) || errors.Is(err, ErrBudgetExhausted) || errors.Is(err, ErrPaginationLoop) {
 		return false
 	}
 	var ae *APIError

@@ -107,6 +107,7 @@ type answer struct {
 	body   string
 	sentAt time.Time
 	err    error
+	copy   bool // a hedged copy's, not the original request's
 }
 
 // send makes one attempt of r, hedged (see above): every request the
@@ -118,7 +119,7 @@ func (c *Client) send(ctx context.Context, r request) (http.Header, string, time
 	out := make(chan struct{})
 	go func() {
 		h, b, at, err := c.attempt(ctx, r, func() { close(out) })
-		answers <- answer{h, b, at, err}
+		answers <- answer{h, b, at, err, false}
 	}()
 	// The hedge delay counts from when the request went out, not from
 	// when it started waiting for its turn.
@@ -139,8 +140,17 @@ func (c *Client) send(ctx context.Context, r request) (http.Header, string, time
 			if a.err == nil {
 				return a.header, a.body, a.sentAt, nil
 			}
-			if failed == nil {
+			// The original's failure is the one to report: a copy's (a
+			// 429 its burst drew, a pause or budget it could not wait
+			// for) would hide what GitLab said of the request.
+			if failed == nil || !a.copy {
 				failed = &a
+			}
+			if !a.copy && r.failFast && TimedOut(a.err) {
+				// A page that timed out says its range is too long: the
+				// caller splits it at once; copies of the same range
+				// would only time out later.
+				return a.header, a.body, a.sentAt, a.err
 			}
 			if pending == 0 {
 				return failed.header, failed.body, failed.sentAt, failed.err
@@ -155,7 +165,7 @@ func (c *Client) send(ctx context.Context, r request) (http.Header, string, time
 			hedge.hedge = true
 			go func() {
 				h, b, at, err := c.attempt(ctx, hedge, nil)
-				answers <- answer{h, b, at, err}
+				answers <- answer{h, b, at, err, true}
 			}()
 			pending++
 			sent++

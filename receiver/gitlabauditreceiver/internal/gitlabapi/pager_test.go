@@ -42,6 +42,7 @@ func TestTransientAndTimedOut(t *testing.T) {
 		{"429", &APIError{Status: 429}, false, false},
 		{"paused", ErrPaused, false, false},
 		{"budget", ErrBudgetExhausted, false, false},
+		{"pagination loop", fmt.Errorf("%w for the instance audit events", ErrPaginationLoop), false, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			assert.Equal(t, tt.transient, Transient(tt.err))
@@ -236,5 +237,125 @@ func TestHedgedPage(t *testing.T) {
 	case <-gaveUp:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the stalled request was not given up")
+	}
+}
+
+// A pager whose next page link repeats stays broken: every later Next
+// returns the error (a walk that looked finished would end the window
+// early), and it cannot be resumed in other ranges.
+func TestPagerPaginationLoop(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		q := req.URL.Query()
+		q.Set("cursor", "A")
+		w.Header().Set("Link", fmt.Sprintf(`<http://%s%s?%s>; rel="next"`, req.Host, req.URL.Path, q.Encode()))
+		_, _ = w.Write([]byte("[]"))
+	}))
+	t.Cleanup(srv.Close)
+	base, _ := url.Parse(srv.URL)
+	c := New(Options{HTTPClient: srv.Client(), BaseURL: base, PerPage: 100, BackOff: configretry.NewDefaultBackOffConfig()})
+	w := Window{After: time.Unix(0, 0), Before: time.Unix(3600, 0)}
+	p := c.Pages(Feed{Kind: KindInstance}, w)
+	p.SetFailFast(true)
+
+	_, ok, err := p.Next(context.Background())
+	require.NoError(t, err)
+	require.True(t, ok)
+	for range 2 {
+		_, ok, err = p.Next(context.Background())
+		require.ErrorIs(t, err, ErrPaginationLoop)
+		assert.False(t, ok)
+		assert.False(t, Transient(err), "sending it again does not help")
+	}
+	_, ok = p.Resume(w)
+	assert.False(t, ok)
+}
+
+// The walk's first answer bounds how far the checkpoint may move (GitLab's
+// clock when it started answering). When the first page fails and the
+// window is read in parts (Resume), the first part's answer is the walk's
+// first; a later answer never replaces it.
+func TestPagerFirstAnswerAfterResume(t *testing.T) {
+	dates := []time.Time{time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC), time.Date(2026, 12, 7, 10, 5, 0, 0, time.UTC)}
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		calls++
+		if calls == 1 {
+			http.Error(w, `{"message":"500 Internal Server Error"}`, http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Date", dates[min(calls-2, 1)].Format(http.TimeFormat))
+		_, _ = w.Write([]byte("[]"))
+	}))
+	t.Cleanup(srv.Close)
+	base, _ := url.Parse(srv.URL)
+	c := New(Options{HTTPClient: srv.Client(), BaseURL: base, PerPage: 100, BackOff: configretry.NewDefaultBackOffConfig()})
+	w := Window{After: time.Unix(0, 0), Before: time.Unix(3600, 0)}
+	p := c.Pages(Feed{Kind: KindInstance}, w)
+	p.SetFailFast(true)
+	_, _, err := p.Next(context.Background())
+	require.Error(t, err)
+	assert.True(t, p.FirstAnswer().IsZero())
+
+	for _, part := range []Window{{After: w.After, Before: time.Unix(1800, 0)}, {After: time.Unix(1800, 0), Before: w.Before}} {
+		next, ok := p.Resume(part)
+		require.True(t, ok)
+		_, ok, err = next.Next(context.Background())
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+	assert.Equal(t, 3, calls)
+	assert.Equal(t, dates[0], p.FirstAnswer(), "the first part's answer, not the second's")
+}
+
+// A fail-fast page whose original request times out returns that timeout
+// at once (the caller splits the range), not a copy's answer and not after
+// the copies' own timeouts: a copy refused by a rate limit must not turn a
+// range too long for GitLab into a rate-limit pause.
+func TestHedgedFailFastPageReportsTheOriginal(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		copy func(w http.ResponseWriter, r *http.Request)
+	}{
+		{"copies refused by a rate limit", func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "Retry later", http.StatusTooManyRequests)
+		}},
+		{"copies stall too", func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var calls atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch n := calls.Add(1); {
+				case n <= 3:
+					_, _ = w.Write([]byte("[]"))
+				case n == 4: // the original stalls past the timeout
+					<-r.Context().Done()
+				default:
+					tt.copy(w, r)
+				}
+			}))
+			t.Cleanup(srv.Close)
+			base, _ := url.Parse(srv.URL)
+			client := srv.Client()
+			client.Timeout = 2 * time.Second
+			bo := configretry.NewDefaultBackOffConfig()
+			bo.InitialInterval = time.Millisecond
+			c := New(Options{HTTPClient: client, BaseURL: base, PerPage: 100, MaxConcurrent: 2, BackOff: bo})
+			p := func() *Pager {
+				return c.Pages(Feed{Kind: KindInstance}, Window{After: time.Unix(0, 0), Before: time.Unix(3600, 0)})
+			}
+			for range 3 {
+				_, _, err := p().Next(context.Background())
+				require.NoError(t, err)
+			}
+			page := p()
+			page.SetFailFast(true)
+			start := time.Now()
+			_, _, err := page.Next(context.Background())
+			took := time.Since(start)
+			require.Error(t, err)
+			assert.True(t, TimedOut(err), "the original's timeout, not a copy's answer: %v", err)
+			assert.GreaterOrEqual(t, calls.Load(), int32(5), "hedged")
+			assert.Less(t, took, client.Timeout+time.Second, "returned when the original timed out")
+		})
 	}
 }

@@ -5,7 +5,9 @@ package poll
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -236,4 +238,41 @@ func TestPollSlowGitLab(t *testing.T) {
 			}
 		})
 	}
+}
+
+// GitLab (or a proxy in front of it) that sends the same next page link
+// twice: the walk cannot go on. The poll fails and says so; it must not
+// take the loop for the end of the window, emit what it read and move the
+// checkpoint past the events it never read.
+func TestPollFailsOnAPaginationLoop(t *testing.T) {
+	clk := fakeclock.New()
+	sim, _ := testutil.NewSim(t, clk.Now, gitlabsim.Options{})
+	event := func(id int, ago time.Duration) string {
+		return fmt.Sprintf(`{"id":%d,"created_at":%q,"entity_type":"User","entity_id":1,"author_id":1,"details":{}}`,
+			id, clk.Now().Add(-ago).UTC().Format(time.RFC3339Nano))
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if !strings.HasSuffix(req.URL.Path, "/audit_events") {
+			sim.ServeHTTP(w, req)
+			return
+		}
+		q := req.URL.Query()
+		page := event(2, time.Minute)
+		if q.Get("cursor") != "" {
+			page = event(1, 2*time.Minute) // and the same link again
+		}
+		q.Set("cursor", "A")
+		w.Header().Set("Link", fmt.Sprintf(`<http://%s%s?%s>; rel="next"`, req.Host, req.URL.Path, q.Encode()))
+		_, _ = w.Write([]byte("[" + page + "]"))
+	}))
+	t.Cleanup(srv.Close)
+
+	sink := new(consumertest.LogsSink)
+	r, _ := newTestPoller(t, pollConfig(srv.URL), sink, clk)
+	f := r.feeds[0]
+	before := f.cp.Watermark
+	err := pollAll(t, r)
+	require.ErrorIs(t, err, gitlabapi.ErrPaginationLoop)
+	assert.Zero(t, sink.LogRecordCount(), "nothing of the window is emitted")
+	assert.Equal(t, before, f.cp.Watermark, "the checkpoint stays")
 }
