@@ -27,7 +27,8 @@
 # BENCH_QUICK=1 makes a short smoke run and writes
 # _build/bench/BENCHMARKS.quick.md instead of BENCHMARKS.md (BENCH_OUT
 # overrides the output file either way). Results and collector logs are
-# kept in _build/bench/results; BENCH_RENDER_ONLY=1 writes the output again
+# kept in _build/bench/results (results-quick for a smoke run);
+# BENCH_RENDER_ONLY=1 writes the output again
 # from them (after an edit of bench/BENCHMARKS.md.tmpl) without measuring.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +40,9 @@ QUICK=${BENCH_QUICK:-0}
 
 DIR=_build/bench
 RES=$DIR/results
+# A smoke run keeps its results apart: rendering BENCHMARKS.md again
+# (BENCH_RENDER_ONLY=1) must never pick up a smoke run's numbers.
+if [[ "$QUICK" == 1 ]]; then RES=$DIR/results-quick; fi
 DIST=$DIR/otelcol-kyra-gitlab
 LOADGEN=$DIR/gitlab-loadgen
 
