@@ -216,14 +216,7 @@ func TestHedgedPage(t *testing.T) {
 	base, _ := url.Parse(srv.URL)
 	client := srv.Client()
 	client.Timeout = 4 * time.Second // the hedge waits for its floor
-	c := New(Options{HTTPClient: client, BaseURL: base, PerPage: 100, MaxConcurrent: 2})
-	p := func() *Pager {
-		return c.Pages(Feed{Kind: KindInstance}, Window{After: time.Unix(0, 0), Before: time.Unix(3600, 0)})
-	}
-	for range 3 {
-		_, _, err := p().Next(context.Background())
-		require.NoError(t, err)
-	}
+	p := warmPages(t, New(Options{HTTPClient: client, BaseURL: base, PerPage: 100, MaxConcurrent: 2}))
 	start := time.Now()
 	body, ok, err := p().Next(context.Background())
 	require.NoError(t, err)
@@ -244,19 +237,12 @@ func TestHedgedPage(t *testing.T) {
 // returns the error (a walk that looked finished would end the window
 // early), and it cannot be resumed in other ranges.
 func TestPagerPaginationLoop(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	p := failFastPager(t, func(w http.ResponseWriter, req *http.Request) {
 		q := req.URL.Query()
 		q.Set("cursor", "A")
 		w.Header().Set("Link", fmt.Sprintf(`<http://%s%s?%s>; rel="next"`, req.Host, req.URL.Path, q.Encode()))
 		_, _ = w.Write([]byte("[]"))
-	}))
-	t.Cleanup(srv.Close)
-	base, _ := url.Parse(srv.URL)
-	c := New(Options{HTTPClient: srv.Client(), BaseURL: base, PerPage: 100, BackOff: configretry.NewDefaultBackOffConfig()})
-	w := Window{After: time.Unix(0, 0), Before: time.Unix(3600, 0)}
-	p := c.Pages(Feed{Kind: KindInstance}, w)
-	p.SetFailFast(true)
-
+	})
 	_, ok, err := p.Next(context.Background())
 	require.NoError(t, err)
 	require.True(t, ok)
@@ -266,7 +252,7 @@ func TestPagerPaginationLoop(t *testing.T) {
 		assert.False(t, ok)
 		assert.False(t, Transient(err), "sending it again does not help")
 	}
-	_, ok = p.Resume(w)
+	_, ok = p.Resume(p.Window())
 	assert.False(t, ok)
 }
 
@@ -277,7 +263,7 @@ func TestPagerPaginationLoop(t *testing.T) {
 func TestPagerFirstAnswerAfterResume(t *testing.T) {
 	dates := []time.Time{time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC), time.Date(2026, 12, 7, 10, 5, 0, 0, time.UTC)}
 	calls := 0
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	p := failFastPager(t, func(w http.ResponseWriter, _ *http.Request) {
 		calls++
 		if calls == 1 {
 			http.Error(w, `{"message":"500 Internal Server Error"}`, http.StatusInternalServerError)
@@ -285,13 +271,8 @@ func TestPagerFirstAnswerAfterResume(t *testing.T) {
 		}
 		w.Header().Set("Date", dates[min(calls-2, 1)].Format(http.TimeFormat))
 		_, _ = w.Write([]byte("[]"))
-	}))
-	t.Cleanup(srv.Close)
-	base, _ := url.Parse(srv.URL)
-	c := New(Options{HTTPClient: srv.Client(), BaseURL: base, PerPage: 100, BackOff: configretry.NewDefaultBackOffConfig()})
-	w := Window{After: time.Unix(0, 0), Before: time.Unix(3600, 0)}
-	p := c.Pages(Feed{Kind: KindInstance}, w)
-	p.SetFailFast(true)
+	})
+	w := p.Window()
 	_, _, err := p.Next(context.Background())
 	require.Error(t, err)
 	assert.True(t, p.FirstAnswer().IsZero())
@@ -339,15 +320,7 @@ func TestHedgedFailFastPageReportsTheOriginal(t *testing.T) {
 			client.Timeout = 2 * time.Second
 			bo := configretry.NewDefaultBackOffConfig()
 			bo.InitialInterval = time.Millisecond
-			c := New(Options{HTTPClient: client, BaseURL: base, PerPage: 100, MaxConcurrent: 2, BackOff: bo})
-			p := func() *Pager {
-				return c.Pages(Feed{Kind: KindInstance}, Window{After: time.Unix(0, 0), Before: time.Unix(3600, 0)})
-			}
-			for range 3 {
-				_, _, err := p().Next(context.Background())
-				require.NoError(t, err)
-			}
-			page := p()
+			page := warmPages(t, New(Options{HTTPClient: client, BaseURL: base, PerPage: 100, MaxConcurrent: 2, BackOff: bo}))()
 			page.SetFailFast(true)
 			start := time.Now()
 			_, _, err := page.Next(context.Background())
@@ -358,4 +331,32 @@ func TestHedgedFailFastPageReportsTheOriginal(t *testing.T) {
 			assert.Less(t, took, client.Timeout+time.Second, "returned when the original timed out")
 		})
 	}
+}
+
+// warmPages reads three pages of an hour of the instance feed, so that the
+// hedge delay is learnt (its floor, for quick answers), and returns a
+// maker of pagers over that hour.
+func warmPages(t *testing.T, c *Client) func() *Pager {
+	t.Helper()
+	p := func() *Pager {
+		return c.Pages(Feed{Kind: KindInstance}, Window{After: time.Unix(0, 0), Before: time.Unix(3600, 0)})
+	}
+	for range 3 {
+		_, _, err := p().Next(context.Background())
+		require.NoError(t, err)
+	}
+	return p
+}
+
+// failFastPager serves h and returns a fail-fast pager over an hour of the
+// instance feed.
+func failFastPager(t *testing.T, h http.HandlerFunc) *Pager {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	base, _ := url.Parse(srv.URL)
+	c := New(Options{HTTPClient: srv.Client(), BaseURL: base, PerPage: 100, BackOff: configretry.NewDefaultBackOffConfig()})
+	p := c.Pages(Feed{Kind: KindInstance}, Window{After: time.Unix(0, 0), Before: time.Unix(3600, 0)})
+	p.SetFailFast(true)
+	return p
 }
