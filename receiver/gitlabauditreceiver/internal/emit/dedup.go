@@ -136,12 +136,17 @@ func (c *dedupCache) maxInFlight() int { return max(c.max/2, 1) }
 
 // Claim asks, for each event, whether the caller may emit it.
 func (c *dedupCache) Claim(items []Item) []Claim {
-	out := make([]Claim, len(items))
+	return c.claimInto(make([]Claim, 0, len(items)), items)
+}
+
+// claimInto is Claim, the answers appended to out: a caller claiming one
+// event at a time gives room on its stack.
+func (c *dedupCache) claimInto(out []Claim, items []Item) []Claim {
 	now := c.now().UnixNano()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for i, it := range items {
-		out[i] = c.claimLocked(it, now)
+	for _, it := range items {
+		out = append(out, c.claimLocked(it, now))
 	}
 	c.evictLocked(now)
 	return out

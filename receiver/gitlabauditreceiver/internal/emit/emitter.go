@@ -308,12 +308,16 @@ type Pending struct {
 // handed over, then claimed again, so no two deliveries wait on each
 // other. It returns how many events the pipeline accepted.
 func (e *Emitter) EmitAll(ctx context.Context, counts *Counts, events []Pending, wait time.Duration) (accepted int, err error) {
+	// A request holds one event (GitLab streams them one by one): its
+	// item and claim stay on the stack.
+	var itemBuf [1]Item
+	var claimBuf [1]Claim
 	for len(events) > 0 {
-		items := make([]Item, len(events))
-		for i, ev := range events {
-			items[i] = Item{Key: ev.Key, FP: auditlog.FingerprintOf(ev.Record)}
+		items := itemBuf[:0]
+		for _, ev := range events {
+			items = append(items, Item{Key: ev.Key, FP: auditlog.FingerprintOf(ev.Record)})
 		}
-		claims := e.core.dedup.Claim(items)
+		claims := e.core.dedup.claimInto(claimBuf[:0], items)
 		b := e.NewBatch()
 		var waiting []Pending
 		var waits []<-chan struct{}
