@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -68,6 +69,32 @@ func truncateText(s string, n int) string {
 type streamBatch struct {
 	events  []emit.Pending // the valid events the filter keeps, in order
 	refused refusals       // the invalid ones, put in words for the answer
+	// one is the pooled record of a one-event body (see records).
+	one *plog.LogRecord
+}
+
+// records holds the standalone records one-event bodies are decoded
+// into. The emitter moves an owned record into its batch (MoveTo), which
+// leaves the standalone one empty: that one is used again for the next
+// request rather than made anew (two allocations per event, a record and
+// its state, in the collector's allocation profile under load).
+var records = sync.Pool{New: func() any {
+	lr := plog.NewLogRecord()
+	return &lr
+}}
+
+// release gives back the record of a one-event body once the events were
+// emitted, when the emitter moved it into a batch (it is then empty: the
+// record of a duplicate, or of an event not taken, keeps its attributes
+// and is left to the garbage collector).
+func (b *streamBatch) release() {
+	if b.one == nil {
+		return
+	}
+	if lr := *b.one; lr.Attributes().Len() == 0 && lr.Body().Type() == pcommon.ValueTypeEmpty {
+		records.Put(b.one)
+	}
+	b.one = nil
 }
 
 // take keeps element i, admitted as ev into lr, or records why it was
@@ -126,12 +153,15 @@ func (s *Server) decodeBatch(counts *emit.Counts, body, hint string, now pcommon
 		// One event, as GitLab sends them: decoded in the one pass that
 		// checks it (ScanArray would read it once more, only to check
 		// it). A body that is not valid JSON is refused whole, as below.
-		lr := plog.NewLogRecord()
+		one := records.Get().(*plog.LogRecord)
+		lr := *one
 		if err := jsonpdata.DecodeObject(body, lr.Body().SetEmptyMap()); err != nil {
 			return streamBatch{}, err
 		}
 		ev, ok, err := s.emit.AdmitDecoded(counts, lr, hint, now)
-		b.take(0, lr, ev, ok, err)
+		if b.take(0, lr, ev, ok, err) {
+			b.one = one
+		}
 		return b, nil
 	}
 	isArray, err := jsonpdata.ScanArray(body, nil, add)

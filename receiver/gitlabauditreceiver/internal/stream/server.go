@@ -258,6 +258,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 
 	accepted, err := s.emit.EmitAll(ctx, &counts, events, maxInFlightWait)
+	batch.release()
 	answer := streamAnswer{Accepted: accepted, Duplicates: counts.Duplicates, Filtered: counts.Filtered}
 	if err != nil {
 		answer.Error = err.Error()

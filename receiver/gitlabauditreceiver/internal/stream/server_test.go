@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.uber.org/goleak"
@@ -175,4 +176,74 @@ func (r *smallReads) Read(p []byte) (int, error) {
 	n := copy(p[:min(len(p), 1+len(r.s)/3)], r.s)
 	r.s = r.s[n:]
 	return n, nil
+}
+
+// TestReusedRecordsAsFresh sends one-event requests one after the other,
+// some of them again (duplicates, whose records are not reused), so that
+// each event is decoded into a record a previous one was decoded into and
+// moved out of (records), and checks that every record delivered is the
+// one auditlog.Fill makes of the same body in a new record: the same body,
+// the same attributes in the same order, the same name and times.
+func TestReusedRecordsAsFresh(t *testing.T) {
+	templates, err := benchevents.Events(7, 60)
+	require.NoError(t, err)
+	sink := new(consumertest.LogsSink)
+	h := newTestServer(t, sink).Handler()
+	type sent struct{ body, hint string }
+	var want []sent
+	// Each event twice, the second time a duplicate, whose record (not
+	// moved out, holding its attributes) is not to be reused: first a
+	// full event and one with few fields, then the benchmark's events.
+	requests := []sent{
+		{`{"id":"101","author_id":5,"entity_id":7,"entity_type":"Project","entity_path":"g/p","target_id":9,"target_type":"User",` +
+			`"target_details":"bob","ip_address":"10.0.0.1","details":{"author_email":"a@example.com","author_class":"User",` +
+			`"custom_message":"changed"},"created_at":"2026-01-02T03:04:05.000Z","event_type":"project_feature_changed"}`, "project_feature_changed"},
+		{`{"id":"102","entity_id":1,"entity_type":"Gitlab::Audit::InstanceScope","created_at":"2026-01-02T03:04:06.000Z"}`, ""},
+	}
+	for i := range templates {
+		requests = append(requests, sent{string(templates[i].AppendStream(nil, uint64(i+1))), templates[i].Type})
+	}
+	for _, r := range requests {
+		for range 2 {
+			req := httptest.NewRequest(http.MethodPost, testPath, strings.NewReader(r.body))
+			req.Header.Set(TokenHeader, testToken)
+			if r.hint != "" {
+				req.Header.Set(headerEventType, r.hint)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+			var answer streamAnswer
+			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &answer))
+			if answer.Accepted == 1 {
+				want = append(want, r)
+			}
+		}
+	}
+	require.Equal(t, len(requests), len(want), "every second request was a duplicate")
+	var got []plog.LogRecord
+	for _, ld := range sink.AllLogs() {
+		lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+		for i := range lrs.Len() {
+			got = append(got, lrs.At(i))
+		}
+	}
+	require.Len(t, got, len(want))
+	attrs := func(lr plog.LogRecord) (out [][2]any) {
+		for k, v := range lr.Attributes().All() {
+			out = append(out, [2]any{k, v.AsRaw()})
+		}
+		return out
+	}
+	for i, w := range want {
+		fresh := plog.NewLogRecord()
+		_, err := auditlog.Fill(fresh, w.body, auditlog.SourceStream, w.hint, got[i].ObservedTimestamp())
+		require.NoError(t, err)
+		require.Equal(t, attrs(fresh), attrs(got[i]), "record %d", i)
+		require.Equal(t, fresh.Body().AsRaw(), got[i].Body().AsRaw(), "record %d", i)
+		require.Equal(t, fresh.EventName(), got[i].EventName())
+		require.Equal(t, fresh.Timestamp(), got[i].Timestamp())
+		require.Equal(t, fresh.SeverityNumber(), got[i].SeverityNumber())
+		require.Equal(t, fresh.SeverityText(), got[i].SeverityText())
+	}
 }
