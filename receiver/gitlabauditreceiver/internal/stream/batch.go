@@ -69,32 +69,38 @@ func truncateText(s string, n int) string {
 type streamBatch struct {
 	events  []emit.Pending // the valid events the filter keeps, in order
 	refused refusals       // the invalid ones, put in words for the answer
-	// one is the pooled record of a one-event body (see records).
-	one *plog.LogRecord
+	// one holds the record of a one-event body, and its events (see
+	// oneEvents).
+	one *oneEvent
 }
 
-// records holds the standalone records one-event bodies are decoded
-// into. The emitter moves an owned record into its batch (MoveTo), which
-// leaves the standalone one empty: that one is used again for the next
-// request rather than made anew (two allocations per event, a record and
-// its state, in the collector's allocation profile under load).
-var records = sync.Pool{New: func() any {
-	lr := plog.NewLogRecord()
-	return &lr
-}}
+// oneEvent is what a one-event body is decoded into: a standalone record,
+// and room for the batch's one event. The emitter moves an owned record
+// into its batch (MoveTo), which leaves the standalone one empty: then
+// the whole is used again for the next request rather than made anew
+// (three allocations per event, a record, its state and the events
+// slice, in the collector's allocation profile under load).
+type oneEvent struct {
+	lr     plog.LogRecord
+	events [1]emit.Pending
+}
 
-// release gives back the record of a one-event body once the events were
-// emitted, when the emitter moved it into a batch (it is then empty: the
-// record of a duplicate, or of an event not taken, keeps its attributes
-// and is left to the garbage collector).
+var oneEvents = sync.Pool{New: func() any { return &oneEvent{lr: plog.NewLogRecord()} }}
+
+// release gives back what a one-event body was decoded into once its
+// event was emitted, when the emitter moved the record into a batch (it
+// is then empty: the record of a duplicate, or of an event not taken,
+// keeps its attributes and is left to the garbage collector). b.events
+// is not to be used after.
 func (b *streamBatch) release() {
 	if b.one == nil {
 		return
 	}
-	if lr := *b.one; lr.Attributes().Len() == 0 && lr.Body().Type() == pcommon.ValueTypeEmpty {
-		records.Put(b.one)
+	if lr := b.one.lr; lr.Attributes().Len() == 0 && lr.Body().Type() == pcommon.ValueTypeEmpty {
+		b.one.events[0] = emit.Pending{}
+		oneEvents.Put(b.one)
 	}
-	b.one = nil
+	b.one, b.events = nil, nil
 }
 
 // take keeps element i, admitted as ev into lr, or records why it was
@@ -153,14 +159,17 @@ func (s *Server) decodeBatch(counts *emit.Counts, body, hint string, now pcommon
 		// One event, as GitLab sends them: decoded in the one pass that
 		// checks it (ScanArray would read it once more, only to check
 		// it). A body that is not valid JSON is refused whole, as below.
-		one := records.Get().(*plog.LogRecord)
-		lr := *one
+		one := oneEvents.Get().(*oneEvent)
+		lr := one.lr
 		if err := jsonpdata.DecodeObject(body, lr.Body().SetEmptyMap()); err != nil {
 			return streamBatch{}, err
 		}
+		b.events = one.events[:0]
 		ev, ok, err := s.emit.AdmitDecoded(counts, lr, hint, now)
 		if b.take(0, lr, ev, ok, err) {
 			b.one = one
+		} else {
+			b.events = nil
 		}
 		return b, nil
 	}
