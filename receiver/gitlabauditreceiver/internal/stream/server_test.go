@@ -220,7 +220,7 @@ func TestReusedRecordsAsFresh(t *testing.T) {
 			}
 		}
 	}
-	require.Equal(t, len(requests), len(want), "every second request was a duplicate")
+	require.Len(t, want, len(requests), "every second request was a duplicate")
 	var got []plog.LogRecord
 	for _, ld := range sink.AllLogs() {
 		lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
