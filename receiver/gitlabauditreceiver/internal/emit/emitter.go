@@ -168,7 +168,7 @@ type Emitter struct {
 	source auditlog.Source
 	// sourceAttr is the source attribute of the counters added to per
 	// batch, made once.
-	sourceAttr metric.MeasurementOption
+	sourceAttr []metric.AddOption
 }
 
 // Emitter returns the emitter of one path.

@@ -193,15 +193,16 @@ func Add(ctx context.Context, c metric.Int64Counter, n int, key, value string) {
 }
 
 // Attribute is one attribute made once, for a counter added to on every
-// request: Add makes its attribute set at each call.
-func Attribute(key, value string) metric.MeasurementOption {
-	return metric.WithAttributeSet(attribute.NewSet(attribute.String(key, value)))
+// request: Add makes its attribute set at each call. It is the options
+// slice Add takes, so that passing it makes none either.
+func Attribute(key, value string) []metric.AddOption {
+	return []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String(key, value)))}
 }
 
 // AddWith adds n (when positive) to a counter, with attributes made by
 // Attribute.
-func AddWith(ctx context.Context, c metric.Int64Counter, n int, attrs metric.MeasurementOption) {
+func AddWith(ctx context.Context, c metric.Int64Counter, n int, attrs []metric.AddOption) {
 	if n > 0 {
-		c.Add(ctx, int64(n), attrs)
+		c.Add(ctx, int64(n), attrs...)
 	}
 }

@@ -4,11 +4,14 @@
 package metadata
 
 import (
+	"context"
 	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -61,4 +64,33 @@ func TestTelemetryMatchesMetadata(t *testing.T) {
 		got[d.Name] = d
 	}
 	require.Equal(t, want, got)
+}
+
+// TestAddWithCountsUnderItsAttribute checks that a counter added to with
+// an attribute made once (Attribute) counts under that attribute, as Add
+// does with the same one made at each call, and that nothing is added for
+// n <= 0.
+func TestAddWithCountsUnderItsAttribute(t *testing.T) {
+	tel := componenttest.NewTelemetry()
+	defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
+	b, err := NewTelemetryBuilder(tel.NewTelemetrySettings())
+	require.NoError(t, err)
+	defer b.Shutdown()
+	ctx := context.Background()
+	stream := Attribute(AttrSource, "stream")
+	AddWith(ctx, b.GitlabAuditEventsEmitted, 3, stream)
+	AddWith(ctx, b.GitlabAuditEventsEmitted, 0, stream)
+	AddWith(ctx, b.GitlabAuditEventsEmitted, 2, stream)
+	Add(ctx, b.GitlabAuditEventsEmitted, 4, AttrSource, "stream")
+	Add(ctx, b.GitlabAuditEventsEmitted, 1, AttrSource, "poll")
+	m, err := tel.GetMetric("otelcol_gitlab_audit_events_emitted")
+	require.NoError(t, err)
+	got := map[string]int64{}
+	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+		v, ok := dp.Attributes.Value(attribute.Key(AttrSource))
+		require.True(t, ok)
+		require.Equal(t, 1, dp.Attributes.Len())
+		got[v.AsString()] = dp.Value
+	}
+	require.Equal(t, map[string]int64{"stream": 9, "poll": 1}, got)
 }
