@@ -19,23 +19,44 @@ import (
 // request times out (30 s by default) stalls the feed (or the check, or
 // the lookup) for as long and holds one of max_concurrent_requests; asking
 // again after the timeout is the slowest choice. So when a request is
-// still unanswered after hedgeFactor times the median
-// answer time of the client's recent requests (about the 95th percentile
-// of a healthy GitLab's answer times; at least hedgeMin, at most half the
-// request timeout; hedgeCold before there are answers to tell), the same
-// request is sent once more (and once more again after another delay, up
-// to hedgeCopies in all), and the first answer wins: the others are
-// cancelled. Hedges are paid from
-// a budget of one per hedgeEvery requests, so a GitLab that is slow
-// everywhere gets at most that share of requests more. A hedge waits for
-// the request budget (max_requests_per_minute) like any other request, but
-// not for a concurrency slot (max_concurrent_requests): the stalled
+// still unanswered after the hedge delay, the same request is sent once
+// more (and again after each further delay, up to hedgeCopies in all), and
+// the first answer wins: the others are cancelled. The delay is the longer
+// of the 95th percentile of the client's recent answer times
+// (the point "The Tail at Scale" hedges at: about one request in twenty
+// of a healthy GitLab is doubled) and hedgeFactor times their median (so
+// that a GitLab whose answers all take about as long is not doubled for
+// its ordinary jitter); at least hedgeMin, at most half the request
+// timeout, hedgeCold before there are answers to tell. The delay is read
+// again when it runs out: a request sent before the first answers came
+// back waits for what they tell, not for hedgeCold. Hedges are paid from
+// a budget of one per hedgeEvery requests answered plus hedgeTrickle a
+// second, so a GitLab that is slow everywhere gets at most that share of
+// requests more and one a second; the trickle is what pays when every
+// request in flight stalls at once (nothing is answered then, so nothing
+// would be earned, and every feed would wait for the timeouts). A hedge
+// waits for the request budget (max_requests_per_minute) like any other
+// request, but not for a concurrency slot (max_concurrent_requests): the stalled
 // request it doubles holds one, and when stalls hold every slot, waiting
-// for one would stall every feed until the timeouts free them. See "The Tail at Scale" (Dean and Barroso, CACM 2013), whose
-// "hedged requests" this is.
+// for one would stall every feed until the timeouts free them. See "The
+// Tail at Scale" (Dean and Barroso, CACM 2013), whose "hedged requests"
+// this is.
+//
+// Measured with gitlab-loadgen flaky (BENCHMARKS.md section 9: every ninth
+// answer after the timeout, the others after 200 ms): three times the
+// median (0.6 s there) with a 0.5 s floor made each stall cost three
+// pages' time, and an unlucky feed with two stalled copies in a row ended
+// the backlog at 2.0 to 2.2 times the healthy run's time; twice the
+// median (0.4 s) brings the stalls' cost down by a third. With one answer
+// in four after the timeout, hedges earned by answers alone ran out while
+// every feed's request stalled, and the backlog took 55 to 80 times the
+// healthy run's time (every feed waited for its timeout, then again); with
+// the trickle and up to five copies (a request whose three copies all
+// stalled waited for the timeout, one page in 64 at that share) it
+// completes without waiting for a timeout.
 const (
-	hedgeFactor = 3
-	hedgeMin    = 500 * time.Millisecond
+	hedgeFactor = 2
+	hedgeMin    = 250 * time.Millisecond
 	hedgeCold   = time.Second
 	// hedgeSamples answer times are kept; below hedgeMinSamples the
 	// median means little, and the hedge waits hedgeCold.
@@ -44,24 +65,29 @@ const (
 	// hedgeEvery requests earn one hedge; hedgeBurst hedges can be saved.
 	hedgeEvery = 4
 	hedgeBurst = 8
-	// hedgeCopies is the most copies of one request: when the first hedge
-	// stalls too, one more is sent after another delay.
-	hedgeCopies = 3
+	// hedgeTrickle hedges a second are earned whatever is answered.
+	hedgeTrickle = 1.0
+	// hedgeCopies is the most copies of one request: when a hedge stalls
+	// too, one more is sent after another delay.
+	hedgeCopies = 5
 )
 
 // hedger keeps the recent answer times and the hedge budget.
 type hedger struct {
 	timeout time.Duration // the request timeout; 0 when none
 
+	now func() time.Time // time.Now; tests set it
+
 	mu      sync.Mutex
 	samples [hedgeSamples]time.Duration
-	n       int     // samples kept, up to hedgeSamples
-	next    int     // where the next sample goes
-	budget  float64 // hedges that may be sent now
+	n       int       // samples kept, up to hedgeSamples
+	next    int       // where the next sample goes
+	budget  float64   // hedges that may be sent now
+	earned  time.Time // when the trickle was last added to budget
 }
 
 func newHedger(timeout time.Duration) *hedger {
-	return &hedger{timeout: timeout, budget: hedgeBurst / 2}
+	return &hedger{timeout: timeout, now: time.Now, budget: hedgeBurst / 2}
 }
 
 // answered records the time a successful request took, and earns budget.
@@ -87,13 +113,19 @@ func (h *hedger) delay() time.Duration {
 	}
 	s := slices.Clone(h.samples[:h.n])
 	slices.Sort(s)
-	return min(ceiling, max(hedgeMin, hedgeFactor*s[len(s)/2]))
+	median, p95 := s[len(s)/2], s[(len(s)-1)*95/100]
+	return min(ceiling, max(hedgeMin, hedgeFactor*median, p95))
 }
 
 // take spends one hedge from the budget.
 func (h *hedger) take() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	now := h.now()
+	if !h.earned.IsZero() {
+		h.budget = min(hedgeBurst, h.budget+hedgeTrickle*now.Sub(h.earned).Seconds())
+	}
+	h.earned = now
 	if h.budget < 1 {
 		return false
 	}
@@ -128,8 +160,10 @@ func (c *Client) send(ctx context.Context, r request) (http.Header, string, time
 		return a.header, a.body, a.sentAt, a.err
 	case <-out:
 	}
-	delay := c.hedge.delay()
-	timer := time.NewTimer(delay)
+	// The delay is read again when it runs out (it may have been the
+	// cold one); last is when the latest copy went out.
+	last := time.Now()
+	timer := time.NewTimer(min(c.hedge.delay(), hedgeMin))
 	defer timer.Stop()
 	pending, sent := 1, 1
 	var failed *answer
@@ -156,7 +190,16 @@ func (c *Client) send(ctx context.Context, r request) (http.Header, string, time
 				return failed.header, failed.body, failed.sentAt, failed.err
 			}
 		case <-timer.C:
-			if sent == hedgeCopies || !c.hedge.take() {
+			if wait := c.hedge.delay() - time.Since(last); wait > 0 {
+				timer.Reset(wait)
+				continue
+			}
+			if sent == hedgeCopies {
+				continue
+			}
+			if !c.hedge.take() {
+				// The budget refills as other requests are answered.
+				timer.Reset(hedgeMin)
 				continue
 			}
 			c.opts.Logger.Debug("GitLab has not answered yet; sending the same request again",
@@ -169,7 +212,8 @@ func (c *Client) send(ctx context.Context, r request) (http.Header, string, time
 			}()
 			pending++
 			sent++
-			timer.Reset(delay)
+			last = time.Now()
+			timer.Reset(c.hedge.delay())
 		}
 	}
 }

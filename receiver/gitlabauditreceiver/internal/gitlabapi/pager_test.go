@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -168,7 +169,9 @@ func TestHedgeDelayAndBudget(t *testing.T) {
 	}{
 		{"no answers yet", 30 * time.Second, nil, hedgeCold},
 		{"too few answers", 30 * time.Second, []time.Duration{100 * ms, 100 * ms}, hedgeCold},
-		{"three times the median", 30 * time.Second, []time.Duration{300 * ms, 5 * time.Second, 250 * ms, 400 * ms, 350 * ms}, 1050 * ms},
+		{"twice the median", 30 * time.Second, []time.Duration{300 * ms, 410 * ms, 250 * ms, 400 * ms, 350 * ms}, 700 * ms},
+		{"one slow answer does not move it", 30 * time.Second, append(slices.Repeat([]time.Duration{300 * ms}, 31), 5*time.Second), 600 * ms},
+		{"the 95th percentile of a long tail", 30 * time.Second, append(slices.Repeat([]time.Duration{300 * ms}, 28), slices.Repeat([]time.Duration{2 * time.Second}, 4)...), 2 * time.Second},
 		{"at least the floor", 30 * time.Second, []time.Duration{2 * ms, 3 * ms, 1 * ms}, hedgeMin},
 		{"at most half the timeout", 30 * time.Second, []time.Duration{8 * time.Second, 9 * time.Second, 10 * time.Second}, 15 * time.Second},
 		{"short timeout", 500 * ms, nil, 250 * ms},
@@ -184,6 +187,8 @@ func TestHedgeDelayAndBudget(t *testing.T) {
 	}
 
 	h := newHedger(time.Second)
+	clock := time.Unix(1000, 0)
+	h.now = func() time.Time { return clock }
 	spent := 0
 	for h.take() {
 		spent++
@@ -197,6 +202,18 @@ func TestHedgeDelayAndBudget(t *testing.T) {
 	assert.True(t, h.take())
 	assert.True(t, h.take())
 	assert.False(t, h.take(), "one hedge per %d answers", hedgeEvery)
+	// Nothing answered (every request in flight stalls): the trickle pays.
+	clock = clock.Add(time.Second / hedgeTrickle / 2)
+	assert.False(t, h.take())
+	clock = clock.Add(time.Second / hedgeTrickle / 2)
+	assert.True(t, h.take(), "%v a second whatever is answered", hedgeTrickle)
+	assert.False(t, h.take())
+	clock = clock.Add(time.Hour)
+	spent = 0
+	for h.take() {
+		spent++
+	}
+	assert.Equal(t, hedgeBurst, spent, "saved up to the burst")
 }
 
 // A page that stalls is sent again after the hedge delay, and the first
@@ -231,6 +248,47 @@ func TestHedgedPage(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the stalled request was not given up")
 	}
+}
+
+// A request sent before any answer is known starts with the cold delay
+// (hedgeCold); when answers come back while it stalls, it is hedged after
+// what they tell (the floor, for quick answers), not after hedgeCold: the
+// first pages of every feed go out together at start.
+func TestHedgeDelayLearntWhileWaiting(t *testing.T) {
+	var calls atomic.Int32
+	arrived := make(chan time.Time, 8)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- time.Now()
+		if calls.Add(1) == 1 { // the first request stalls
+			<-r.Context().Done()
+			return
+		}
+		_, _ = w.Write([]byte("[]"))
+	}))
+	t.Cleanup(srv.Close)
+	base, _ := url.Parse(srv.URL)
+	client := srv.Client()
+	client.Timeout = 4 * time.Second
+	c := New(Options{HTTPClient: client, BaseURL: base, PerPage: 100, MaxConcurrent: 4})
+	pages := func() *Pager {
+		return c.Pages(Feed{Kind: KindInstance}, Window{After: time.Unix(0, 0), Before: time.Unix(3600, 0)})
+	}
+	stalled := make(chan error, 1)
+	go func() {
+		_, _, err := pages().Next(context.Background())
+		stalled <- err
+	}()
+	first := <-arrived
+	for range hedgeMinSamples { // answered at once: the delay is the floor
+		_, _, err := pages().Next(context.Background())
+		require.NoError(t, err)
+		<-arrived
+	}
+	require.NoError(t, <-stalled)
+	hedgedAfter := (<-arrived).Sub(first)
+	assert.GreaterOrEqual(t, hedgedAfter, hedgeMin)
+	assert.Less(t, hedgedAfter, hedgeCold, "hedged after the learnt delay, not the cold one")
+	assert.Equal(t, int32(hedgeMinSamples+2), calls.Load())
 }
 
 // A pager whose next page link repeats stays broken: every later Next
