@@ -446,7 +446,7 @@ func (c *Client) attempt(ctx context.Context, r request, sent func()) (_ http.He
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return resp.Header, "", sentAt, &APIError{Target: r.to, Status: resp.StatusCode, Message: errorMessage([]byte(sb.String()))}
 	}
-	c.hedge.answered(time.Since(sentAt))
+	c.hedge.answered(r.to.Class, time.Since(sentAt))
 	return resp.Header, sb.String(), sentAt, nil
 }
 

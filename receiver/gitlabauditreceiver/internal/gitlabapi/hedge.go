@@ -22,14 +22,25 @@ import (
 // still unanswered after the hedge delay, the same request is sent once
 // more (and again after each further delay, up to hedgeCopies in all), and
 // the first answer wins: the others are cancelled. The delay is the longer
-// of the 95th percentile of the client's recent answer times
-// (the point "The Tail at Scale" hedges at: about one request in twenty
-// of a healthy GitLab is doubled) and hedgeFactor times their median (so
-// that a GitLab whose answers all take about as long is not doubled for
-// its ordinary jitter); at least hedgeMin, at most half the request
-// timeout, hedgeCold before there are answers to tell. The delay is read
-// again when it runs out: a request sent before the first answers came
-// back waits for what they tell, not for hedgeCold. Hedges are paid from
+// of the 95th percentile of the recent answer times of requests of the
+// same class (the point "The Tail at Scale" hedges at: about one request
+// in twenty of a healthy GitLab is doubled) and hedgeFactor times their
+// median (so that a GitLab whose answers all take about as long is not
+// doubled for its ordinary jitter); at least hedgeMin, at most half the
+// request timeout, hedgeCold before there are answers to tell. Each class
+// (feed pages, listings, lookups, access checks, destinations) keeps its
+// own answer times: a page is a filtered, ordered range query over the
+// audit event tables, slower the deeper it goes (GitLab has an
+// index-only-scan strategy for deep offset pages behind the feature flag
+// audit_events_api_offset_optimization,
+// ee/app/finders/audit_events/offset_optimization.rb), where a lookup
+// reads one object by its id; with one set of times for all, quick
+// lookups made every page that took its usual time look stalled, and
+// pages were sent twice or more (TestPagesNotHedgedForQuickLookups). The
+// budget below is shared: every hedge is more load on the same GitLab.
+// The delay is read again every hedgeMin while a request waits: a request
+// sent before the first answers came back waits for what they tell, not
+// for hedgeCold, however long those answers took to come. Hedges are paid from
 // a budget of one per hedgeEvery requests answered plus hedgeTrickle a
 // second, so a GitLab that is slow everywhere gets at most that share of
 // requests more and one a second; the trickle is what pays when every
@@ -72,46 +83,60 @@ const (
 	hedgeCopies = 5
 )
 
-// hedger keeps the recent answer times and the hedge budget.
+// hedger keeps the recent answer times of each class of request, and the
+// hedge budget they share.
 type hedger struct {
 	timeout time.Duration // the request timeout; 0 when none
 
 	now func() time.Time // time.Now; tests set it
 
-	mu      sync.Mutex
+	mu     sync.Mutex
+	times  map[Class]*answerTimes
+	budget float64   // hedges that may be sent now
+	earned time.Time // when the trickle was last added to budget
+}
+
+// answerTimes are the last hedgeSamples answer times of one class.
+type answerTimes struct {
 	samples [hedgeSamples]time.Duration
-	n       int       // samples kept, up to hedgeSamples
-	next    int       // where the next sample goes
-	budget  float64   // hedges that may be sent now
-	earned  time.Time // when the trickle was last added to budget
+	n       int // samples kept, up to hedgeSamples
+	next    int // where the next sample goes
 }
 
 func newHedger(timeout time.Duration) *hedger {
-	return &hedger{timeout: timeout, now: time.Now, budget: hedgeBurst / 2}
+	return &hedger{timeout: timeout, now: time.Now, times: map[Class]*answerTimes{}, budget: hedgeBurst / 2}
 }
 
-// answered records the time a successful request took, and earns budget.
-func (h *hedger) answered(d time.Duration) {
+// answered records the time a successful request of class cl took, and
+// earns budget.
+func (h *hedger) answered(cl Class, d time.Duration) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.samples[h.next] = d
-	h.next = (h.next + 1) % hedgeSamples
-	h.n = min(h.n+1, hedgeSamples)
+	t := h.times[cl]
+	if t == nil {
+		t = &answerTimes{}
+		h.times[cl] = t
+	}
+	t.samples[t.next] = d
+	t.next = (t.next + 1) % hedgeSamples
+	t.n = min(t.n+1, hedgeSamples)
 	h.budget = min(hedgeBurst, h.budget+1.0/hedgeEvery)
 }
 
-// delay is how long a request may stay unanswered before it is hedged.
-func (h *hedger) delay() time.Duration {
+// delay is how long a request of class cl may stay unanswered before it
+// is hedged.
+func (h *hedger) delay(cl Class) time.Duration {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	ceiling := h.timeout / 2
 	if h.timeout <= 0 {
 		ceiling = 15 * time.Second
 	}
-	if h.n < hedgeMinSamples {
+	t := h.times[cl]
+	if t == nil || t.n < hedgeMinSamples {
 		return min(ceiling, hedgeCold)
 	}
-	s := slices.Clone(h.samples[:h.n])
+	s := slices.Clone(t.samples[:t.n])
 	slices.Sort(s)
 	median, p95 := s[len(s)/2], s[(len(s)-1)*95/100]
 	return min(ceiling, max(hedgeMin, hedgeFactor*median, p95))
@@ -160,10 +185,11 @@ func (c *Client) send(ctx context.Context, r request) (http.Header, string, time
 		return a.header, a.body, a.sentAt, a.err
 	case <-out:
 	}
-	// The delay is read again when it runs out (it may have been the
-	// cold one); last is when the latest copy went out.
+	// The delay is read again every hedgeMin (it may have been the cold
+	// one, or answers may have moved it); last is when the latest copy
+	// went out.
 	last := time.Now()
-	timer := time.NewTimer(min(c.hedge.delay(), hedgeMin))
+	timer := time.NewTimer(min(c.hedge.delay(r.to.Class), hedgeMin))
 	defer timer.Stop()
 	pending, sent := 1, 1
 	var failed *answer
@@ -190,8 +216,8 @@ func (c *Client) send(ctx context.Context, r request) (http.Header, string, time
 				return failed.header, failed.body, failed.sentAt, failed.err
 			}
 		case <-timer.C:
-			if wait := c.hedge.delay() - time.Since(last); wait > 0 {
-				timer.Reset(wait)
+			if wait := c.hedge.delay(r.to.Class) - time.Since(last); wait > 0 {
+				timer.Reset(min(wait, hedgeMin))
 				continue
 			}
 			if sent == hedgeCopies {
@@ -213,7 +239,7 @@ func (c *Client) send(ctx context.Context, r request) (http.Header, string, time
 			pending++
 			sent++
 			last = time.Now()
-			timer.Reset(c.hedge.delay())
+			timer.Reset(min(c.hedge.delay(r.to.Class), hedgeMin))
 		}
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -180,9 +182,9 @@ func TestHedgeDelayAndBudget(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHedger(tt.timeout)
 			for _, d := range tt.samples {
-				h.answered(d)
+				h.answered(ClassAuditEvents, d)
 			}
-			assert.Equal(t, tt.want, h.delay())
+			assert.Equal(t, tt.want, h.delay(ClassAuditEvents))
 		})
 	}
 
@@ -194,8 +196,9 @@ func TestHedgeDelayAndBudget(t *testing.T) {
 		spent++
 	}
 	assert.Equal(t, hedgeBurst/2, spent, "a few hedges at start")
-	for range 4 * hedgeEvery {
-		h.answered(time.Millisecond)
+	for range 2 * hedgeEvery { // every class's answers earn for all
+		h.answered(ClassLookups, time.Millisecond)
+		h.answered(ClassAuditEvents, time.Millisecond)
 	}
 	assert.True(t, h.take())
 	assert.True(t, h.take())
@@ -214,6 +217,63 @@ func TestHedgeDelayAndBudget(t *testing.T) {
 		spent++
 	}
 	assert.Equal(t, hedgeBurst, spent, "saved up to the burst")
+}
+
+// Each class of request has its delay from its own answer times: quick
+// lookups do not make feed pages, which take longer, look stalled, and a
+// class without answers of its own waits the cold delay.
+func TestHedgeDelayPerClass(t *testing.T) {
+	h := newHedger(30 * time.Second)
+	for range hedgeSamples {
+		h.answered(ClassLookups, 20*time.Millisecond)
+	}
+	for range 4 {
+		h.answered(ClassAuditEvents, 2*time.Second)
+	}
+	assert.Equal(t, hedgeMin, h.delay(ClassLookups))
+	assert.Equal(t, 4*time.Second, h.delay(ClassAuditEvents), "twice the pages' median, not the lookups'")
+	assert.Equal(t, hedgeCold, h.delay(ClassListings), "no answers of its own yet")
+}
+
+// Pages that take their usual time are never sent twice, however quick
+// the lookups between them are: with one set of answer times for every
+// class, 32 lookups answered at once put the delay at its floor (250 ms),
+// and 300 ms pages were hedged (the old code sent 8 requests for these 5
+// pages).
+func TestPagesNotHedgedForQuickLookups(t *testing.T) {
+	const pageTime = 300 * time.Millisecond
+	var pages, lookups atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/audit_events") {
+			pages.Add(1)
+			select {
+			case <-time.After(pageTime):
+			case <-r.Context().Done():
+				return
+			}
+			_, _ = w.Write([]byte("[]"))
+			return
+		}
+		lookups.Add(1)
+		_, _ = w.Write([]byte(`{"id":1}`))
+	}))
+	t.Cleanup(srv.Close)
+	base, _ := url.Parse(srv.URL)
+	client := srv.Client()
+	client.Timeout = 30 * time.Second
+	c := New(Options{HTTPClient: client, BaseURL: base, PerPage: 100, MaxConcurrent: 4})
+	for range hedgeSamples {
+		_, err := c.Lookup(context.Background(), "user", "/users/1", nil)
+		require.NoError(t, err)
+	}
+	const n = hedgeMinSamples + 2 // the last two after the pages' own delay is learnt
+	for range n {
+		_, ok, err := c.Pages(Feed{Kind: KindInstance}, Window{After: time.Unix(0, 0), Before: time.Unix(3600, 0)}).Next(context.Background())
+		require.NoError(t, err)
+		assert.True(t, ok)
+	}
+	assert.Equal(t, int32(n), pages.Load(), "each page sent once")
+	assert.Equal(t, int32(hedgeSamples), lookups.Load())
 }
 
 // A page that stalls is sent again after the hedge delay, and the first
@@ -252,43 +312,65 @@ func TestHedgedPage(t *testing.T) {
 
 // A request sent before any answer is known starts with the cold delay
 // (hedgeCold); when answers come back while it stalls, it is hedged after
-// what they tell (the floor, for quick answers), not after hedgeCold: the
-// first pages of every feed go out together at start.
+// what they tell, not after hedgeCold: the first pages of every feed go
+// out together at start. The delay is read again every hedgeMin, so
+// answers that come after its first reading count too (the old code read
+// it once more only, at hedgeMin, and then waited for hedgeCold).
 func TestHedgeDelayLearntWhileWaiting(t *testing.T) {
-	var calls atomic.Int32
-	arrived := make(chan time.Time, 8)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		arrived <- time.Now()
-		if calls.Add(1) == 1 { // the first request stalls
-			<-r.Context().Done()
-			return
-		}
-		_, _ = w.Write([]byte("[]"))
-	}))
-	t.Cleanup(srv.Close)
-	base, _ := url.Parse(srv.URL)
-	client := srv.Client()
-	client.Timeout = 4 * time.Second
-	c := New(Options{HTTPClient: client, BaseURL: base, PerPage: 100, MaxConcurrent: 4})
-	pages := func() *Pager {
-		return c.Pages(Feed{Kind: KindInstance}, Window{After: time.Unix(0, 0), Before: time.Unix(3600, 0)})
+	for _, tt := range []struct {
+		name string
+		// answerIn is how long the other requests take.
+		answerIn time.Duration
+	}{
+		{"answers at once: hedged at the floor", 0},
+		{"answers after the first reading", hedgeMin + 50*time.Millisecond},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var calls atomic.Int32
+			arrived := make(chan time.Time, 8)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				arrived <- time.Now()
+				if calls.Add(1) == 1 { // the first request stalls
+					<-r.Context().Done()
+					return
+				}
+				time.Sleep(tt.answerIn)
+				_, _ = w.Write([]byte("[]"))
+			}))
+			t.Cleanup(srv.Close)
+			base, _ := url.Parse(srv.URL)
+			client := srv.Client()
+			client.Timeout = 4 * time.Second
+			c := New(Options{HTTPClient: client, BaseURL: base, PerPage: 100, MaxConcurrent: 4})
+			pages := func() *Pager {
+				return c.Pages(Feed{Kind: KindInstance}, Window{After: time.Unix(0, 0), Before: time.Unix(3600, 0)})
+			}
+			stalled := make(chan error, 1)
+			go func() {
+				_, _, err := pages().Next(context.Background())
+				stalled <- err
+			}()
+			first := <-arrived
+			var wg sync.WaitGroup
+			for range hedgeMinSamples { // together, as the feeds at start
+				wg.Go(func() {
+					_, _, err := pages().Next(context.Background())
+					assert.NoError(t, err)
+				})
+			}
+			wg.Wait()
+			for range hedgeMinSamples {
+				<-arrived
+			}
+			require.NoError(t, <-stalled)
+			// Arrival times at the server: the first request arrives a
+			// little after the client's delay started counting.
+			hedgedAfter := (<-arrived).Sub(first)
+			assert.GreaterOrEqual(t, hedgedAfter, hedgeMin*9/10)
+			assert.Less(t, hedgedAfter, hedgeCold, "hedged after the learnt delay, not the cold one")
+			assert.Equal(t, int32(hedgeMinSamples+2), calls.Load())
+		})
 	}
-	stalled := make(chan error, 1)
-	go func() {
-		_, _, err := pages().Next(context.Background())
-		stalled <- err
-	}()
-	first := <-arrived
-	for range hedgeMinSamples { // answered at once: the delay is the floor
-		_, _, err := pages().Next(context.Background())
-		require.NoError(t, err)
-		<-arrived
-	}
-	require.NoError(t, <-stalled)
-	hedgedAfter := (<-arrived).Sub(first)
-	assert.GreaterOrEqual(t, hedgedAfter, hedgeMin)
-	assert.Less(t, hedgedAfter, hedgeCold, "hedged after the learnt delay, not the cold one")
-	assert.Equal(t, int32(hedgeMinSamples+2), calls.Load())
 }
 
 // A pager whose next page link repeats stays broken: every later Next
